@@ -1,0 +1,100 @@
+# KAnoCLIP harness. `make` builds build/kanoclip; `make test` installs what is missing, builds and tests;
+# `make experiment [CONFIG=experiments/x.yaml] [ARGS="key=value ..."]` runs an experiment (the demo by default).
+
+CC      ?= gcc
+BUILD   := build
+PKGS    := openblas hdf5 yaml-0.1 libcurl libcjson libpng libjpeg zlib libzip libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+OPENBLAS_DIR := $(shell pkg-config --variable=libdir openblas 2>/dev/null)
+CFLAGS  ?= -O3 -march=native
+CFLAGS  += -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-format-truncation -I. $(PKG_CFLAGS) -MMD -MP
+LDLIBS  := $(PKG_LIBS) -lhdf5_hl -Wl,-rpath,$(OPENBLAS_DIR) -fopenmp -lm -lpthread
+
+# CUDA sources compile only where nvcc is found (design: never required).
+NVCC := $(shell command -v nvcc 2>/dev/null || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
+ifneq ($(NVCC),)
+ifneq ($(NO_CUDA),1)
+CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_SRC  := $(shell find model -name '*.cu' 2>/dev/null)
+ifneq ($(CUDA_SRC),)
+CUDA_OBJ  := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+CFLAGS    += -DKANOCLIP_CUDA -I$(CUDA_HOME)/include
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcublasLt -lcudnn -lstdc++
+NVCCFLAGS ?= -O3 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 -std=c++17
+endif
+endif
+endif
+
+LIB_SRC := $(sort $(shell find common model datasets harness -name '*.c' ! -path harness/main.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(sort $(wildcard tests/bench_*.c))
+BENCH_BIN := $(BENCH_SRC:tests/%.c=$(BUILD)/tests/%)
+# Test suites also built with AddressSanitizer (file loaders and parsers that take untrusted bytes).
+ASAN_TESTS := $(sort $(patsubst tests/%.asan,%,$(wildcard tests/*.asan)))
+ASAN_BIN := $(ASAN_TESTS:%=$(BUILD)/asan/tests/%)
+ASAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
+# PyTorch/scikit-learn reference scripts: tests/ref_NAME.py writes build/fixtures/NAME/.
+REF_SCRIPTS := $(sort $(wildcard tests/ref_*.py))
+REF_STAMPS  := $(REF_SCRIPTS:tests/ref_%.py=$(BUILD)/fixtures/%/.done)
+PYTHON_REF  := /usr/bin/python3
+
+CONFIG ?= experiments/demo.yaml
+ARGS   ?=
+
+.PHONY: all deps test test-build fixtures bench experiment clean gpu-check
+all: deps $(BUILD)/kanoclip
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/kanoclip: $(BUILD)/harness/main.o $(LIB_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -I. -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcriterion
+
+$(BUILD)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O3,$(CFLAGS)) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -c -o $@ $<
+
+$(BUILD)/asan/tests/%: tests/%.c $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O3,$(CFLAGS)) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcriterion
+
+$(BUILD)/fixtures/%/.done: tests/ref_%.py
+	@mkdir -p $(dir $@)
+	$(PYTHON_REF) $< $(dir $@)
+	@touch $@
+
+fixtures: $(REF_STAMPS)
+
+test-build: all $(TEST_BIN) $(ASAN_BIN) $(BENCH_BIN)
+
+test: test-build fixtures
+	@bash scripts/run_tests.sh $(TEST_BIN) $(ASAN_BIN)
+
+bench: all $(BENCH_BIN) fixtures
+	@for s in $(sort $(wildcard tests/bench_*.sh)); do bash $$s || exit 1; done
+
+experiment: all
+	$(BUILD)/kanoclip experiment $(CONFIG) $(ARGS)
+
+gpu-check: all
+	@bash scripts/gpu_check.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,29 @@
+#include "common/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char last_error[2048];
+
+int err_set(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int err_wrap(const char *fmt, ...) {
+    char prefix[1024], old[sizeof last_error];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, last_error, sizeof old);
+    snprintf(last_error, sizeof last_error, "%s%s", prefix, old);
+    return -1;
+}
+
+const char *err_msg(void) { return last_error; }
+
+void err_clear(void) { last_error[0] = '\0'; }

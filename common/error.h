@@ -1,0 +1,18 @@
+// One-line error messages passed from where a failure is understood to where it is reported.
+// A fallible function returns 0 (or a valid pointer) on success; on failure it calls err_set()
+// with a message naming the file, key, tensor or field at fault, and returns -1 (or NULL).
+// The command prints err_msg() once, prefixed by "kanoclip: ", and exits non-zero.
+#ifndef COMMON_ERROR_H
+#define COMMON_ERROR_H
+
+#include <stdarg.h>
+
+// Sets the thread's last error (printf-style) and returns -1, so `return err_set(...)` reads well.
+int err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// Prepends context ("reading foo.h5: ") to the current message; returns -1.
+int err_wrap(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// The thread's last error message ("" if none).
+const char *err_msg(void);
+void err_clear(void);
+
+#endif

@@ -1,0 +1,40 @@
+// The shared helpers: error messages, atomic writes, folders, SHA-256.
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/fsutil.h"
+#include "common/hash.h"
+
+Test(common, error_wrap_prefixes_message) {
+    err_set("tensor %s missing", "w");
+    err_wrap("model.safetensors: ");
+    cr_assert_str_eq(err_msg(), "model.safetensors: tensor w missing");
+}
+
+Test(common, atomic_write_replaces_whole_file) {
+    char dir[] = "/tmp/kanoclip-test-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char *sub = fs_join(dir, "a/b/c");
+    cr_assert_eq(fs_mkdirs(sub), 0, "%s", err_msg());
+    char *path = fs_join(sub, "f.txt");
+    cr_assert_eq(fs_write_atomic(path, "first", 5), 0);
+    cr_assert_eq(fs_write_atomic(path, "second!", 7), 0);
+    size_t n = 0;
+    char *got = fs_read_file(path, &n);
+    cr_assert_eq(n, 7);
+    cr_assert_str_eq(got, "second!");
+    free(got);
+    cr_assert_null(fs_read_file("/nonexistent/x", NULL));
+    cr_assert(strstr(err_msg(), "/nonexistent/x") != NULL);
+    free(path);
+    free(sub);
+}
+
+Test(common, sha256_known_vector) {
+    char hex[65];
+    sha256_hex("abc", 3, hex);
+    cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
