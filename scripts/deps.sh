@@ -12,7 +12,7 @@ packages=(
   libpng-dev libjpeg-dev libstb-dev zlib1g-dev libzip-dev libssl-dev
   libcriterion-dev                # tests
   gnuplot-nox                     # plots, at run time
-  python3-torch python3-sklearn python3-h5py python3-scipy python3-numpy  # test oracles
+  python3-torch python3-sklearn python3-h5py python3-scipy python3-numpy python3-pil python3-regex  # test oracles
 )
 missing=()
 for p in "${packages[@]}"; do
