@@ -1,0 +1,170 @@
+// CPU reference of the core ops: GEMMs through OpenBLAS, the rest as OpenMP loops.
+#include "model/ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
+    if (bias) {
+        #pragma omp parallel for
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f,
+                out, OC);
+}
+
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int N, int C, int OC) {
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+    if (dweight)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dbias) {
+        #pragma omp parallel for
+        for (int o = 0; o < OC; o++) {
+            double s = 0.0;
+            for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + o];
+            dbias[o] += (float)s;
+        }
+    }
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int N, int C, float eps) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+        double m = 0.0, v = 0.0;
+        for (int i = 0; i < C; i++) m += x[i];
+        m /= C;
+        for (int i = 0; i < C; i++) { double d = x[i] - m; v += d * d; }
+        v /= C;
+        float s = (float)(1.0 / sqrt(v + eps)), mf = (float)m;
+        for (int i = 0; i < C; i++) y[i] = (x[i] - mf) * s * weight[i] + bias[i];
+        if (mean) mean[n] = mf;
+        if (rstd) rstd[n] = s;
+    }
+}
+
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, int N, int C) {
+    if (dinp) {
+        #pragma omp parallel for
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            float m = mean[n], s = rstd[n];
+            // dx = s * (g - mean(g) - xhat * mean(g * xhat)), with g = dy * weight
+            double gm = 0.0, gx = 0.0;
+            for (int i = 0; i < C; i++) {
+                float g = dy[i] * weight[i], xh = (x[i] - m) * s;
+                gm += g;
+                gx += g * xh;
+            }
+            gm /= C;
+            gx /= C;
+            float *dx = dinp + (size_t)n * C;
+            for (int i = 0; i < C; i++) {
+                float xh = (x[i] - m) * s;
+                dx[i] += s * (dy[i] * weight[i] - (float)gm - xh * (float)gx);
+            }
+        }
+    }
+    if (dweight || dbias) {
+        #pragma omp parallel for
+        for (int i = 0; i < C; i++) {
+            double dw = 0.0, db = 0.0;
+            for (int n = 0; n < N; n++) {
+                float dy = dout[(size_t)n * C + i];
+                dw += dy * (inp[(size_t)n * C + i] - mean[n]) * rstd[n];
+                db += dy;
+            }
+            if (dweight) dweight[i] += (float)dw;
+            if (dbias) dbias[i] += (float)db;
+        }
+    }
+}
+
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, int B, int Tq,
+                       int Tk, int H, int hd, int ldq, int ldkv, int ldo, int causal, float scale) {
+    #pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            const float *qb = q + (size_t)b * Tq * ldq + h * hd;
+            const float *kb = k + (size_t)b * Tk * ldkv + h * hd;
+            const float *vb = v + (size_t)b * Tk * ldkv + h * hd;
+            float *p = att + ((size_t)b * H + h) * Tq * Tk;
+            // p (Tq,Tk) = scale · q kᵀ, then a row softmax (masked above the diagonal when causal)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hd, scale, qb, ldq, kb, ldkv, 0.0f, p, Tk);
+            for (int i = 0; i < Tq; i++) {
+                float *row = p + (size_t)i * Tk;
+                int n = causal ? i + 1 : Tk;
+                float mx = -INFINITY;
+                for (int j = 0; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+                float sum = 0.0f;
+                for (int j = 0; j < n; j++) { row[j] = expf(row[j] - mx); sum += row[j]; }
+                float inv = 1.0f / sum;
+                for (int j = 0; j < n; j++) row[j] *= inv;
+                for (int j = n; j < Tk; j++) row[j] = 0.0f;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hd, Tk, 1.0f, p, Tk, vb, ldkv, 0.0f,
+                        out + (size_t)b * Tq * ldo + h * hd, ldo);
+        }
+    }
+}
+
+void attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
+                        const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H, int hd,
+                        int ldq, int ldkv, int ldo, float scale) {
+    #pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            size_t qo = (size_t)b * Tq * ldq + h * hd, ko = (size_t)b * Tk * ldkv + h * hd;
+            const float *p = att + ((size_t)b * H + h) * Tq * Tk;
+            const float *dob = dout + (size_t)b * Tq * ldo + h * hd;
+            float *dp = datt + ((size_t)b * H + h) * Tq * Tk;
+            // dv += pᵀ dout; dp = dout vᵀ; ds = p ∘ (dp - rowsum(dp ∘ p)); dq += scale ds k; dk += scale dsᵀ q
+            if (dv)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hd, Tq, 1.0f, p, Tk, dob, ldo, 1.0f,
+                            dv + ko, ldkv);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hd, 1.0f, dob, ldo, v + ko, ldkv, 0.0f, dp,
+                        Tk);
+            for (int i = 0; i < Tq; i++) {
+                const float *pr = p + (size_t)i * Tk;
+                float *dr = dp + (size_t)i * Tk;
+                double dot = 0.0;
+                for (int j = 0; j < Tk; j++) dot += (double)pr[j] * dr[j];
+                for (int j = 0; j < Tk; j++) dr[j] = pr[j] * (dr[j] - (float)dot);
+            }
+            if (dq)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hd, Tk, scale, dp, Tk, k + ko, ldkv, 1.0f,
+                            dq + qo, ldq);
+            if (dk)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hd, Tq, scale, dp, Tk, q + qo, ldq, 1.0f,
+                            dk + ko, ldkv);
+        }
+    }
+}
+
+void quickgelu_forward(float *out, const float *inp, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        out[i] = x / (1.0f + expf(-1.702f * x));
+    }
+}
+
+void quickgelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i], s = 1.0f / (1.0f + expf(-1.702f * x));
+        dinp[i] += dout[i] * (s + x * 1.702f * s * (1.0f - s));
+    }
+}
+
+void residual_forward(float *out, const float *a, const float *b, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) out[i] = a[i] + b[i];
+}
