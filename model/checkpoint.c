@@ -150,7 +150,7 @@ static uint32_t f16_to_f32_bits(uint16_t h) {
 // The raw little-endian elements of t, or NULL with err_set (torch storages are read here on first use).
 static const unsigned char *tensor_bytes(Checkpoint *ck, CkTensor *t, size_t elem) {
     if (t->storage < 0) return t->data;
-    if (torch_zip_load_storage(ck, t->storage) != 0) return NULL;
+    if (torch_zip_load_storage(ck, t->storage, t->name) != 0) return NULL;
     return ck->storages[t->storage].bytes + (size_t)t->storage_offset * elem;
 }
 

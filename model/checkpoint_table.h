@@ -63,8 +63,8 @@ const char *ck_shape_str(const int64_t *shape, int ndim, char *buf, size_t size)
 // Readers: fill ck->tensors from ck->path; -1 with err_set naming the file (and tensor) on a bad file.
 int safetensors_read(Checkpoint *ck);
 int torch_zip_read(Checkpoint *ck);
-// Reads storage s into ck->storages[s].bytes (once).
-int torch_zip_load_storage(Checkpoint *ck, int s);
+// Reads storage s into ck->storages[s].bytes (once); tensor names the requested tensor in messages.
+int torch_zip_load_storage(Checkpoint *ck, int s, const char *tensor);
 void torch_zip_close(Checkpoint *ck);
 
 #endif

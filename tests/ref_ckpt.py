@@ -8,6 +8,7 @@ usage: python3 tests/ref_ckpt.py OUT_DIR
 import io
 import json
 import os
+import pickletools
 import struct
 import sys
 import zipfile
@@ -231,9 +232,11 @@ def main(out):
         pkl = z.read([n for n in z.namelist() if n.endswith("/data.pkl")][0])
     rewrite_pickle(good_bin, os.path.join(bad, "pickle_truncated.bin"), lambda p: p[: len(p) // 2])
     rewrite_pickle(good_bin, os.path.join(bad, "pickle_no_stop.bin"), lambda p: p[:-1])
-    rewrite_pickle(good_bin, os.path.join(bad, "pickle_bad_opcode.bin"), lambda p: p[:len(p) // 3] + b"\xff" + p[len(p) // 3:])
+    # An opcode byte no pickle protocol defines, put at an opcode boundary a third of the way in.
+    cut = next(pos for _, _, pos in pickletools.genops(pkl) if pos >= len(pkl) // 3)
+    rewrite_pickle(good_bin, os.path.join(bad, "pickle_bad_opcode.bin"), lambda p: p[:cut] + b"\xff" + p[cut:])
     # A storage key that names no record in the zip.
-    rewrite_pickle(good_bin, os.path.join(bad, "pickle_missing_storage.bin"), lambda p: p.replace(b"X\x01\x00\x00\x000", b"X\x01\x00\x00\x009", 1))
+    rewrite_pickle(good_bin, os.path.join(bad, "pickle_missing_storage.bin"), lambda p: p.replace(b"X\x01\x00\x00\x000", b"X\x01\x00\x00\x00x", 1))
     # A tensor whose size runs past its storage: the [6, 5] view of extra.base made [60, 5].
     rewrite_pickle(good_bin, os.path.join(bad, "pickle_past_storage.bin"), lambda p: p.replace(b"K\x06K\x05\x86", b"K\x3cK\x05\x86", 1))
     assert pkl.count(b"K\x06K\x05\x86") >= 1 and pkl.count(b"X\x01\x00\x00\x000") >= 1

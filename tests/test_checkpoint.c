@@ -78,6 +78,23 @@ Test(checkpoint, safetensors_f32_exact) { check_all_tensors(FIX "f32", 2); }
 Test(checkpoint, safetensors_f16_exact_after_rounding) { check_all_tensors(FIX "f16", 2); }
 Test(checkpoint, safetensors_bf16_exact_after_rounding) { check_all_tensors(FIX "bf16", 2); }
 
+Test(checkpoint, pytorch_bin_exact) { check_all_tensors(FIX "bin", 2); }
+Test(checkpoint, pytorch_bin_f16_exact_after_rounding) { check_all_tensors(FIX "bin_f16", 2); }
+
+Test(checkpoint, pytorch_bin_views_share_storage) {
+    Checkpoint *ck = checkpoint_open(FIX "bin");
+    cr_assert_not_null(ck, "%s", err_msg());
+    int64_t base_shape[2] = {6, 5}, view_shape[2] = {4, 5};
+    const float *base = checkpoint_tensor_f32(ck, "extra.base", base_shape, 2);
+    const float *view = checkpoint_tensor_f32(ck, "extra.rows_from_2", view_shape, 2);
+    cr_assert(base && view, "%s", err_msg());
+    cr_assert_eq(view, base + 10);   // storage_offset 10 into the same storage, read once
+    const char *dtype;
+    for (int i = 0; i < checkpoint_count(ck); i++)
+        if (strcmp(checkpoint_entry(ck, i, &dtype, NULL, NULL), "logit_scale") == 0) cr_assert_str_eq(dtype, "FloatStorage");
+    checkpoint_close(ck);
+}
+
 Test(checkpoint, f32_aligned_data_is_zero_copy) {
     Checkpoint *ck = checkpoint_open(FIX "f32");
     cr_assert_not_null(ck, "%s", err_msg());
@@ -195,6 +212,29 @@ Test(checkpoint, unknown_dtype_fails_on_request_only) {
     cr_assert(strstr(err_msg(), "Q7"), "%s", err_msg());
     int64_t w[2] = {24, 32};
     cr_assert_not_null(checkpoint_tensor_f32(ck, "text_projection.weight", w, 2), "%s", err_msg());
+    checkpoint_close(ck);
+}
+
+Test(checkpoint, pytorch_bin_errors) {
+    expect_open_error(FIX "bad/pickle_truncated.bin", "tensor ", "truncated");
+    expect_open_error(FIX "bad/pickle_no_stop.bin", NULL, "before STOP");
+    expect_open_error(FIX "bad/pickle_bad_opcode.bin", "tensor ", "opcode 0xff");
+    expect_open_error(FIX "bad/pickle_missing_storage.bin", "text_model.embeddings.token_embedding.weight", "data/x");
+    expect_open_error(FIX "bad/pickle_past_storage.bin", "extra.base", "runs past its storage");
+    expect_open_error(FIX "bad/legacy.bin", NULL, "legacy");
+    // Every message names the pickle record too.
+    expect_open_error(FIX "bad/pickle_bad_opcode.bin", NULL, "/data.pkl");
+}
+
+Test(checkpoint, noncontiguous_tensor_fails_on_request) {
+    Checkpoint *ck = checkpoint_open_file(FIX "bad/noncontiguous.bin");
+    cr_assert_not_null(ck, "%s", err_msg());
+    int64_t t_shape[2] = {32, 24};
+    cr_assert_null(checkpoint_tensor_f32(ck, "text_projection.weight", t_shape, 2));
+    ASSERT_ERR_NAMES("bad/noncontiguous.bin", "text_projection.weight");
+    cr_assert(strstr(err_msg(), "non-contiguous"), "%s", err_msg());
+    int64_t v_shape[2] = {24, 48};
+    cr_assert_not_null(checkpoint_tensor_f32(ck, "visual_projection.weight", v_shape, 2), "%s", err_msg());
     checkpoint_close(ck);
 }
 
