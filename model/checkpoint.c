@@ -90,8 +90,9 @@ Checkpoint *checkpoint_open_file(const char *path) {
 }
 
 Checkpoint *checkpoint_open(const char *dir) {
-    static const char *const NAMES[] = {"model.safetensors", "pytorch_model.bin"};
-    for (int i = 0; i < 2; i++) {
+    // pytorch_model.safetensors: the name some third-party conversions of .bin-only repos use.
+    static const char *const NAMES[] = {"model.safetensors", "pytorch_model.safetensors", "pytorch_model.bin"};
+    for (int i = 0; i < 3; i++) {
         char *p = fs_join(dir, NAMES[i]);
         if (!p) {
             err_set("%s: out of memory", dir);
