@@ -14,6 +14,9 @@
 #include "common/hash.h"
 #include "model/checkpoint_table.h"
 
+// Both formats store little-endian values, which F32 tensors are served in place as.
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "checkpoint reading assumes a little-endian host");
+
 CkTensor *ck_add_tensor(Checkpoint *ck, const char *name) {
     if (ck->count == ck->cap) {
         int cap = ck->cap ? 2 * ck->cap : 64;

@@ -235,6 +235,10 @@ Test(checkpoint, pytorch_bin_errors) {
     expect_open_error(FIX "bad/pickle_missing_storage.bin", "text_model.embeddings.token_embedding.weight", "data/x");
     expect_open_error(FIX "bad/pickle_past_storage.bin", "extra.base", "runs past its storage");
     expect_open_error(FIX "bad/legacy.bin", NULL, "legacy");
+    expect_open_error(FIX "bad/byteorder_big.bin", "byteorder", "big-endian");
+    Checkpoint *ck = checkpoint_open_file(FIX "byteorder_little.bin");
+    cr_assert_not_null(ck, "%s", err_msg());
+    checkpoint_close(ck);
     // Every message names the pickle record too.
     expect_open_error(FIX "bad/pickle_bad_opcode.bin", NULL, "/data.pkl");
 }
