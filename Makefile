@@ -26,7 +26,7 @@ endif
 endif
 endif
 
-LIB_SRC := $(sort $(shell find common model datasets harness -name '*.c' ! -path harness/main.c))
+LIB_SRC := $(sort $(shell find common model datasets harness -name '*.c' ! -path harness/main.c 2>/dev/null))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -79,6 +79,8 @@ $(BUILD)/fixtures/%/.done: tests/ref_%.py
 	@touch $@
 
 fixtures: $(REF_STAMPS)
+
+.SECONDARY: $(ASAN_OBJ) $(LIB_OBJ)
 
 test-build: all $(TEST_BIN) $(ASAN_BIN) $(BENCH_BIN)
 
