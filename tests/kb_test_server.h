@@ -273,7 +273,7 @@ static void kbs_stop(KbServer *s) {
 }
 
 // A port on 127.0.0.1 with nothing listening (bound, then closed), for refused connections.
-static int kbs_closed_port(void) {
+__attribute__((unused)) static int kbs_closed_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
