@@ -109,8 +109,11 @@ int kb_build(const KbSettings *s, const KbDataset *d, FILE *progress, KbBuildSta
     } else if (n_todo > 0) {
         const char *key = NULL;
         if (s->api_key_env[0]) key = getenv(s->api_key_env);
-        if (progress && s->api_key_env[0])
-            fprintf(progress, "kb build: API key %s $%s\n", key && key[0] ? "from" : "not sent:", s->api_key_env);
+        // Only the variable's name is ever printed, never its value.
+        if (progress && s->api_key_env[0]) {
+            if (key && key[0]) fprintf(progress, "kb build: API key from $%s\n", s->api_key_env);
+            else fprintf(progress, "kb build: no API key ($%s is not set)\n", s->api_key_env);
+        }
         KbClientOptions o = {
             .url = url, .api_key = key, .concurrency = s->concurrency, .connect_timeout_s = s->connect_timeout_s,
             .low_speed_limit_bps = s->low_speed_limit_bps, .low_speed_time_s = s->low_speed_time_s,

@@ -301,3 +301,30 @@ Test(kb_client, public_url_drops_credentials_and_query) {
     cr_assert_str_eq(u, "http://127.0.0.1:11434/v1");
     free(u);
 }
+
+Test(kb_client, retry_after_beyond_the_cap_fails_at_once) {
+    KbServer s;
+    cr_assert_eq(kbs_start(&s), 0);
+    s.fallback = (KbsReply){.status = 429, .retry_after = 30};
+    Outcomes o = {.body = body};
+    KbClientOptions opt = options(&s);
+    double t0 = kbs_now();
+    cr_assert_eq(kb_client_run(&opt, 1, prepare_fixed, record, &o), 1);
+    cr_assert(kbs_now() - t0 < 1.0);
+    cr_assert_eq(kbs_requests(&s), 1);
+    cr_assert(strstr(o.error[0], "HTTP 429") && strstr(o.error[0], "retry after 30 s"), "%s", o.error[0]);
+    kbs_stop(&s);
+}
+
+Test(kb_client, api_key_echoed_by_the_server_is_redacted) {
+    KbServer s;
+    cr_assert_eq(kbs_start(&s), 0);
+    s.fallback = (KbsReply){.status = 401, .raw_body = "{\"error\":{\"message\":\"invalid key sk-loopback-test\"}}"};
+    Outcomes o = {.body = body};
+    KbClientOptions opt = options(&s);
+    cr_assert_eq(kb_client_run(&opt, 1, prepare_fixed, record, &o), 1);
+    cr_assert_str_eq(s.last_auth, "Bearer sk-loopback-test");
+    cr_assert(strstr(o.error[0], "HTTP 401: invalid key ***"), "%s", o.error[0]);
+    cr_assert_null(strstr(o.error[0], "sk-loopback-test"));
+    kbs_stop(&s);
+}
