@@ -19,12 +19,6 @@
 
 #define KB_DEFAULTS_PATH "experiments/defaults.yaml"
 
-// harness/main.c defines fail_with_error, but main.c is not linked into the test binaries that call cmd_kb
-// in-process; this weak copy (the same two lines) serves them and yields to main.c's in build/kanoclip.
-__attribute__((weak)) int fail_with_error(void) {
-    fprintf(stderr, "kanoclip: %s\n", err_msg()[0] ? err_msg() : "failed");
-    return 1;
-}
 
 static void usage(FILE *out) {
     fprintf(out,
