@@ -1,0 +1,29 @@
+// Internal to the pixel metrics: the streaming histograms and the curves computed from them.
+#ifndef HARNESS_METRICS_HIST_H
+#define HARNESS_METRICS_HIST_H
+
+#include "harness/metrics.h"
+
+struct pixel_acc {
+    double lo, hi, inv_width; // score range; bins per unit score
+    int bins;
+    uint64_t *neg, *pos;      // (bins) normal / anomalous pixel counts per score bin
+    double *pro;              // (bins) sum over regions of (region pixels in the bin) / (region size)
+    float *first;             // (bins) the first score that fell in the bin
+    uint8_t *mixed;           // (bins) 1 when the bin holds more than one distinct score; else its pixels
+                              // are exactly tied and binning loses nothing there
+    int64_t n_pos, n_neg, n_regions, n_images;
+    float score_min, score_max;
+    size_t cap;               // pixels the scratch buffers hold (grows to the largest image, not with count)
+    int32_t *bin_of;          // (cap) bin of each pixel of the current image
+    int32_t *labels, *parent; // (cap), (cap + 1) region labelling
+    int64_t *sizes;           // (cap + 1) region sizes
+    double *inv_size;         // (cap + 1) 1 / region size
+};
+
+// MVTec AUPRO (integrated to fpr_limit, divided by it) and its bound; null when undefined.
+metric_value aupro_from_hist(const struct pixel_acc *acc, double fpr_limit, double *err_bound);
+// AnomalyCLIP's cal_pro_score: 200 thresholds from the smallest to the largest score added.
+metric_value aupro_ac200_from_hist(const struct pixel_acc *acc, double fpr_limit);
+
+#endif
