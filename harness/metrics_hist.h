@@ -4,14 +4,19 @@
 
 #include "harness/metrics.h"
 
+// One score bin; one 32-byte record (two per cache line) because each pixel touches all of its fields.
+typedef struct {
+    uint64_t neg, pos; // normal / anomalous pixel counts
+    double pro;        // sum over regions of (region pixels in the bin) / (region size)
+    float first;       // the first score that fell in the bin
+    uint32_t mixed;    // 1 when the bin holds more than one distinct score; else its pixels are exactly
+                       // tied and binning loses nothing there
+} hist_bin;
+
 struct pixel_acc {
     double lo, hi, inv_width; // score range; bins per unit score
     int bins;
-    uint64_t *neg, *pos;      // (bins) normal / anomalous pixel counts per score bin
-    double *pro;              // (bins) sum over regions of (region pixels in the bin) / (region size)
-    float *first;             // (bins) the first score that fell in the bin
-    uint8_t *mixed;           // (bins) 1 when the bin holds more than one distinct score; else its pixels
-                              // are exactly tied and binning loses nothing there
+    hist_bin *bin;            // (bins)
     int64_t n_pos, n_neg, n_regions, n_images;
     float score_min, score_max;
     size_t cap;               // pixels the scratch buffers hold (grows to the largest image, not with count)

@@ -37,12 +37,8 @@ pixel_acc *pixel_acc_create(double lo, double hi, int bins) {
     acc->hi = hi;
     acc->bins = bins;
     acc->inv_width = bins / (hi - lo);
-    acc->neg = calloc(bins, sizeof *acc->neg);
-    acc->pos = calloc(bins, sizeof *acc->pos);
-    acc->pro = calloc(bins, sizeof *acc->pro);
-    acc->first = calloc(bins, sizeof *acc->first);
-    acc->mixed = calloc(bins, sizeof *acc->mixed);
-    if (!acc->neg || !acc->pos || !acc->pro || !acc->first || !acc->mixed) {
+    acc->bin = aligned_alloc(64, (size_t)bins * sizeof *acc->bin); // bins >= 2: a multiple of 64 bytes
+    if (!acc->bin) {
         pixel_acc_free(acc);
         err_set("pixel metrics: out of memory for %d bins", bins);
         return NULL;
@@ -53,16 +49,13 @@ pixel_acc *pixel_acc_create(double lo, double hi, int bins) {
 
 void pixel_acc_free(pixel_acc *acc) {
     if (!acc) return;
-    free(acc->neg); free(acc->pos); free(acc->pro); free(acc->first); free(acc->mixed);
+    free(acc->bin);
     free(acc->bin_of); free(acc->labels); free(acc->parent); free(acc->sizes); free(acc->inv_size);
     free(acc);
 }
 
 void pixel_acc_reset(pixel_acc *acc) {
-    memset(acc->neg, 0, acc->bins * sizeof *acc->neg);
-    memset(acc->pos, 0, acc->bins * sizeof *acc->pos);
-    memset(acc->pro, 0, acc->bins * sizeof *acc->pro);
-    memset(acc->mixed, 0, acc->bins * sizeof *acc->mixed);
+    memset(acc->bin, 0, (size_t)acc->bins * sizeof *acc->bin);
     acc->n_pos = acc->n_neg = acc->n_regions = acc->n_images = 0;
     acc->score_min = INFINITY;
     acc->score_max = -INFINITY;
@@ -121,19 +114,17 @@ int pixel_acc_add(pixel_acc *acc, const char *item, const float *map, int map_h,
     for (int r = 1; r <= n_regions; r++) acc->inv_size[r] = 1.0 / (double)acc->sizes[r];
     const int32_t *labels = acc->labels;
     const double *inv_size = acc->inv_size;
-    uint64_t *neg = acc->neg, *pos = acc->pos;
-    double *pro = acc->pro;
-    float *first = acc->first;
-    uint8_t *mixed = acc->mixed;
+    hist_bin *bins = acc->bin;
     for (size_t i = 0; i < npix; i++) {
-        int32_t b = bin_of[i], lab = labels[i];
-        if (pos[b] + neg[b] == 0) first[b] = map[i];
-        else if (first[b] != map[i]) mixed[b] = 1;
+        hist_bin *h = &bins[bin_of[i]];
+        int32_t lab = labels[i];
+        if (h->pos + h->neg == 0) h->first = map[i];
+        else if (h->first != map[i]) h->mixed = 1;
         if (!lab) {
-            neg[b]++;
+            h->neg++;
         } else {
-            pos[b]++;
-            pro[b] += inv_size[lab];
+            h->pos++;
+            h->pro += inv_size[lab];
         }
     }
     acc->n_pos += (int64_t)npix - acc->sizes[0];
@@ -149,12 +140,14 @@ int pixel_acc_merge(pixel_acc *dst, const pixel_acc *src) {
     if (dst->bins != src->bins || dst->lo != src->lo || dst->hi != src->hi)
         return err_set("pixel metrics: cannot merge histograms of different ranges or bin counts");
     for (int b = 0; b < dst->bins; b++) {
-        int dst_empty = dst->neg[b] + dst->pos[b] == 0, src_empty = src->neg[b] + src->pos[b] == 0;
-        if (dst_empty) dst->first[b] = src->first[b];
-        dst->mixed[b] |= src->mixed[b] | (!dst_empty && !src_empty && dst->first[b] != src->first[b]);
-        dst->neg[b] += src->neg[b];
-        dst->pos[b] += src->pos[b];
-        dst->pro[b] += src->pro[b];
+        hist_bin *d = &dst->bin[b];
+        const hist_bin *s = &src->bin[b];
+        int dst_empty = d->neg + d->pos == 0, src_empty = s->neg + s->pos == 0;
+        if (dst_empty) d->first = s->first;
+        d->mixed |= s->mixed | (!dst_empty && !src_empty && d->first != s->first);
+        d->neg += s->neg;
+        d->pos += s->pos;
+        d->pro += s->pro;
     }
     dst->n_pos += src->n_pos;
     dst->n_neg += src->n_neg;
@@ -190,13 +183,13 @@ int pixel_acc_compute(const pixel_acc *acc, pixel_metrics *out) {
         double f1_max = 0, f1_upper = 0;
         int64_t tp = 0, fp = 0;
         for (int b = acc->bins - 1; b >= 0; b--) {
-            int64_t pb = (int64_t)acc->pos[b], nb = (int64_t)acc->neg[b];
+            int64_t pb = (int64_t)acc->bin[b].pos, nb = (int64_t)acc->bin[b].neg;
             if (!pb && !nb) continue;
             int64_t tp0 = tp, fp0 = fp;
             tp += pb;
             fp += nb;
             auc += (long double)pb * ((long double)(N - fp) + 0.5L * nb);
-            int exact = !acc->mixed[b];
+            int exact = !acc->bin[b].mixed;
             if (!exact) tied += (long double)pb * nb;
             if (pb) {
                 ap += (long double)pb * tp / (tp + fp);

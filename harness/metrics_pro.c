@@ -27,11 +27,12 @@ metric_value aupro_from_hist(const struct pixel_acc *acc, double fpr_limit, doub
     const double N = (double)acc->n_neg, R = (double)acc->n_regions, L = fpr_limit;
     double x0 = 0, y0 = 0, area = 0, bound = 0, fp = 0, pro = 0;
     for (int b = acc->bins - 1; b >= 0; b--) {
-        if (!acc->neg[b] && !acc->pos[b]) continue;
-        fp += (double)acc->neg[b];
-        pro += acc->pro[b];
+        const hist_bin *h = &acc->bin[b];
+        if (!h->neg && !h->pos) continue;
+        fp += (double)h->neg;
+        pro += h->pro;
         double x1 = fmin(fp / N, 1.0), y1 = fmin(pro / R, 1.0); // MVTec clips both to 1
-        int exact = !acc->mixed[b];
+        int exact = !h->mixed;
         if (x1 <= L) {
             area += 0.5 * (x1 - x0) * (y0 + y1);
             if (!exact) bound += 0.5 * (x1 - x0) * (y1 - y0);
@@ -76,17 +77,18 @@ metric_value aupro_ac200_from_hist(const struct pixel_acc *acc, double fpr_limit
         if (tb > acc->bins - 1) tb = acc->bins - 1;
         if (tb < 0) tb = 0;
         for (; b > tb; b--) {
-            fp_above += (double)acc->neg[b];
-            pro_above += acc->pro[b];
+            fp_above += (double)acc->bin[b].neg;
+            pro_above += acc->bin[b].pro;
         }
         double frac;
-        if (!acc->mixed[tb]) frac = (double)acc->first[tb] > th; // one score: above th or not (empty: no-op)
+        const hist_bin *h = &acc->bin[tb];
+        if (!h->mixed) frac = (double)h->first > th; // one score: above th or not (empty: no-op)
         else {
             frac = (acc->lo + (tb + 1) * width - th) / width; // share of bin tb above th
             frac = frac < 0 ? 0 : frac > 1 ? 1 : frac;
         }
-        fpr[k] = (fp_above + frac * (double)acc->neg[tb]) / N;
-        pro[k] = (pro_above + frac * acc->pro[tb]) / R;
+        fpr[k] = (fp_above + frac * (double)h->neg) / N;
+        pro[k] = (pro_above + frac * h->pro) / R;
     }
     double fmin_kept = INFINITY, fmax_kept = -INFINITY;
     int kept = 0;
