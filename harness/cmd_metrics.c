@@ -30,7 +30,7 @@ static const char usage_text[] =
     "                scores [N], classes [N] strings: pixel AUROC, AP, F1-max, AUPRO (MVTec, to FPR 0.3),\n"
     "                AUPRO as AnomalyCLIP (aupro_ac200), and image metrics, per class and mean\n"
     "  --masks       HDF5 holding masks [N,H,W] when they are not in the maps file\n"
-    "  --bins        score bins of the streaming pixel histograms (default 1048576)\n"
+    "  --bins        score bins of the streaming pixel histograms (default 1048576, 32 bytes each)\n"
     "  --bootstrap   resamples of a 95% percentile bootstrap interval of image AUROC (stratified by label)\n"
     "  --seed        seed of the bootstrap (default 0)\n"
     "  --unstratified  resample from all items, skipping resamples with one class\n"
@@ -484,7 +484,7 @@ int cmd_metrics(int argc, char **argv) {
         else if (!strcmp(a, "--masks")) masks = v;
         else if (!strcmp(a, "--out")) out_path = v;
         else if (!strcmp(a, "--bins")) {
-            if (parse_int(v, 2, 1 << 26, &bins)) { fprintf(stderr, "kanoclip metrics: --bins: '%s' is not an integer in 2..%d\n", v, 1 << 26); return 2; }
+            if (parse_int(v, 3, 1 << 26, &bins)) { fprintf(stderr, "kanoclip metrics: --bins: '%s' is not an integer in 3..%d\n", v, 1 << 26); return 2; }
         } else if (!strcmp(a, "--bootstrap")) {
             if (parse_int(v, 1, 10000000, &n_boot)) { fprintf(stderr, "kanoclip metrics: --bootstrap: '%s' is not a positive integer\n", v); return 2; }
         } else if (!strcmp(a, "--seed")) {

@@ -8,7 +8,7 @@
 // seeded percentile bootstrap interval for AUROC.
 //
 // Pixel level (streaming): a pixel_acc takes one (map, mask) pair at a time into fixed histograms over a
-// declared score range [lo, hi] with `bins` equal-width bins, so memory does not grow with the number of
+// declared score range [lo, hi] (equal-width bins, plus one for each end value), so memory does not grow with the number of
 // images. Every bin edge is a threshold of the exact curves, so the binned curves are the exact ones with
 // the pixels of a bin tied; pixel_acc_compute reports, with each value, a computed bound on how far it can be
 // from the exact (sorted, unbinned) value. AUPRO follows MVTec AD (8-connected ground-truth regions, PRO
@@ -60,7 +60,8 @@ int image_auroc_bootstrap(auroc_interval *out, const double *scores, const uint8
 
 typedef struct pixel_acc pixel_acc;
 
-// Histograms over [lo, hi] (lo < hi) with `bins` bins (2..2^26). A score outside [lo, hi] is an error.
+// Histograms over [lo, hi] (lo < hi) with `bins` bins (3..2^26): one for lo exactly, one for hi exactly,
+// bins-2 of equal width between. A score outside [lo, hi] is an error. Memory: 32 bytes per bin.
 pixel_acc *pixel_acc_create(double lo, double hi, int bins);
 void pixel_acc_free(pixel_acc *acc);
 // Empties the histograms (keeps range, bins and scratch buffers).

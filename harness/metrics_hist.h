@@ -14,7 +14,7 @@ typedef struct {
 } hist_bin;
 
 struct pixel_acc {
-    double lo, hi, inv_width; // score range; bins per unit score
+    double lo, hi, inv_width; // score range; regular bins per unit score
     int bins;
     hist_bin *bin;            // (bins)
     int64_t n_pos, n_neg, n_regions, n_images;
@@ -25,6 +25,16 @@ struct pixel_acc {
     int64_t *sizes;           // (cap + 1) region sizes
     double *inv_size;         // (cap + 1) 1 / region size
 };
+
+// Bin 0 holds the score lo exactly, bin bins-1 the score hi exactly, and bins 1..bins-2 split (lo, hi)
+// evenly. Saturated maps (softmax at 1.0f, clamping) then keep their ties at the ends out of the nearest
+// values' bins, where they would make those bins mixed and the bounds loose.
+static inline int32_t hist_bin_index(const struct pixel_acc *acc, double s) {
+    if (s <= acc->lo) return 0;
+    if (s >= acc->hi) return acc->bins - 1;
+    int32_t b = 1 + (int32_t)((s - acc->lo) * acc->inv_width);
+    return b > acc->bins - 2 ? acc->bins - 2 : b;
+}
 
 // MVTec AUPRO (integrated to fpr_limit, divided by it) and its bound; null when undefined.
 metric_value aupro_from_hist(const struct pixel_acc *acc, double fpr_limit, double *err_bound);

@@ -27,8 +27,8 @@ pixel_acc *pixel_acc_create(double lo, double hi, int bins) {
         err_set("pixel metrics: score range [%g, %g] is empty or not finite", lo, hi);
         return NULL;
     }
-    if (bins < 2 || bins > (1 << 26)) {
-        err_set("pixel metrics: bins must be in 2..%d (got %d)", 1 << 26, bins);
+    if (bins < 3 || bins > (1 << 26)) {
+        err_set("pixel metrics: bins must be in 3..%d (got %d)", 1 << 26, bins);
         return NULL;
     }
     pixel_acc *acc = calloc(1, sizeof *acc);
@@ -36,8 +36,8 @@ pixel_acc *pixel_acc_create(double lo, double hi, int bins) {
     acc->lo = lo;
     acc->hi = hi;
     acc->bins = bins;
-    acc->inv_width = bins / (hi - lo);
-    acc->bin = aligned_alloc(64, (size_t)bins * sizeof *acc->bin); // bins >= 2: a multiple of 64 bytes
+    acc->inv_width = (bins - 2) / (hi - lo);
+    acc->bin = aligned_alloc(64, ((size_t)bins * sizeof *acc->bin + 63) / 64 * 64);
     if (!acc->bin) {
         pixel_acc_free(acc);
         err_set("pixel metrics: out of memory for %d bins", bins);
@@ -86,8 +86,7 @@ int pixel_acc_add(pixel_acc *acc, const char *item, const float *map, int map_h,
     if (grow_scratch(acc, npix)) return err_wrap("%s: ", item);
 
     // Bin every pixel (parallel), checking NaN and range; the scatter into the histograms stays serial.
-    const double lo = acc->lo, hi = acc->hi, inv_width = acc->inv_width;
-    const int32_t last = acc->bins - 1;
+    const double lo = acc->lo, hi = acc->hi;
     int32_t *bin_of = acc->bin_of;
     int64_t n_bad = 0;
     float smin = INFINITY, smax = -INFINITY;
@@ -97,8 +96,7 @@ int pixel_acc_add(pixel_acc *acc, const char *item, const float *map, int map_h,
         if (!(s >= lo && s <= hi)) { n_bad++; bin_of[i] = 0; continue; } // NaN fails both comparisons
         if (s < smin) smin = s;
         if (s > smax) smax = s;
-        int32_t b = (int32_t)((s - lo) * inv_width);
-        bin_of[i] = b > last ? last : b;
+        bin_of[i] = hist_bin_index(acc, s);
     }
     if (n_bad) {
         for (size_t i = 0; i < npix; i++) {

@@ -68,14 +68,11 @@ metric_value aupro_ac200_from_hist(const struct pixel_acc *acc, double fpr_limit
     if (!fpr || !pro) { free(fpr); free(pro); return null_because("out of memory"); }
     // Thresholds ascend with k; walk the bins from the top once, keeping suffix sums above each threshold.
     const double N = (double)acc->n_neg, R = (double)acc->n_regions;
-    const double width = (acc->hi - acc->lo) / acc->bins;
     int b = acc->bins - 1;
     double fp_above = 0, pro_above = 0; // over bins > b
     for (int k = K - 1; k >= 0; k--) {
         double th = smin + k * delta;
-        int tb = (int)((th - acc->lo) * acc->inv_width);
-        if (tb > acc->bins - 1) tb = acc->bins - 1;
-        if (tb < 0) tb = 0;
+        int tb = hist_bin_index(acc, th);
         for (; b > tb; b--) {
             fp_above += (double)acc->bin[b].neg;
             pro_above += acc->bin[b].pro;
@@ -84,7 +81,7 @@ metric_value aupro_ac200_from_hist(const struct pixel_acc *acc, double fpr_limit
         const hist_bin *h = &acc->bin[tb];
         if (!h->mixed) frac = (double)h->first > th; // one score: above th or not (empty: no-op)
         else {
-            frac = (acc->lo + (tb + 1) * width - th) / width; // share of bin tb above th
+            frac = (acc->lo + tb / acc->inv_width - th) * acc->inv_width; // share of regular bin tb above th
             frac = frac < 0 ? 0 : frac > 1 ? 1 : frac;
         }
         fpr[k] = (fp_above + frac * (double)h->neg) / N;
