@@ -75,6 +75,7 @@ static int read_scores_csv(const char *path, double **scores_out, uint8_t **labe
     size_t cap = 1024, n = 0;
     double *scores = malloc(cap * sizeof *scores);
     uint8_t *labels = malloc(cap);
+    if (!scores || !labels) { free(text); free(scores); free(labels); return err_set("%s: out of memory", path); }
     int col_label = -1, col_score = -1, n_cols = 0, line_no = 0, rc = 0;
     char *p = text;
     while (*p && rc == 0) {
@@ -121,8 +122,11 @@ static int read_scores_csv(const char *path, double **scores_out, uint8_t **labe
         }
         if (n == cap) {
             cap *= 2;
-            scores = realloc(scores, cap * sizeof *scores);
-            labels = realloc(labels, cap);
+            double *s2 = realloc(scores, cap * sizeof *scores);
+            uint8_t *l2 = s2 ? realloc(labels, cap) : NULL;
+            if (s2) scores = s2;
+            if (l2) labels = l2;
+            if (!s2 || !l2) { rc = err_set("%s: out of memory at line %d", path, line_no); break; }
         }
         scores[n] = v;
         labels[n] = (uint8_t)(lab[0] - '0');
@@ -312,6 +316,7 @@ static int metrics_from_maps(const char *maps_path, const char *masks_path, int 
     class_of = calloc(N, sizeof *class_of);
     map = malloc((size_t)H * W * sizeof *map);
     mask = malloc((size_t)H * W);
+    if (!labels || !scores || !class_of || !map || !mask) { err_set("%s: out of memory for %ld maps of %dx%d", maps_path, N, H, W); goto done; }
     int has_labels = h5_array_open(&labels_ds, fmaps, maps_path, "labels", 1, 1);
     if (has_labels < 0) goto done;
     has_labels = !has_labels;
@@ -342,6 +347,7 @@ static int metrics_from_maps(const char *maps_path, const char *masks_path, int 
         if (!(names = read_class_names(&classes_ds, N))) goto done;
     }
     classes = calloc(has_classes ? N : 1, sizeof *classes);
+    if (!classes) { err_set("%s: out of memory", maps_path); goto done; }
     for (long i = 0; i < N; i++) {
         const char *nm = has_classes ? names[i] : "all";
         int c = 0;
@@ -388,6 +394,7 @@ static int metrics_from_maps(const char *maps_path, const char *masks_path, int 
     pixel_metrics_mean pmean = {0};
     cls_scores = malloc(N * sizeof *cls_scores);
     cls_labels = malloc(N);
+    if (!cls_scores || !cls_labels) { err_set("%s: out of memory", maps_path); goto done; }
     for (int c = 0; c < n_classes; c++) {
         double lo = classes[c].lo, hi = classes[c].hi > classes[c].lo ? classes[c].hi : classes[c].lo + 1.0;
         acc = pixel_acc_create(lo, hi, bins);

@@ -1,6 +1,8 @@
 // Benchmark of the streaming pixel metrics (run by tests/bench_metrics.sh).
 //   bench_metrics stream N [SEED]        generate N maps of 518x518 with masks (seeded), feed them to one
 //                                        accumulator, print timings, peak RSS and the metrics as JSON
+//   bench_metrics stream-par N [SEED]    the same, over images in parallel: one accumulator per OpenMP
+//                                        thread, merged at the end (generation and metrics together)
 //   bench_metrics write N FILE.h5 [SEED] write the first N maps of the same stream to HDF5 (maps, masks)
 // Maps are generated one at a time and never stored, so the stream shows the accumulator's own memory.
 #include <cjson/cJSON.h>
@@ -99,6 +101,44 @@ static int stream(int n, uint64_t seed) {
     return 0;
 }
 
+static int stream_parallel(int n, uint64_t seed) {
+    int nt = omp_get_max_threads(), failed = 0;
+    pixel_acc **accs = calloc(nt, sizeof *accs);
+    double t0 = now();
+#pragma omp parallel
+    {
+        int t = omp_get_thread_num();
+        float *map = malloc((size_t)H * W * sizeof *map);
+        uint8_t *mask = malloc((size_t)H * W);
+        accs[t] = pixel_acc_create(0.0, 1.0, PIXEL_BINS_DEFAULT);
+        if (!accs[t]) failed = 1;
+#pragma omp for schedule(dynamic, 4)
+        for (int i = 0; i < n; i++) {
+            if (failed) continue;
+            generate(seed, i, map, mask);
+            if (pixel_acc_add(accs[t], "map", map, H, W, mask, H, W)) failed = 1;
+        }
+        free(map);
+        free(mask);
+    }
+    if (failed) { fprintf(stderr, "bench: accumulation failed\n"); return 1; }
+    for (int t = 1; t < nt; t++) pixel_acc_merge(accs[0], accs[t]);
+    pixel_metrics m;
+    pixel_acc_compute(accs[0], &m);
+    double wall = now() - t0;
+    cJSON *o = pixel_metrics_json(&m);
+    cJSON_AddNumberToObject(o, "seconds_wall", wall);
+    cJSON_AddNumberToObject(o, "peak_rss_mb", peak_rss_kb() / 1024.0);
+    cJSON_AddNumberToObject(o, "threads", nt);
+    char *text = cJSON_PrintUnformatted(o);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(o);
+    for (int t = 0; t < nt; t++) pixel_acc_free(accs[t]);
+    free(accs);
+    return 0;
+}
+
 static int write_h5(int n, const char *path, uint64_t seed) {
     float *maps = malloc((size_t)n * H * W * sizeof *maps);
     uint8_t *masks = malloc((size_t)n * H * W);
@@ -118,7 +158,8 @@ static int write_h5(int n, const char *path, uint64_t seed) {
 
 int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "stream")) return stream(atoi(argv[2]), argc > 3 ? strtoull(argv[3], NULL, 10) : 1);
+    if (argc >= 3 && !strcmp(argv[1], "stream-par")) return stream_parallel(atoi(argv[2]), argc > 3 ? strtoull(argv[3], NULL, 10) : 1);
     if (argc >= 4 && !strcmp(argv[1], "write")) return write_h5(atoi(argv[2]), argv[3], argc > 4 ? strtoull(argv[4], NULL, 10) : 1);
-    fprintf(stderr, "usage: bench_metrics stream N [SEED] | write N FILE.h5 [SEED]\n");
+    fprintf(stderr, "usage: bench_metrics (stream | stream-par) N [SEED] | write N FILE.h5 [SEED]\n");
     return 2;
 }

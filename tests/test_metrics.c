@@ -484,6 +484,35 @@ Test(metrics_command, maps_h5_errors_name_the_item) {
     cr_assert_neq(run(cmd, &out, &err), 0);
     cr_assert(strstr(err, "maps[1]") && strstr(err, "NaN") && strstr(err, "y=1, x=1"), "%s", err);
     free(out); free(err);
+    // Optional labels and scores datasets drive the image metrics; --out writes the same JSON.
+    m[12 + 5] = 0.5f;
+    int labels[2] = {0, 1};
+    double scores[2] = {0.9, 0.1};
+    hsize_t n2 = 2;
+    f = H5Fcreate(maps, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    H5LTmake_dataset_float(f, "maps", 3, dm, m);
+    H5LTmake_dataset(f, "masks", 3, dk, H5T_NATIVE_UINT8, k);
+    H5LTmake_dataset_int(f, "labels", 1, &n2, labels);
+    H5LTmake_dataset_double(f, "scores", 1, &n2, scores);
+    H5Fclose(f);
+    char json_path[300];
+    snprintf(json_path, sizeof json_path, "%s/out.json", dir);
+    snprintf(cmd, sizeof cmd, "build/kanoclip metrics --maps %s --out %s", maps, json_path);
+    cr_assert_eq(run(cmd, &out, &err), 0, "%s", err);
+    cJSON *got = cJSON_Parse(out);
+    const cJSON *img = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(got, "classes"), "all"), "image");
+    cr_assert_float_eq(jnum(img, "auroc"), 0.0, 1e-12); // the anomalous item has the lower score
+    cr_assert_eq(jnum(img, "n_pos"), 1);
+    const cJSON *pix = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(got, "classes"), "all"), "pixel");
+    cr_assert_eq(jnum(pix, "n_pos"), 1);
+    cr_assert_eq(jnum(pix, "n_regions"), 1);
+    char *written = fs_read_file(json_path, NULL);
+    cr_assert_not_null(written);
+    cr_assert_str_eq(written, out);
+    free(written);
+    cJSON_Delete(got);
+    free(out); free(err);
+    unlink(json_path);
     unlink(maps);
     unlink(masks);
     rmdir(dir);
