@@ -240,6 +240,7 @@ static char **read_class_names(const h5_array *a, long n) {
     if (ok && H5Tis_variable_str(ftype) > 0) {
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(ftype)); // h5py writes UTF-8; HDF5 will not convert between csets
         char **raw = calloc(n, sizeof *raw);
         ok = H5Dread(a->dset, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0;
         for (long i = 0; ok && i < n; i++) names[i] = strdup(raw[i] ? raw[i] : "");
@@ -251,6 +252,7 @@ static char **read_class_names(const h5_array *a, long n) {
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, len + 1);
         H5Tset_strpad(mt, H5T_STR_NULLTERM);
+        H5Tset_cset(mt, H5Tget_cset(ftype));
         char *raw = calloc(n, len + 1);
         ok = H5Dread(a->dset, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0;
         for (long i = 0; ok && i < n; i++) names[i] = strdup(raw + i * (len + 1));

@@ -196,9 +196,14 @@ def write_pixel_case(path, maps, masks, ref, classes=None):
         f["masks"] = masks
         f["labels8"] = np.stack([ndimage.label(m, structure=STRUCT8)[0] for m in masks]).astype(np.int32)
         if classes is not None:
-            f["classes"] = np.array(classes, dtype="S")
+            f["classes"] = np.array(classes, dtype="S")  # fixed-length ASCII
         for k, v in ref.items():
             f.attrs[k] = v
+    if classes is not None:  # the same with variable-length UTF-8 strings, as h5py writes str lists
+        with h5py.File(path.replace(".h5", "_vlen.h5"), "w") as f:
+            f["maps"] = maps
+            f["masks"] = masks
+            f.create_dataset("classes", data=classes, dtype=h5py.string_dtype())
 
 
 def main():

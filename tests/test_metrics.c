@@ -446,6 +446,14 @@ Test(metrics_command, maps_h5_per_class_and_mean) {
     }
     cr_assert_float_eq(jnum(cJSON_GetObjectItem(mean, "image"), "auroc"), attr(FIX "classes.h5", "mean_image_auroc"), 1e-9);
     cJSON_Delete(got); free(out); free(err);
+    // Variable-length UTF-8 class names (h5py's default for str) group the same way.
+    rc = run("build/kanoclip metrics --maps " FIX "classes_vlen.h5", &out, &err);
+    cr_assert_eq(rc, 0, "stderr: %s", err);
+    got = cJSON_Parse(out);
+    mean = cJSON_GetObjectItem(got, "mean");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(got, "classes")), 2);
+    cr_assert_float_eq(jnum(cJSON_GetObjectItem(mean, "pixel"), "aupro"), attr(FIX "classes.h5", "mean_aupro"), 1e-4);
+    cJSON_Delete(got); free(out); free(err);
 }
 
 Test(metrics_command, maps_h5_errors_name_the_item) {
