@@ -2,6 +2,7 @@
 // Python SimpleTokenizer (tests/ref_tokenizer.py), the Hugging Face file form, the cleaning steps against
 // Python's unicodedata / html / str.lower, truncation, and errors.
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,4 +279,41 @@ Test(tokenizer, html_unescape_rules) {
         cpbuf_free(&in);
         cpbuf_free(&out);
     }
+}
+
+// kanoclip tokenize: one line of ids per text (design §5).
+#include "harness/commands.h"
+
+Test(tokenizer, command_prints_one_line_per_text, .init = cr_redirect_stdout) {
+    char *vocab = vocab_gz_path();
+    char *argv[] = {"tokenize", "--model", vocab, "a photo of a cat", "", "Hello, world!", NULL};
+    cr_assert_eq(cmd_tokenize(6, argv), 0, "%s", err_msg());
+    fflush(stdout);
+    cr_assert_stdout_eq_str("49406 320 1125 539 320 2368 49407\n49406 49407\n49406 3306 267 1002 256 49407\n");
+    free(vocab);
+}
+
+Test(tokenizer, command_context_and_hf_folder, .init = cr_redirect_stdout) {
+    char *argv[] = {"tokenize", "--context", "5", "--model", FIXTURES "/hf", "--", "a photo of a cat", NULL};
+    cr_assert_eq(cmd_tokenize(7, argv), 0, "%s", err_msg());
+    fflush(stdout);
+    cr_assert_stdout_eq_str("49406 320 1125 539 49407\n");
+}
+
+static void redirect_all(void) {
+    cr_redirect_stdout();
+    cr_redirect_stderr();
+}
+
+Test(tokenizer, command_errors, .init = redirect_all) {
+    char *no_model[] = {"tokenize", "x", NULL};
+    cr_assert_eq(cmd_tokenize(2, no_model), 2);
+    char *bad_context[] = {"tokenize", "--model", FIXTURES "/hf", "--context", "1", "x", NULL};
+    cr_assert_eq(cmd_tokenize(6, bad_context), 2);
+    char *missing[] = {"tokenize", "--model", "/nonexistent/model", "x", NULL};
+    cr_assert_eq(cmd_tokenize(4, missing), 1);
+    cr_assert(strstr(err_msg(), "/nonexistent/model"), "%s", err_msg());
+    char *bad_text[] = {"tokenize", "--model", FIXTURES "/hf", "ok", "caf\xe9", NULL};
+    cr_assert_eq(cmd_tokenize(5, bad_text), 1);
+    cr_assert(strstr(err_msg(), "text 2") && strstr(err_msg(), "UTF-8"), "%s", err_msg());
 }
