@@ -220,6 +220,10 @@ Test(tokenizer, load_errors_name_the_file) {
     write_text(dir, "merges.txt", "#version: 0.2\na c\n");
     cr_assert_null(tokenizer_load_dir(dir));
     cr_assert(strstr(err_msg(), "merges.txt: line 2") && strstr(err_msg(), "'c'"), "%s", err_msg());
+    char *vj = fs_join(dir, "vocab.json");
+    cr_assert_null(tokenizer_load(vj));
+    cr_assert(strstr(err_msg(), "give the folder"), "%s", err_msg());
+    free(vj);
     cr_assert_null(tokenizer_load("/nonexistent/vocab.txt.gz"));
     cr_assert(strstr(err_msg(), "/nonexistent/vocab.txt.gz"), "%s", err_msg());
 }
