@@ -22,12 +22,22 @@ MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
 
 
-def raw_png(w, h, color_type, depth, rows):
-    """A PNG with 16-bit samples (big-endian rows), filter 0, one IDAT."""
+def raw_png(w, h, color_type, depth, rows, interlace=0):
+    """A PNG from rows of raw samples (16-bit ones big-endian), filter 0, one IDAT; PIL cannot write
+    16-bit colour or interlaced files. rows: the image's rows, or with interlace=1 its pixel array (h, w, ch)."""
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0)) +
-            chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + r for r in rows))) + chunk(b"IEND", b""))
+    if interlace:  # Adam7: seven sub-images, each filtered row by row
+        a, data = rows, b""
+        for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+                               (0, 1, 1, 2)):
+            sub = a[y0::dy, x0::dx]
+            if sub.size:
+                data += b"".join(b"\x00" + r.tobytes() for r in sub.reshape(sub.shape[0], -1))
+    else:
+        data = b"".join(b"\x00" + r for r in rows)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, interlace)) +
+            chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b""))
 
 
 class Writer:
@@ -101,6 +111,10 @@ def main():
     data = raw_png(15, 12, 0, 16, [g[i].astype(">u2").tobytes() for i in range(12)])
     W.decode_case("grey16.png", data, rgb=np.repeat((g >> 8).astype(np.uint8)[..., None], 3, -1),
                   note="I;16 (RGB: high byte, not PIL)")
+
+    W.decode_case("interlaced8.png", raw_png(13, 11, 2, 8, noise(11, 13, 3), interlace=1))
+    W.decode_case("interlaced16.png", raw_png(9, 10, 6, 16, rng.integers(0, 65536, (10, 9, 4)).astype(">u2"),
+                                              interlace=1))
 
     # ---- decoding: JPEG (libjpeg on both sides; tolerance stated in the test)
     photo = smooth_rgb(rng, 45, 33)
