@@ -131,6 +131,13 @@ Dataset *dataset_open(DatasetType type, const char *root, DatasetSplit split, co
         dataset_free(ds);
         return NULL;
     }
+    if (b.n == 0) { // a tree that matched a layout's folders but holds no images is a wrong root, not a dataset
+        err_set("%s: no %s images found for a %s dataset", root, split == SPLIT_TRAIN ? "train" : "test",
+                dataset_types[type].name);
+        builder_discard(&b);
+        dataset_free(ds);
+        return NULL;
+    }
     if (!ds->layout) ds->layout = strdup(dataset_types[type].name);
     builder_finish(&b);
     return ds;
