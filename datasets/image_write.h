@@ -1,4 +1,5 @@
-// Writing 8-bit images: PNG through libpng, JPEG through libjpeg. Writes are atomic (temporary name, then rename).
+// Writing 8-bit images: PNG through libpng, JPEG through libjpeg. Writes are atomic (temporary name, then rename;
+// no fsync, since datasets are written thousands of files at a time).
 #ifndef DATASETS_IMAGE_WRITE_H
 #define DATASETS_IMAGE_WRITE_H
 

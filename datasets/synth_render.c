@@ -98,7 +98,7 @@ static void texture_pixel(const SynthClass *k, const Look *L, float u, float v, 
     case KIND_GRAINED: {
         float warp = fbm(u * 3 + L->ox, v * 10 + L->oy, L->nseed, 4);
         float ring = 0.5f + 0.5f * sinf(6.2831853f * (f * rv + 2.2f * warp));
-        t = powf(ring, 2.5f) * 0.85f + 0.3f * fine;
+        t = ring * ring * sqrtf(ring) * 0.85f + 0.3f * fine; // ring^2.5: sharp dark latewood lines
         break;
     }
     case KIND_SPECKLED: {
@@ -202,26 +202,31 @@ static void render_object(const SynthClass *k, const Look *L, int n, float *rgb,
             float dx = u - L->cx, dy = v - L->cy;
             float lx = ca * dx + sa * dy, ly = -sa * dx + ca * dy;
             float d = object_sdf(k->kind, L->scale, lx, ly);
-            float sdx = dx - 0.02f, sdy = dy - 0.025f; // shadow offset down-right
-            float ds = object_sdf(k->kind, L->scale, ca * sdx + sa * sdy, -sa * sdx + ca * sdy);
-            float shadow = 1 - 0.35f * (1 - smooth01(-0.01f, 0.03f, ds));
+            float shadow = 1;
+            if (d < 0.07f) { // the shadow is offset by 0.032 and blurred over 0.04: farther out it is nil
+                float sdx = dx - 0.02f, sdy = dy - 0.025f; // shadow offset down-right
+                float ds = object_sdf(k->kind, L->scale, ca * sdx + sa * sdy, -sa * sdx + ca * sdy);
+                shadow = 1 - 0.35f * (1 - smooth01(-0.01f, 0.03f, ds));
+            }
             float mottle = fbm(u * 6 + L->ox, v * 6 + L->oy, L->nseed + 5, 2);
             float grad = 1.04f - 0.1f * v;
-            float fine = fbm(u * L->freq * 8 + L->ox, v * L->freq * 8 + L->oy, L->nseed + 9, 2) - 0.5f;
-            // dome shading lit from the top left, plus a highlight
-            float R = 0.32f * L->scale;
-            float rr = fminf(sqrtf(dx * dx + dy * dy) / R, 1);
-            float light = 0.8f + 0.35f * (-(dx + dy) / (R * 1.4142f)) * (1 - 0.5f * rr);
-            float hx = dx + 0.35f * R, hy = dy + 0.35f * R;
-            float spec = 0.25f * expf(-(hx * hx + hy * hy) / (0.02f * R * R + 1e-6f));
             float a = clamp01(0.5f - d * n); // coverage, anti-aliased over about one pixel
             size_t i = (size_t)y * n + x;
             cover[i] = a;
+            float light = 0, spec = 0, fine = 0;
+            if (a > 0) {
+                fine = fbm(u * L->freq * 8 + L->ox, v * L->freq * 8 + L->oy, L->nseed + 9, 2) - 0.5f;
+                // dome shading lit from the top left, plus a highlight
+                float R = 0.32f * L->scale;
+                float rr = fminf(sqrtf(dx * dx + dy * dy) / R, 1);
+                light = 0.8f + 0.35f * (-(dx + dy) / (R * 1.4142f)) * (1 - 0.5f * rr);
+                float hx = dx + 0.35f * R, hy = dy + 0.35f * R;
+                spec = 0.25f * expf(-(hx * hx + hy * hy) / (0.02f * R * R + 1e-6f));
+            }
             for (int c = 0; c < 3; c++) {
                 float b = clamp01(L->c1[c] * grad * (0.9f + 0.2f * mottle) * shadow);
-                float o = clamp01(L->c0[c] * light * (1 + 0.12f * fine) + spec);
                 bg[3 * i + c] = b;
-                rgb[3 * i + c] = mixf(b, o, a);
+                rgb[3 * i + c] = a > 0 ? mixf(b, clamp01(L->c0[c] * light * (1 + 0.12f * fine) + spec), a) : b;
             }
         }
 }
