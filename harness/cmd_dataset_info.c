@@ -10,12 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-// harness/main.c defines fail_with_error, but main.o is not linked into the test binaries; this weak copy (same
-// text) lets test suites that call cmd_* link, and yields to main.c's definition in build/kanoclip.
-__attribute__((weak)) int fail_with_error(void) {
-    fprintf(stderr, "kanoclip: %s\n", err_msg()[0] ? err_msg() : "failed");
-    return 1;
-}
 
 static void print_json_string(FILE *out, const char *s) {
     fputc('"', out);
