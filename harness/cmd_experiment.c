@@ -134,6 +134,15 @@ int experiment_main(int argc, char **argv, ExperimentFn execute) {
     } else if (dry) {
         rc = dry_run(cfg);
     } else {
+        char *rdir = run_dir_for(cfg), *done = rdir ? fs_join(rdir, "DONE") : NULL;
+        int finished = done && fs_exists(done);
+        free(rdir);
+        free(done);
+        if (!execute && !(finished && !force)) {  // say so before creating anything
+            fprintf(stderr, "kanoclip: this build has no training/evaluation (experiment_execute missing)\n");
+            config_free(cfg);
+            return 1;
+        }
         char *cmdline = join_args(argc, argv);
         RunOptions opt = {.force = force, .command_line = cmdline};
         Run *run = run_open(cfg, &opt);
