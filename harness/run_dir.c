@@ -6,7 +6,9 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 
+#include <cblas.h>
 #include <cjson/cJSON.h>
+#include <omp.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +101,9 @@ static cJSON *build_provenance(const Run *run, const RunOptions *opt, int attemp
         if (config_dataset(cfg, "eval.datasets", i, &d) == 0) record_dataset(ds, d.name, d.root, opt->skip_hashes);
     long seed = 0;
     if (config_get_int(cfg, "run.seed", &seed) == 0) cJSON_AddNumberToObject(p, "seed", (double)seed);
+    cJSON_AddStringToObject(p, "compiler", __VERSION__);
+    cJSON_AddStringToObject(p, "openblas", openblas_get_config());
+    cJSON_AddNumberToObject(p, "omp_max_threads", omp_get_max_threads());
     gethostname(host, sizeof host - 1);
     cJSON_AddStringToObject(p, "host", host);
     provenance_now(now);
