@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "tmpdir.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
 #include "harness/cache_embed.h"
@@ -24,7 +25,8 @@ static void setup(void) {
     cr_assert_not_null(mkdtemp(dir));
     log_set_echo(0);
 }
-TestSuite(cache, .init = setup);
+static void teardown(void) { tmpdir_remove(dir); }
+TestSuite(cache, .init = setup, .fini = teardown);
 
 enum { T = 37, D = 24, P = 8, N = 6 };
 static const int layers[2] = {6, 12};

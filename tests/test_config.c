@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "tmpdir.h"
 #include "common/fsutil.h"
 #include "harness/config.h"
 
@@ -40,7 +41,8 @@ static void load_fails(const char *path, int n, char **ov, const char *expect) {
     cr_assert(strstr(err_msg(), expect) != NULL, "message '%s' lacks '%s'", err_msg(), expect);
 }
 
-TestSuite(config, .init = setup);
+static void teardown(void) { tmpdir_remove(dir); }
+TestSuite(config, .init = setup, .fini = teardown);
 
 Test(config, defaults_alone_have_every_section) {
     Config *c = load_ok(NULL, 0, NULL);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "tmpdir.h"
 #include "common/fsutil.h"
 #include "harness/commands.h"
 #include "harness/config.h"
@@ -37,7 +38,8 @@ static void setup(void) {
     cr_assert_not_null(realpath("build/kanoclip", bin), "build/kanoclip is built by make test");
     setenv("KANOCLIP_BIN", bin, 1);
 }
-TestSuite(grid, .init = setup);
+static void teardown(void) { tmpdir_remove(dir); }
+TestSuite(grid, .init = setup, .fini = teardown);
 
 Test(grid, two_by_two_gives_four_frozen_cells) {
     Grid *g = grid_load(grid_path);

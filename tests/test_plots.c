@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "tmpdir.h"
 #include "common/fsutil.h"
 #include "harness/commands.h"
 #include "harness/plots.h"
@@ -25,7 +26,8 @@ static void setup(void) {
     fixture_run(run_a, "kanoclip", "KAnoCLIP", "ablation", 0, 111, 1, ds, 0.90, 0.95, 1, 0);
     fixture_run(run_b, "kanoclip", "w/o KD", "ablation", 1, 111, 1, ds, 0.85, 0.93, 0, 0);
 }
-TestSuite(plots, .init = setup);
+static void teardown(void) { tmpdir_remove(dir); }
+TestSuite(plots, .init = setup, .fini = teardown);
 
 static void assert_magic(const char *name, const char *magic, size_t n) {
     char *p = fs_join(out, name);

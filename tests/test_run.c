@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "tmpdir.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
 #include "harness/experiment.h"
@@ -49,7 +50,8 @@ static void setup(void) {
     snprintf(cfg_path, sizeof cfg_path, "%s/exp.yaml", dir);
 }
 
-TestSuite(run, .init = setup);
+static void teardown(void) { tmpdir_remove(dir); }
+TestSuite(run, .init = setup, .fini = teardown);
 
 static cJSON *read_json(const char *path) {
     char *t = fs_read_file(path, NULL);

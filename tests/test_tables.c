@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "tmpdir.h"
 #include "common/fsutil.h"
 #include "harness/commands.h"
 #include "harness/tables.h"
@@ -31,7 +32,8 @@ static void setup(void) {
     fixture_run(runs[4], "kanoclip", "w/o KnPL", "ablation", 1, 111, 2, both, 0.70, 0.80, 1, 0);
     fixture_run(runs[5], "kanoclip", "full", "ablation", 0, 111, 2, both, 0.75, 0.78, 1, 0);
 }
-TestSuite(tables, .init = setup);
+static void teardown(void) { tmpdir_remove(dir); }
+TestSuite(tables, .init = setup, .fini = teardown);
 
 static int run_tables(const char *out, int with_paper, int reversed) {
     char *argv[16] = {"tables"};
