@@ -364,3 +364,78 @@ void feature_cache_close(FeatureCache *fc) {
     free(fc->partial);
     free(fc);
 }
+
+// ---- shards ----
+
+static char *shard_path(const char *path, int shard, int n_shards) {
+    size_t n = strlen(path) + 48;
+    char *p = malloc(n);
+    snprintf(p, n, "%s.shard-%d-of-%d", path, shard, n_shards);
+    return p;
+}
+
+static void shard_range(const FeatureCacheKey *key, int shard, int n_shards, int *lo, int *hi) {
+    *lo = (int)((long long)shard * key->n_images / n_shards);
+    *hi = (int)((long long)(shard + 1) * key->n_images / n_shards);
+}
+
+FeatureCache *feature_cache_open_shard(const char *path, const FeatureCacheKey *key, int shard, int n_shards,
+                                       int *first, int *count) {
+    if (n_shards < 1 || shard < 0 || shard >= n_shards) {
+        err_set("%s: shard %d of %d does not exist", path, shard, n_shards);
+        return NULL;
+    }
+    int lo, hi;
+    shard_range(key, shard, n_shards, &lo, &hi);
+    FeatureCacheKey sk = *key;
+    char dataset[1200];
+    snprintf(dataset, sizeof dataset, "%s#shard %d/%d", key->dataset ? key->dataset : "", shard, n_shards);
+    sk.dataset = dataset;
+    sk.n_images = hi - lo;
+    sk.image_hashes = key->image_hashes + lo;
+    char *sp = shard_path(path, shard, n_shards);
+    FeatureCache *fc = feature_cache_open(sp, &sk);
+    free(sp);
+    if (first) *first = lo;
+    if (count) *count = hi - lo;
+    return fc;
+}
+
+int feature_cache_merge(const char *path, const FeatureCacheKey *key, int n_shards) {
+    FeatureCache *out = feature_cache_open(path, key);
+    if (!out) return -1;
+    if (out->complete) { feature_cache_close(out); return 0; }
+    size_t stage_n = (size_t)key->tokens * (size_t)key->width;
+    size_t n = stage_n > (size_t)key->global_dim ? stage_n : (size_t)key->global_dim;
+    float *buf = malloc((n + 1) * sizeof *buf);
+    int rc = 0;
+    for (int s = 0; s < n_shards && rc == 0; s++) {
+        char *sp = shard_path(path, s, n_shards);
+        int exists = fs_exists(sp);
+        free(sp);
+        if (!exists) { rc = err_set("%s: shard %d of %d is missing (not extracted, or not finished)", path, s, n_shards); break; }
+        int first = 0, count = 0;
+        FeatureCache *in = feature_cache_open_shard(path, key, s, n_shards, &first, &count);
+        if (!in) { rc = -1; break; }
+        if (!in->complete) rc = err_set("%s: shard %d of %d is unfinished (%d of %d images)", path, s, n_shards, in->n_done, count);
+        for (int i = 0; i < count && rc == 0; i++) {
+            if (out->done[first + i]) continue;  // merged before a previous merge was interrupted
+            for (int st = 0; st < key->n_layers && rc == 0; st++)
+                if ((rc = feature_cache_get(in, i, st, buf)) == 0) rc = feature_cache_put(out, first + i, st, buf);
+            if (rc == 0 && key->global_dim > 0 && (rc = feature_cache_get(in, i, FEATURE_GLOBAL, buf)) == 0)
+                rc = feature_cache_put(out, first + i, FEATURE_GLOBAL, buf);
+            if (rc == 0) rc = feature_cache_mark_done(out, first + i);
+        }
+        feature_cache_close(in);
+    }
+    free(buf);
+    if (rc == 0) rc = feature_cache_finish(out);
+    feature_cache_close(out);
+    for (int s = 0; rc == 0 && s < n_shards; s++) {
+        char *sp = shard_path(path, s, n_shards);
+        unlink(sp);
+        free(sp);
+    }
+    if (rc == 0) log_msg("feature cache %s: merged %d shards", path, n_shards);
+    return rc;
+}

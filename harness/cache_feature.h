@@ -53,4 +53,13 @@ int feature_cache_finish(FeatureCache *fc);
 // Flushes progress (a partial cache stays resumable) and closes.
 void feature_cache_close(FeatureCache *fc);
 
+// Sharded extraction (one Slurm array task per shard): shard s of n holds images [first, first + count) with
+// first = s*N/n, in its own cache file PATH.shard-S-of-N (same layout and rules; its dataset attribute is
+// "<dataset>#shard S/N"). Images are numbered within the shard (0..count-1). *first and *count may be NULL.
+FeatureCache *feature_cache_open_shard(const char *path, const FeatureCacheKey *key, int shard, int n_shards,
+                                       int *first, int *count);
+// Merges the n finished shard files into PATH (written as PATH.partial, then renamed) and removes them.
+// A no-op when PATH is already complete; -1 with err_set naming a missing or unfinished shard.
+int feature_cache_merge(const char *path, const FeatureCacheKey *key, int n_shards);
+
 #endif

@@ -335,3 +335,45 @@ Test(cache, embedding_cache_round_trip_and_encoder_change) {
     embed_cache_close(ec);
     free(path);
 }
+
+Test(cache, shards_merge_into_one_cache) {
+    FeatureCacheKey k = make_key();
+    char *path = fs_join(dir, "feat.h5");
+    float buf[T * D];
+    for (int s = 0; s < 3; s++) {
+        int first, count;
+        FeatureCache *fc = feature_cache_open_shard(path, &k, s, 3, &first, &count);
+        cr_assert_not_null(fc, "%s", err_msg());
+        cr_assert_eq(first, s * 2);
+        cr_assert_eq(count, 2);
+        for (int i = 0; i < count; i++) {  // shard-local numbering, global content
+            for (int st = 0; st < 2; st++) {
+                features(first + i, st, buf, T * D);
+                feature_cache_put(fc, i, st, buf);
+            }
+            features(first + i, 9, buf, P);
+            feature_cache_put(fc, i, FEATURE_GLOBAL, buf);
+            feature_cache_mark_done(fc, i);
+        }
+        if (s < 2) cr_assert_eq(feature_cache_finish(fc), 0, "%s", err_msg());
+        feature_cache_close(fc);  // shard 2 left unfinished (its partial file stays)
+        if (s == 2) {
+            cr_assert_eq(feature_cache_merge(path, &k, 3), -1);
+            cr_assert(strstr(err_msg(), "shard 2 of 3 is missing"), "%s", err_msg());
+            fc = feature_cache_open_shard(path, &k, 2, 3, NULL, NULL);
+            cr_assert_eq(feature_cache_n_done(fc), 2, "the shard resumes like any cache");
+            cr_assert_eq(feature_cache_finish(fc), 0, "%s", err_msg());
+            feature_cache_close(fc);
+        }
+    }
+    cr_assert_eq(feature_cache_merge(path, &k, 3), 0, "%s", err_msg());
+    FeatureCache *fc = feature_cache_open(path, &k);
+    cr_assert_eq(feature_cache_complete(fc), 1);
+    check_all(fc);
+    feature_cache_close(fc);
+    char *shard0 = fs_join(dir, "feat.h5.shard-0-of-3");
+    cr_assert(!fs_exists(shard0), "shard files are removed after the merge");
+    free(shard0);
+    cr_assert_eq(feature_cache_merge(path, &k, 3), 0, "merging a complete cache again is a no-op");
+    free(path);
+}
