@@ -51,6 +51,19 @@ static void check_checkpoint(Check *c, const Config *cfg) {
     if (have < 0) { ok = 0; strcat(detail, "no model.safetensors or pytorch_model.bin"); }
     else strcat(detail, weights[have]);
     check_line(c, ok, what, detail);
+    // The tokenizer: Hugging Face's vocab.json + merges.txt, or OpenAI's BPE file. Missing is a warning: the
+    // shared copy of the OpenAI file may be used instead.
+    static const char *tok[3] = {"vocab.json", "merges.txt", "bpe_simple_vocab_16e6.txt.gz"};
+    int has[3];
+    for (int i = 0; i < 3; i++) {
+        char *p = fs_join(dir, tok[i]);
+        has[i] = fs_exists(p);
+        free(p);
+    }
+    if ((has[0] && has[1]) || has[2])
+        printf("ok   tokenizer: %s\n", has[0] && has[1] ? "vocab.json, merges.txt" : tok[2]);
+    else
+        printf("warn tokenizer: no vocab.json + merges.txt or %s in %s\n", tok[2], dir);
 }
 
 static void check_dataset(Check *c, const Config *cfg, const char *role, const ConfigDataset *d) {

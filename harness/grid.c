@@ -43,11 +43,49 @@ static char *dir_of(const char *path) {
 }
 
 // Appends one cell: composes config with the overrides (common + dataset + seed + set).
-static int add_cell(Grid *g, const char *config, const char *dataset, const char *seed, char **set, int n_set) {
+// A YAML double-quoted string.
+static void yaml_quoted(char *out, size_t size, const char *s) {
+    size_t k = 0;
+    if (k + 1 < size) out[k++] = '"';
+    for (; *s && k + 3 < size; s++) {
+        if (*s == '"' || *s == '\\') out[k++] = '\\';
+        out[k++] = *s;
+    }
+    if (k + 1 < size) out[k++] = '"';
+    out[k] = '\0';
+}
+
+// Item d of the grid's datasets: a name, or {name, type, root}. *label names the cell's dataset; *flow is the
+// item as YAML flow text for the eval.datasets override (malloc'd). -1 with err_set.
+static int dataset_item(const Grid *g, int d, char **label, char **flow) {
+    const char *name = config_list_str(g->spec, "datasets", d);
+    if (name) {
+        *label = strdup(name);
+        *flow = strdup(name);
+        return 0;
+    }
+    const char *fields[3] = {"name", "type", "root"}, *v[3];
+    for (int i = 0; i < 3; i++) v[i] = config_list_field(g->spec, "datasets", d, fields[i]);
+    if (!v[0] && !v[1])
+        return err_set("%s: datasets item %d: expected a name or {name, type, root}", g->path, d);
+    char q[3][1100], text[3400] = "{";
+    for (int i = 0; i < 3; i++) {
+        if (!v[i]) continue;
+        yaml_quoted(q[i], sizeof q[i], v[i]);
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s%s: %s", strlen(text) > 1 ? ", " : "", fields[i], q[i]);
+    }
+    strcat(text, "}");
+    *label = strdup(v[0] && *v[0] ? v[0] : v[1]);
+    *flow = strdup(text);
+    return 0;
+}
+
+static int add_cell(Grid *g, const char *config, const char *dataset, const char *dataset_flow, const char *seed,
+                    char **set, int n_set) {
     char **ov = calloc((size_t)n_set + 64, sizeof *ov);
     int n = 0, n_common = config_list_len(g->spec, "common");
     for (int i = 0; i < n_common; i++) ov[n++] = (char *)config_list_str(g->spec, "common", i);
-    char *ds_ov = *dataset ? xstrdup_printf("eval.datasets=[%s]", dataset) : NULL;
+    char *ds_ov = *dataset ? xstrdup_printf("eval.datasets=[%s]", dataset_flow) : NULL;
     char *seed_ov = *seed ? xstrdup_printf("run.seed=%s", seed) : NULL;
     if (ds_ov) ov[n++] = ds_ov;
     if (seed_ov) ov[n++] = seed_ov;
@@ -122,7 +160,9 @@ Grid *grid_load(const char *path) {
         if (!cp) { rc = -1; break; }
         char *config = cp[0] == '/' ? strdup(cp) : fs_join(base, cp);
         for (int d = 0; d < (nd ? nd : 1) && rc == 0; d++) {
-            const char *ds = nd ? config_list_str(spec, "datasets", d) : "";
+            char *ds = NULL, *ds_flow = NULL;
+            if (nd && dataset_item(g, d, &ds, &ds_flow) < 0) { rc = -1; break; }
+            if (!nd) { ds = strdup(""); ds_flow = strdup(""); }
             for (int s = 0; s < (ns ? ns : 1) && rc == 0; s++) {
                 const char *seed = ns ? config_list_str(spec, "seeds", s) : "";
                 for (int o = 0; o < (no ? no : 1) && rc == 0; o++) {
@@ -133,11 +173,13 @@ Grid *grid_load(const char *path) {
                     char **set = calloc((size_t)n_set + 1, sizeof *set);
                     for (int k = 0; k < n_set && rc == 0; k++)
                         if (!(set[k] = (char *)config_list_str(spec, key, k))) rc = -1;
-                    if (rc == 0 && (!ds || !seed)) rc = -1;
-                    if (rc == 0) rc = add_cell(g, config, ds, seed, set, n_set);
+                    if (rc == 0 && !seed) rc = -1;
+                    if (rc == 0) rc = add_cell(g, config, ds, ds_flow, seed, set, n_set);
                     free(set);
                 }
             }
+            free(ds);
+            free(ds_flow);
         }
         free(config);
     }

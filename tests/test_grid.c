@@ -99,6 +99,27 @@ Test(grid, seeds_and_override_sets_multiply) {
     cr_assert_str_eq(grid_cell(g, 3)->seed, "2");
     cr_assert_str_eq(grid_cell(g, 3)->overrides, "train.lr=0.01 train.batch_size=2");
     grid_free(g);
+    // a dataset given as {name, type, root}
+    snprintf(text, sizeof text, "name: m\nout: %s\nconfigs: [a.yaml]\n"
+                                "datasets: [visa, {name: my parts, type: mvtec, root: \"/data/my: \\\"parts\\\"\"}]\n", dir);
+    put("m.yaml", text);
+    snprintf(p, sizeof p, "%s/m.yaml", dir);
+    g = grid_load(p);
+    cr_assert_not_null(g, "%s", err_msg());
+    cr_assert_eq(grid_n_cells(g), 2);
+    cr_assert_str_eq(grid_cell(g, 1)->dataset, "my parts");
+    Config *cfg = config_load(grid_cell(g, 1)->cell_config, NULL, 0, NULL);
+    cr_assert_null(cfg, "not frozen yet");
+    cr_assert_eq(grid_freeze(g, 0), 0, "%s", err_msg());
+    cfg = config_load(grid_cell(g, 1)->cell_config, NULL, 0, NULL);
+    cr_assert_not_null(cfg, "%s", err_msg());
+    ConfigDataset d;
+    cr_assert_eq(config_dataset(cfg, "eval.datasets", 0, &d), 0, "%s", err_msg());
+    cr_assert_str_eq(d.name, "my parts");
+    cr_assert_str_eq(d.type, "mvtec");
+    cr_assert_str_eq(d.root, "/data/my: \"parts\"");
+    config_free(cfg);
+    grid_free(g);
 }
 
 Test(grid, slurm_script_passes_bash_n_and_submits_array_then_tables) {

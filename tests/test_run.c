@@ -220,6 +220,7 @@ Test(run, dry_run_checks_paths) {
     fflush(stdout);
     char *text = fs_read_file(out, NULL);
     cr_assert(strstr(text, "ok   model.checkpoint") && strstr(text, "model.safetensors"), "%s", text);
+    cr_assert(strstr(text, "warn tokenizer: no vocab.json + merges.txt"), "%s", text);
     // each dataset root gets a line (ok or not: a datasets layer linked in may check the real layout)
     cr_assert(strstr(text, "eval.datasets visa (visa) ") && strstr(text, "data.train mvtec (mvtec) "), "%s", text);
     if (!experiment_check_dataset)  // without one, a folder that exists passes
