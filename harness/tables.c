@@ -548,8 +548,9 @@ static int per_class_tables(Ctx *cx) {
     int rc = 0;
     if (*all_tex) {
         char *path = fs_join(cx->out_dir, "per_class_all.tex");
-        char *text = malloc(strlen(cx->header) + strlen(all_tex) + 8);
-        sprintf(text, "%% %s\n%s", cx->header, all_tex);
+        size_t len = strlen(cx->header) + strlen(all_tex) + 8;
+        char *text = malloc(len);
+        snprintf(text, len, "%% %s\n%s", cx->header, all_tex);
         rc = fs_write_atomic(path, text, strlen(text));
         if (rc == 0) cx->n_files++;
         free(text);
