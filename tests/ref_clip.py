@@ -12,7 +12,7 @@ LL = 0..L (the V-V path, equal to hidden_LL before vv_from); stage_LL (N,T,P) = 
 image_embeds_noln (N,P) (projection without post-LN); ids (M,ctx) int64; eot (M) int64; text_embeds (M,P);
 ctx_embeds (M,ctx,W) token embeddings with context vectors written at positions 1..n_ctx; text_embeds_ctx (M,P);
 dtext (M,P) a random upstream gradient and dembeds (M,ctx,W) the gradient of <text_embeds_ctx, dtext> w.r.t.
-ctx_embeds. Shape c also has image_embeds_bicubic and hidden_L_bicubic (positions resized bicubically).
+ctx_embeds; meta (3) int64 = input size, vv_from, layers. Shapes b and c also have image_embeds_bicubic and hidden_L_bicubic (positions resized bicubically).
 """
 import json, math, os, struct, sys
 import numpy as np
@@ -375,7 +375,8 @@ def build(tag, s):
     dtext = torch.randn(s["n_texts"], s["projection_dim"], generator=g)
     d = os.path.join(root, "ref")
     os.makedirs(d, exist_ok=True)
-    for name, t in (("pixels", pixels), ("ids", ids), ("dtext", dtext), ("ctx", ctx_vec)):
+    meta = np.array([S, s["vv_from"], s["vision"]["num_hidden_layers"]], dtype=np.int64)
+    for name, t in (("pixels", pixels), ("ids", ids), ("dtext", dtext), ("ctx", ctx_vec), ("meta", meta)):
         save(d, name, t)
 
     for fmt, d in (("F32", "ref"), ("F16", "ref_f16"), ("BF16", "ref_bf16")):
