@@ -1,9 +1,12 @@
 // CPU kernels for the CLIP towers beyond the core op table: exact GELU, fused bias + activation, and an
 // attention that streams over query blocks instead of materialising (B,H,T,T) probabilities.
 #include "model/ops_infer.h"
+#include "model/ops.h"
+#include "model/task_pool.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +45,84 @@ void bias_act_forward(float *x, float *pre, const float *bias, int N, int C, int
     }
 }
 
+// One tile: rows [r0, r0+m), columns [c0, c0+n).
+static void linear_tile(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *bias,
+                        int C, int r0, int m, int c0, int n, LinearMode mode) {
+    float *o = out + (size_t)r0 * ldo + c0;
+    const float *b = bias ? bias + c0 : NULL;
+    if (mode == LINEAR_ACCUM && b)
+        for (int i = 0; i < m; i++) {
+            float *row = o + (size_t)i * ldo;
+            #pragma omp simd
+            for (int j = 0; j < n; j++) row[j] += b[j];
+        }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, C, 1.0f, inp + (size_t)r0 * ldi, ldi,
+                weight + (size_t)c0 * C, C, mode == LINEAR_ACCUM ? 1.0f : 0.0f, o, ldo);
+    if (mode == LINEAR_ACCUM) return;
+    for (int i = 0; i < m; i++) {
+        float *row = o + (size_t)i * ldo;
+        if (b) {
+            #pragma omp simd
+            for (int j = 0; j < n; j++) row[j] += b[j];
+        }
+        if (mode == LINEAR_QUICKGELU) {
+            #pragma omp simd
+            for (int j = 0; j < n; j++) row[j] = row[j] / (1.0f + exp_fast(-1.702f * row[j]));
+        } else if (mode == LINEAR_GELU) {
+            for (int j = 0; j < n; j++) row[j] = 0.5f * row[j] * (1.0f + erff(row[j] * (float)M_SQRT1_2));
+        }
+    }
+}
+
+typedef struct {
+    float *out;
+    const float *inp, *weight, *bias;
+    int ldo, ldi, N, C, OC, rb, ng, cols;
+    LinearMode mode;
+} LinearJob;
+
+static void linear_task(void *ctx, int t) {
+    const LinearJob *j = ctx;
+    int r0 = (t / j->ng) * j->rb, c0 = (t % j->ng) * j->cols;
+    int m = j->N - r0 < j->rb ? j->N - r0 : j->rb, n = j->OC - c0 < j->cols ? j->OC - c0 : j->cols;
+    linear_tile(j->out, j->ldo, j->inp, j->ldi, j->weight, j->bias, j->C, r0, m, c0, n, j->mode);
+}
+
+void linear_forward(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *bias, int N,
+                    int C, int OC, LinearMode mode) {
+    int threads = task_pool_threads();
+    // Row blocks of 256 keep OpenBLAS's re-packing of the weights small; column groups (multiples of 64) make
+    // at least 4 tiles per thread so that the dynamic claiming can even out.
+    int rb = N >= 512 ? 256 : N, nr = (N + rb - 1) / rb;
+    int ng = threads > 1 ? (4 * threads + nr - 1) / nr : 1, col_units = (OC + 63) / 64;
+    if (ng > col_units) ng = col_units;
+    if (ng < 1) ng = 1;
+    int units_per = (col_units + ng - 1) / ng;
+    ng = (col_units + units_per - 1) / units_per;
+    LinearJob j = {out, inp, weight, bias, ldo, ldi, N, C, OC, rb, ng, units_per * 64, mode};
+    task_pool_run(nr * ng, linear_task, &j);
+}
+
+typedef struct {
+    float *out;
+    const float *inp, *weight, *bias;
+    int N, C, rows;
+    float eps;
+} LayerNormJob;
+
+static void layernorm_task(void *ctx, int t) {
+    const LayerNormJob *j = ctx;
+    int n0 = t * j->rows, n = j->N - n0 < j->rows ? j->N - n0 : j->rows;
+    layernorm_forward(j->out + (size_t)n0 * j->C, NULL, NULL, j->inp + (size_t)n0 * j->C, j->weight, j->bias, n,
+                      j->C, j->eps);
+}
+
+void layernorm_rows_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C,
+                            float eps) {
+    LayerNormJob j = {out, inp, weight, bias, N, C, 32, eps};
+    task_pool_run((N + 31) / 32, layernorm_task, &j);
+}
+
 void add_bias_rows(float *x, const float *bias, int N, int C) {
     #pragma omp parallel for
     for (int n = 0; n < N; n++) {
@@ -70,30 +151,34 @@ static void softmax_row(float *s, int n, int len) {
 
 enum { QUERY_BLOCK = 128 };
 
+typedef struct {
+    float *out;
+    const float *q, *k, *v;
+    int B, Tq, Tk, H, hd, ldq, ldkv, ldo, causal, nqb;
+    float scale;
+} AttentionJob;
+
+// One block of at most QUERY_BLOCK queries of one head of one item.
+static void attention_task(void *ctx, int t) {
+    const AttentionJob *j = ctx;
+    int qb = t % j->nqb, h = (t / j->nqb) % j->H, b = t / (j->nqb * j->H);
+    int i0 = qb * QUERY_BLOCK, m = j->Tq - i0 < QUERY_BLOCK ? j->Tq - i0 : QUERY_BLOCK;
+    int nk = j->causal ? i0 + m : j->Tk;  // keys any query of this block may see
+    const float *qp = j->q + ((size_t)b * j->Tq + i0) * j->ldq + h * j->hd;
+    const float *kp = j->k + (size_t)b * j->Tk * j->ldkv + h * j->hd;
+    const float *vp = j->v + (size_t)b * j->Tk * j->ldkv + h * j->hd;
+    float *s = task_scratch((size_t)QUERY_BLOCK * j->Tk);  // (m, nk) scores
+    // s = scale · q kᵀ; row softmax; out (m,hd) = s v
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, j->hd, j->scale, qp, j->ldq, kp, j->ldkv, 0.0f, s,
+                nk);
+    for (int i = 0; i < m; i++) softmax_row(s + (size_t)i * nk, j->causal ? i0 + i + 1 : nk, nk);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, j->hd, nk, 1.0f, s, nk, vp, j->ldkv, 0.0f,
+                j->out + ((size_t)b * j->Tq + i0) * j->ldo + h * j->hd, j->ldo);
+}
+
 void attention_infer_forward(float *out, const float *q, const float *k, const float *v, int B, int Tq, int Tk,
                              int H, int hd, int ldq, int ldkv, int ldo, int causal, float scale) {
     int nqb = (Tq + QUERY_BLOCK - 1) / QUERY_BLOCK;
-    #pragma omp parallel
-    {
-        float *s = malloc(sizeof(float) * QUERY_BLOCK * (size_t)Tk);  // (QUERY_BLOCK, Tk) scores of one block
-        #pragma omp for collapse(3) schedule(dynamic, 1)
-        for (int b = 0; b < B; b++) {
-            for (int h = 0; h < H; h++) {
-                for (int qb = 0; qb < nqb; qb++) {
-                    int i0 = qb * QUERY_BLOCK, m = Tq - i0 < QUERY_BLOCK ? Tq - i0 : QUERY_BLOCK;
-                    int nk = causal ? i0 + m : Tk;  // keys any query of this block may see
-                    const float *qp = q + ((size_t)b * Tq + i0) * ldq + h * hd;
-                    const float *kp = k + (size_t)b * Tk * ldkv + h * hd;
-                    const float *vp = v + (size_t)b * Tk * ldkv + h * hd;
-                    // s (m,nk) = scale · q kᵀ; row softmax; out (m,hd) = s v
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, hd, scale, qp, ldq, kp, ldkv, 0.0f,
-                                s, nk);
-                    for (int i = 0; i < m; i++) softmax_row(s + (size_t)i * nk, causal ? i0 + i + 1 : nk, nk);
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd, nk, 1.0f, s, nk, vp, ldkv, 0.0f,
-                                out + ((size_t)b * Tq + i0) * ldo + h * hd, ldo);
-                }
-            }
-        }
-        free(s);
-    }
+    AttentionJob j = {out, q, k, v, B, Tq, Tk, H, hd, ldq, ldkv, ldo, causal, nqb, scale};
+    task_pool_run(B * H * nqb, attention_task, &j);
 }

@@ -36,11 +36,26 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
 // When pre (N,C) is given it receives x + bias before the activation (kept for a backward).
 void bias_act_forward(float *x, float *pre, const float *bias, int N, int C, int act);
 
+// out (N,OC) (row stride ldo) = epilogue(inp (N,C) (row stride ldi) · weight (OC,C)ᵀ, bias (OC) or NULL):
+//   LINEAR_STORE   out = inp·Wᵀ + bias
+//   LINEAR_ACCUM   out += inp·Wᵀ + bias (a residual stream)
+//   LINEAR_QUICKGELU / LINEAR_GELU   out = act(inp·Wᵀ + bias)
+// The work is split into row x column tiles that threads take dynamically (a thread that loses its core
+// delays nothing but its own tile); each tile is one single-threaded OpenBLAS call whose epilogue runs while
+// the tile is still in cache (model/task_pool.h).
+typedef enum { LINEAR_STORE, LINEAR_ACCUM, LINEAR_QUICKGELU, LINEAR_GELU } LinearMode;
+void linear_forward(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *bias, int N,
+                    int C, int OC, LinearMode mode);
+
+// LayerNorm of N rows of C (no statistics kept), rows spread over the task pool; out may alias inp.
+void layernorm_rows_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C,
+                            float eps);
+
 // x (N,C) += bias (C) row-wise (a residual stream that a GEMM then accumulates into with beta = 1).
 void add_bias_rows(float *x, const float *bias, int N, int C);
 
-// Multi-head attention that keeps no (B,H,T,T) matrix: each thread holds the scores of one block of at most
-// 128 queries of one head (128 x Tk floats), so memory stays small at any token count.
+// Multi-head attention that keeps no (B,H,T,T) matrix: each task holds the scores of one block of at most
+// 128 queries of one head (128 x Tk floats per thread), so memory stays small at any token count.
 // q (B,Tq,·) row stride ldq, head h at columns [h*hd, (h+1)*hd); k, v (B,Tk,·) row stride ldkv;
 // out (B,Tq,·) row stride ldo. causal: query i sees keys j <= i (Tq == Tk).
 void attention_infer_forward(float *out, const float *q, const float *k, const float *v, int B, int Tq, int Tk,

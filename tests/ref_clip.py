@@ -21,8 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-OUT = sys.argv[1]
-torch.set_num_threads(1)
+OUT = sys.argv[1] if __name__ == "__main__" else None
 
 # --------------------------------------------------------------------------------------------------------------
 # plain-PyTorch CLIP with Hugging Face module names (modeling_clip.py semantics)
@@ -420,6 +419,8 @@ def cli_text_reference():
         json.dump(CLI_TEXTS, f)
 
 
-for tag, s in SHAPES.items():
-    build(tag, s)
-cli_text_reference()
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    for tag, s in SHAPES.items():
+        build(tag, s)
+    cli_text_reference()
