@@ -184,7 +184,8 @@ static void record(ClipVisionRun *r, const ClipVisionOut *out, int l, int B, int
     for (int i = 0; i < out->n_stages; i++) {
         if (out->stage_layers[i] != l) continue;
         int N = B * r->T;
-        layernorm_rows_forward(r->ln, S, v->post_ln_w, v->post_ln_b, N, v->shape.width, v->shape.ln_eps);
+        layernorm_rows_forward(r->ln, NULL, NULL, S, v->post_ln_w, v->post_ln_b, N, v->shape.width,
+                               v->shape.ln_eps);
         linear_forward(out->stages[i], v->proj_dim, r->ln, v->shape.width, v->projection, NULL, N, v->shape.width,
                        v->proj_dim, LINEAR_STORE);
     }
@@ -213,13 +214,13 @@ int clip_vision_forward(ClipVisionRun *r, const float *pixels, int B, const Clip
     task_pool_run(B, im2col_task, &ej);
     linear_forward(r->x, W, r->h, K, v->patch_weight, NULL, N, K, W, LINEAR_STORE);
     task_pool_run(B, positions_task, &ej);
-    layernorm_rows_forward(r->x, r->x, v->pre_ln_w, v->pre_ln_b, N, W, sh->ln_eps);
+    layernorm_rows_forward(r->x, NULL, NULL, r->x, v->pre_ln_w, v->pre_ln_b, N, W, sh->ln_eps);
     record(r, out, 0, B, 0);
 
     for (int l = 1; l <= last; l++) {
         const ClipBlock *k = &v->blocks[l - 1];
         int vv_live = out->vv_from && l >= out->vv_from;
-        layernorm_rows_forward(r->ln, r->x, k->ln1_w, k->ln1_b, N, W, sh->ln_eps);
+        layernorm_rows_forward(r->ln, NULL, NULL, r->x, k->ln1_w, k->ln1_b, N, W, sh->ln_eps);
         linear_forward(r->qkv, 3 * W, r->ln, W, k->qkv_w, k->qkv_b, N, W, 3 * W, LINEAR_STORE);
         const float *q = r->qkv, *kk = r->qkv + W, *vv = r->qkv + 2 * W;
         if (vv_live) {  // S_l = S_{l-1} + out_proj(MHA(V, V, V)), S_{vv_from-1} = O_{vv_from-1}
@@ -229,7 +230,7 @@ int clip_vision_forward(ClipVisionRun *r, const float *pixels, int B, const Clip
         }
         attention_infer_forward(r->y, q, kk, vv, B, T, T, H, hd, 3 * W, 3 * W, W, 0, scale);
         linear_forward(r->x, W, r->y, W, k->out_w, k->out_b, N, W, W, LINEAR_ACCUM);
-        layernorm_rows_forward(r->ln, r->x, k->ln2_w, k->ln2_b, N, W, sh->ln_eps);
+        layernorm_rows_forward(r->ln, NULL, NULL, r->x, k->ln2_w, k->ln2_b, N, W, sh->ln_eps);
         linear_forward(r->h, Wm, r->ln, W, k->fc1_w, k->fc1_b, N, W, Wm, act == 2 ? LINEAR_GELU : LINEAR_QUICKGELU);
         linear_forward(r->x, W, r->h, Wm, k->fc2_w, k->fc2_b, N, Wm, W, LINEAR_ACCUM);
         record(r, out, l, B, vv_live);

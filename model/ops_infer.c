@@ -104,23 +104,161 @@ void linear_forward(float *out, int ldo, const float *inp, int ldi, const float 
 }
 
 typedef struct {
-    float *out;
-    const float *inp, *weight, *bias;
+    float *out, *mean, *rstd;
+    const float *inp, *weight, *bias, *dout;
+    const float *cmean, *crstd;
     int N, C, rows;
     float eps;
 } LayerNormJob;
 
+enum { LN_ROWS = 32 };
+
 static void layernorm_task(void *ctx, int t) {
     const LayerNormJob *j = ctx;
-    int n0 = t * j->rows, n = j->N - n0 < j->rows ? j->N - n0 : j->rows;
-    layernorm_forward(j->out + (size_t)n0 * j->C, NULL, NULL, j->inp + (size_t)n0 * j->C, j->weight, j->bias, n,
-                      j->C, j->eps);
+    size_t n0 = (size_t)t * LN_ROWS;
+    int n = j->N - (int)n0 < LN_ROWS ? j->N - (int)n0 : LN_ROWS;
+    layernorm_forward(j->out + n0 * j->C, j->mean ? j->mean + n0 : NULL, j->rstd ? j->rstd + n0 : NULL,
+                      j->inp + n0 * j->C, j->weight, j->bias, n, j->C, j->eps);
 }
 
-void layernorm_rows_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C,
-                            float eps) {
-    LayerNormJob j = {out, inp, weight, bias, N, C, 32, eps};
-    task_pool_run((N + 31) / 32, layernorm_task, &j);
+void layernorm_rows_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                            const float *bias, int N, int C, float eps) {
+    LayerNormJob j = {.out = out, .mean = mean, .rstd = rstd, .inp = inp, .weight = weight, .bias = bias, .N = N,
+                      .C = C, .eps = eps};
+    task_pool_run((N + LN_ROWS - 1) / LN_ROWS, layernorm_task, &j);
+}
+
+static void layernorm_back_task(void *ctx, int t) {
+    const LayerNormJob *j = ctx;
+    size_t n0 = (size_t)t * LN_ROWS;
+    int n = j->N - (int)n0 < LN_ROWS ? j->N - (int)n0 : LN_ROWS;
+    layernorm_backward(j->out + n0 * j->C, NULL, NULL, j->dout + n0 * j->C, j->inp + n0 * j->C, j->weight,
+                       j->cmean + n0, j->crstd + n0, n, j->C);
+}
+
+void layernorm_rows_backward(float *dinp, const float *dout, const float *inp, const float *weight, const float *mean,
+                             const float *rstd, int N, int C) {
+    LayerNormJob j = {.out = dinp, .dout = dout, .inp = inp, .weight = weight, .cmean = mean, .crstd = rstd, .N = N,
+                      .C = C};
+    task_pool_run((N + LN_ROWS - 1) / LN_ROWS, layernorm_back_task, &j);
+}
+
+typedef struct {
+    float *dinp;
+    const float *dout, *weight;
+    int N, C, OC, rb, ng, cols;
+} BackJob;
+
+static void linear_back_task(void *ctx, int t) {
+    const BackJob *j = ctx;
+    int r0 = (t / j->ng) * j->rb, c0 = (t % j->ng) * j->cols;
+    int m = j->N - r0 < j->rb ? j->N - r0 : j->rb, n = j->C - c0 < j->cols ? j->C - c0 : j->cols;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, j->OC, 1.0f, j->dout + (size_t)r0 * j->OC, j->OC,
+                j->weight + c0, j->C, 0.0f, j->dinp + (size_t)r0 * j->C + c0, j->C);
+}
+
+void linear_backward_inp(float *dinp, const float *dout, const float *weight, int N, int C, int OC) {
+    int threads = task_pool_threads();
+    int rb = N >= 512 ? 256 : N, nr = (N + rb - 1) / rb;
+    int ng = threads > 1 ? (4 * threads + nr - 1) / nr : 1, col_units = (C + 63) / 64;
+    if (ng > col_units) ng = col_units;
+    if (ng < 1) ng = 1;
+    int units_per = (col_units + ng - 1) / ng;
+    ng = (col_units + units_per - 1) / units_per;
+    BackJob j = {dinp, dout, weight, N, C, OC, rb, ng, units_per * 64};
+    task_pool_run(nr * ng, linear_back_task, &j);
+}
+
+typedef struct {
+    float *out;
+    const float *pre;
+    size_t n;
+    int act;
+} ActJob;
+
+enum { ACT_CHUNK = 16384 };
+
+static void act_task(void *ctx, int t) {
+    const ActJob *j = ctx;
+    size_t i0 = (size_t)t * ACT_CHUNK, i1 = i0 + ACT_CHUNK < j->n ? i0 + ACT_CHUNK : j->n;
+    float *o = j->out;
+    const float *x = j->pre;
+    if (j->act == 1) {
+        #pragma omp simd
+        for (size_t i = i0; i < i1; i++) o[i] = x[i] / (1.0f + exp_fast(-1.702f * x[i]));
+    } else {
+        for (size_t i = i0; i < i1; i++) o[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+    }
+}
+
+static void act_back_task(void *ctx, int t) {
+    const ActJob *j = ctx;
+    size_t i0 = (size_t)t * ACT_CHUNK, i1 = i0 + ACT_CHUNK < j->n ? i0 + ACT_CHUNK : j->n;
+    float *d = j->out;
+    const float *x = j->pre;
+    if (j->act == 1) {  // d/dx x σ(1.702x) = σ + 1.702 x σ (1 - σ)
+        #pragma omp simd
+        for (size_t i = i0; i < i1; i++) {
+            float sg = 1.0f / (1.0f + exp_fast(-1.702f * x[i]));
+            d[i] *= sg + 1.702f * x[i] * sg * (1.0f - sg);
+        }
+    } else {  // d/dx x Φ(x) = Φ(x) + x φ(x)
+        for (size_t i = i0; i < i1; i++)
+            d[i] *= 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2)) +
+                    x[i] * 0.39894228040143268f * expf(-0.5f * x[i] * x[i]);
+    }
+}
+
+void act_forward(float *out, const float *pre, size_t n, int act) {
+    ActJob j = {out, pre, n, act};
+    task_pool_run((int)((n + ACT_CHUNK - 1) / ACT_CHUNK), act_task, &j);
+}
+
+void act_backward_inplace(float *d, const float *pre, size_t n, int act) {
+    ActJob j = {d, pre, n, act};
+    task_pool_run((int)((n + ACT_CHUNK - 1) / ACT_CHUNK), act_back_task, &j);
+}
+
+typedef struct {
+    float *out, *att, *dq, *dk, *dv, *datt;
+    const float *q, *k, *v, *dout, *catt;
+    int Tq, Tk, H, hd, ldq, ldkv, ldo, causal;
+    float scale;
+} KeepJob;
+
+// One (item b, head h) through ops.h's attention (its OpenMP loop runs one thread inside a pool task).
+static void keep_forward_task(void *ctx, int t) {
+    const KeepJob *j = ctx;
+    int b = t / j->H, h = t % j->H;
+    size_t qo = (size_t)b * j->Tq * j->ldq + h * j->hd, ko = (size_t)b * j->Tk * j->ldkv + h * j->hd;
+    attention_forward(j->out + (size_t)b * j->Tq * j->ldo + h * j->hd, j->att + (size_t)t * j->Tq * j->Tk,
+                      j->q + qo, j->k + ko, j->v + ko, 1, j->Tq, j->Tk, 1, j->hd, j->ldq, j->ldkv, j->ldo, j->causal,
+                      j->scale);
+}
+
+static void keep_backward_task(void *ctx, int t) {
+    const KeepJob *j = ctx;
+    int b = t / j->H, h = t % j->H;
+    size_t qo = (size_t)b * j->Tq * j->ldq + h * j->hd, ko = (size_t)b * j->Tk * j->ldkv + h * j->hd;
+    size_t ao = (size_t)t * j->Tq * j->Tk;
+    attention_backward(j->dq ? j->dq + qo : NULL, j->dk ? j->dk + ko : NULL, j->dv ? j->dv + ko : NULL,
+                       j->datt + ao, j->dout + (size_t)b * j->Tq * j->ldo + h * j->hd, j->catt + ao, j->q + qo,
+                       j->k + ko, j->v + ko, 1, j->Tq, j->Tk, 1, j->hd, j->ldq, j->ldkv, j->ldo, j->scale);
+}
+
+void attention_keep_forward(float *out, float *att, const float *q, const float *k, const float *v, int B, int Tq,
+                            int Tk, int H, int hd, int ldq, int ldkv, int ldo, int causal, float scale) {
+    KeepJob j = {.out = out, .att = att, .q = q, .k = k, .v = v, .Tq = Tq, .Tk = Tk, .H = H, .hd = hd, .ldq = ldq,
+                 .ldkv = ldkv, .ldo = ldo, .causal = causal, .scale = scale};
+    task_pool_run(B * H, keep_forward_task, &j);
+}
+
+void attention_keep_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
+                             const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H, int hd,
+                             int ldq, int ldkv, int ldo, float scale) {
+    KeepJob j = {.dq = dq, .dk = dk, .dv = dv, .datt = datt, .dout = dout, .catt = att, .q = q, .k = k, .v = v,
+                 .Tq = Tq, .Tk = Tk, .H = H, .hd = hd, .ldq = ldq, .ldkv = ldkv, .ldo = ldo, .scale = scale};
+    task_pool_run(B * H, keep_backward_task, &j);
 }
 
 void add_bias_rows(float *x, const float *bias, int N, int C) {
