@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <pty.h>
 #include <unistd.h>
 
@@ -285,7 +286,14 @@ Test(run, progress_bar_on_a_terminal) {
     dup2(saved, STDERR_FILENO);
     close(slave);
     char buf[4096];
-    ssize_t n = read(master, buf, sizeof buf - 1);
+    // The pty may hand the output over in pieces: read until it stays quiet.
+    size_t n = 0;
+    struct pollfd pfd = {master, POLLIN, 0};
+    while (n < sizeof buf - 1 && poll(&pfd, 1, 200) > 0) {
+        ssize_t k = read(master, buf + n, sizeof buf - 1 - n);
+        if (k <= 0) break;
+        n += (size_t)k;
+    }
     cr_assert_gt(n, 0);
     buf[n] = '\0';
     cr_assert(strstr(buf, "\rextract [") && strstr(buf, "] 4/4 ") && strstr(buf, "ETA"), "%s", buf);
