@@ -44,11 +44,21 @@ int checkpoint_has(const Checkpoint *ck, const char *name);
 // The tensor as float32 with exactly the given shape (ndim 0 for a scalar). F32 data that is aligned in the
 // mapped file is returned in place; other dtypes are converted once into memory the checkpoint owns.
 // Valid until checkpoint_close. NULL with err_set("FILE: tensor NAME: ...") for a missing tensor,
-// a wrong shape, an unknown dtype or offsets outside the file.
+// a wrong shape, an unsupported dtype or non-contiguous strides (offsets outside the file, overlaps and sizes
+// that disagree with the shape are already refused by checkpoint_open). Not thread-safe: the first request
+// for a tensor may convert or read it; request from one thread (or all up front).
 const float *checkpoint_tensor_f32(Checkpoint *ck, const char *name, const int64_t *shape, int ndim);
 // A content hash of the weights file (SHA-256 hex, computed once), for cache keys and provenance.
+// NULL with err_set if the file can no longer be read.
 const char *checkpoint_hash(Checkpoint *ck);
 const char *checkpoint_path(const Checkpoint *ck);
+// The shape stored for a tensor (up to 8 dimensions), to size buffers before asking for it (the positional grid
+// of the vision tower, say). -1 with err_set if the tensor is missing.
+int checkpoint_shape(const Checkpoint *ck, const char *name, int64_t shape[8], int *ndim);
+// Listing for debugging: the number of tensors, and tensor i's name (sorted), dtype as the file spells it
+// ("F32", "I64", "LongStorage") and shape. NULL past the end. Pointers stay valid until checkpoint_close.
+int checkpoint_count(const Checkpoint *ck);
+const char *checkpoint_entry(const Checkpoint *ck, int i, const char **dtype, const int64_t **shape, int *ndim);
 void checkpoint_close(Checkpoint *ck);
 
 #endif
