@@ -6,25 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void gelu_forward(float *out, const float *inp, size_t N) {
-    #pragma omp parallel for
-    for (size_t i = 0; i < N; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
-    }
-}
-
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
-    const float inv_sqrt_2pi = 0.3989422804014327f;
-    #pragma omp parallel for
-    for (size_t i = 0; i < N; i++) {
-        float x = inp[i];
-        float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
-        float pdf = inv_sqrt_2pi * expf(-0.5f * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
-    }
-}
-
 void relu_forward(float *out, const float *inp, size_t N) {
     #pragma omp parallel for
     for (size_t i = 0; i < N; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
@@ -86,40 +67,11 @@ void l2norm_rows_backward(float *dinp, const float *dout, const float *out, cons
     }
 }
 
-// Normalised coordinate g in [-1, 1] to a pixel coordinate, and d(pixel)/d(g).
-static inline float unnormalise(float g, int size, int align_corners, float *scale) {
-    if (align_corners) { *scale = 0.5f * (size - 1); return (g + 1.0f) * 0.5f * (size - 1); }
-    *scale = 0.5f * size;
-    return ((g + 1.0f) * size - 1.0f) * 0.5f;
-}
-
-// The four corners of a bilinear tap: flat indices (-1 when outside) and weights.
-typedef struct { int idx[4]; float w[4]; float fx, fy; float sx, sy; int x0, y0; } Tap;
-
-static inline Tap bilinear_tap(float gx, float gy, int H, int W, int align_corners) {
-    Tap t;
-    float x = unnormalise(gx, W, align_corners, &t.sx), y = unnormalise(gy, H, align_corners, &t.sy);
-    float x0f = floorf(x), y0f = floorf(y);
-    int x0 = (int)x0f, y0 = (int)y0f;
-    t.x0 = x0; t.y0 = y0;
-    t.fx = x - x0f; t.fy = y - y0f;
-    int xs[2] = {x0, x0 + 1}, ys[2] = {y0, y0 + 1};
-    float wx[2] = {1.0f - t.fx, t.fx}, wy[2] = {1.0f - t.fy, t.fy};
-    for (int j = 0; j < 2; j++)
-        for (int i = 0; i < 2; i++) {
-            int c = j * 2 + i;
-            int ok = xs[i] >= 0 && xs[i] < W && ys[j] >= 0 && ys[j] < H;
-            t.idx[c] = ok ? ys[j] * W + xs[i] : -1;
-            t.w[c] = wx[i] * wy[j];
-        }
-    return t;
-}
-
 void grid_sample_forward(float *out, const float *inp, const float *grid, int H, int W, int C, int ld_in,
                          int Np, int ld_out, int align_corners) {
     #pragma omp parallel for
     for (int p = 0; p < Np; p++) {
-        Tap t = bilinear_tap(grid[2 * p], grid[2 * p + 1], H, W, align_corners);
+        BilinearTap t = bilinear_tap(grid[2 * p], grid[2 * p + 1], H, W, align_corners);
         float *o = out + (size_t)p * ld_out;
         for (int c = 0; c < C; c++) o[c] = 0.0f;
         for (int k = 0; k < 4; k++) {
@@ -137,7 +89,7 @@ void grid_sample_backward(float *dinp, float *dgrid, const float *dout, const fl
         // ∂out/∂x = (1-fy)(v10 - v00) + fy(v11 - v01), ∂out/∂y = (1-fx)(v01 - v00) + fx(v11 - v10), times scale
         #pragma omp parallel for
         for (int p = 0; p < Np; p++) {
-            Tap t = bilinear_tap(grid[2 * p], grid[2 * p + 1], H, W, align_corners);
+            BilinearTap t = bilinear_tap(grid[2 * p], grid[2 * p + 1], H, W, align_corners);
             const float *dy = dout + (size_t)p * ld_out;
             double gx = 0.0, gy = 0.0;
             const float *v[4];
@@ -159,7 +111,7 @@ void grid_sample_backward(float *dinp, float *dgrid, const float *dout, const fl
         for (int b = 0; b < nb; b++) {
             int c0 = b * CB, c1 = c0 + CB < C ? c0 + CB : C;
             for (int p = 0; p < Np; p++) {
-                Tap t = bilinear_tap(grid[2 * p], grid[2 * p + 1], H, W, align_corners);
+                BilinearTap t = bilinear_tap(grid[2 * p], grid[2 * p + 1], H, W, align_corners);
                 const float *dy = dout + (size_t)p * ld_out;
                 for (int k = 0; k < 4; k++) {
                     if (t.idx[k] < 0) continue;

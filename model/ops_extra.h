@@ -4,11 +4,41 @@
 #ifndef MODEL_OPS_EXTRA_H
 #define MODEL_OPS_EXTRA_H
 
+#include <math.h>
 #include <stddef.h>
 
-// GELU with erf (nn.GELU()): 0.5 x (1 + erf(x / sqrt 2)), elementwise over N values.
-void gelu_forward(float *out, const float *inp, size_t N);
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
+// Normalised coordinate g in [-1, 1] to a pixel coordinate, and d(pixel)/d(g).
+static inline float bilinear_unnormalise(float g, int size, int align_corners, float *scale) {
+    if (align_corners) { *scale = 0.5f * (size - 1); return (g + 1.0f) * 0.5f * (size - 1); }
+    *scale = 0.5f * size;
+    return ((g + 1.0f) * size - 1.0f) * 0.5f;
+}
+
+// The four corners of a bilinear tap: flat indices (-1 when outside) and weights.
+typedef struct { int idx[4]; float w[4]; float fx, fy; float sx, sy; int x0, y0; } BilinearTap;
+
+static inline BilinearTap bilinear_tap(float gx, float gy, int H, int W, int align_corners) {
+    BilinearTap t;
+    float x = bilinear_unnormalise(gx, W, align_corners, &t.sx), y = bilinear_unnormalise(gy, H, align_corners, &t.sy);
+    float x0f = floorf(x), y0f = floorf(y);
+    int x0 = (int)x0f, y0 = (int)y0f;
+    t.x0 = x0; t.y0 = y0;
+    t.fx = x - x0f; t.fy = y - y0f;
+    int xs[2] = {x0, x0 + 1}, ys[2] = {y0, y0 + 1};
+    float wx[2] = {1.0f - t.fx, t.fx}, wy[2] = {1.0f - t.fy, t.fy};
+    for (int j = 0; j < 2; j++)
+        for (int i = 0; i < 2; i++) {
+            int c = j * 2 + i;
+            int ok = xs[i] >= 0 && xs[i] < W && ys[j] >= 0 && ys[j] < H;
+            t.idx[c] = ok ? ys[j] * W + xs[i] : -1;
+            t.w[c] = wx[i] * wy[j];
+        }
+    return t;
+}
+
+
+// GELU (erf) forward/backward come from model/ops_infer.h (the engine's), included here for the heads.
+#include "model/ops_infer.h"
 
 // ReLU, elementwise; the backward reads the forward's output (out > 0 <=> inp > 0).
 void relu_forward(float *out, const float *inp, size_t N);
