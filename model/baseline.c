@@ -64,7 +64,9 @@ void baseline_config_defaults(BaselineConfig *c, BaselineMethod method, int L) {
     c->n_scales = 2, c->scales[0] = 2, c->scales[1] = 3;
     c->vv_from = L / 4 > 0 ? L / 4 : 1;
     c->n_ctx = 12, c->deep_depth = 9, c->deep_len = 4;
-    c->state_normal = "", c->state_abnormal = "damaged", c->object_word = "object";
+    strcpy(c->state_normal, "");
+    strcpy(c->state_abnormal, "damaged");
+    strcpy(c->object_word, "object");
     c->local_weight = 1.0f;
     c->init_std = 0.02f;
     c->lr = 1e-3f, c->beta1 = 0.5f, c->beta2 = 0.999f, c->eps = 1e-8f;

@@ -63,7 +63,7 @@ typedef struct {
     int n_ctx;                // learnable context tokens per prompt (12)
     int deep_depth;           // deep text prompts in text layers 1..deep_depth-1 (9); <= 1: none
     int deep_len;             // tokens per deep prompt, overwriting positions 1..deep_len (4)
-    const char *state_normal, *state_abnormal, *object_word;  // "", "damaged", "object"
+    char state_normal[32], state_abnormal[32], object_word[32];  // "", "damaged", "object"
     float local_weight;       // λ on the local loss (1 published, 4 at HEAD)
     float init_std;           // N(0, std²) for learnable parameters (0.02)
     // training (APRIL-GAN, AnomalyCLIP): Adam
@@ -76,6 +76,12 @@ typedef struct {
 // layers at L/4 multiples, upsample-then-softmax align_corners; AnomalyCLIP 1/0.07, softmax-then-upsample,
 // sigma 4, V-V from layer L/4, layers at L/4 multiples, λ 1, not aliased (the paper's setting).
 void baseline_config_defaults(BaselineConfig *cfg, BaselineMethod method, int vision_layers);
+// One config switch by name and text value, as the harness reads them from train.baseline.* (model/
+// baseline_config.c lists the keys). An empty value, "null" or "~", or 0 for layers/scales, keeps the method's
+// default. -1 with err_set naming the key for an unknown key or a bad value.
+int baseline_config_set(BaselineConfig *cfg, const char *key, const char *value);
+// Lists (layers, scales): n values; n = 0, or a single 0, keeps the default.
+int baseline_config_set_list(BaselineConfig *cfg, const char *key, const int *values, int n);
 // "clip", "clip-ac", "winclip", "april-gan", "anomalyclip" -> method; -1 when unknown.
 int baseline_method_from_name(const char *name);
 const char *baseline_method_name(BaselineMethod m);

@@ -255,3 +255,36 @@ Test(prompts, counts_and_strings) {
     for (int m = 0; m <= BL_ANOMALYCLIP; m++) cr_assert_eq(baseline_method_from_name(baseline_method_name(m)), m);
     cr_assert_eq(baseline_method_from_name("kanoclip"), -1);
 }
+
+Test(config, keys_values_and_errors) {
+    BaselineConfig c;
+    baseline_config_defaults(&c, BL_ANOMALYCLIP, 24);
+    cr_assert_eq(c.n_layers, 4);
+    cr_assert_eq(c.layers[3], 24);
+    cr_assert_eq(c.vv_from, 6);
+    cr_assert_float_eq(c.logit_scale, 1.0f / 0.07f, 1e-4);
+    cr_assert_eq(baseline_config_set(&c, "temperature", "0.01"), 0);
+    cr_assert_float_eq(c.logit_scale, 100.0f, 1e-3);
+    cr_assert_eq(baseline_config_set(&c, "sigma", "null"), 0);  // keeps the default
+    cr_assert_float_eq(c.sigma, 4.0f, 0);
+    cr_assert_eq(baseline_config_set(&c, "aliased_layers", "true"), 0);
+    cr_assert_eq(c.aliased_layers, 1);
+    cr_assert_eq(baseline_config_set(&c, "local_weight", "4"), 0);
+    cr_assert_float_eq(c.local_weight, 4.0f, 0);
+    cr_assert_eq(baseline_config_set(&c, "state_abnormal", "abnormal"), 0);
+    cr_assert_str_eq(c.state_abnormal, "abnormal");
+    cr_assert_eq(baseline_config_set(&c, "templates", "winclip22"), 0);
+    cr_assert_eq(c.templates, BL_TPL_WINCLIP22);
+    int l24[] = {24}, zero[] = {0};
+    cr_assert_eq(baseline_config_set_list(&c, "layers", zero, 1), 0);
+    cr_assert_eq(c.n_layers, 4);
+    cr_assert_eq(baseline_config_set_list(&c, "layers", l24, 1), 0);
+    cr_assert_eq(c.n_layers, 1);
+    cr_assert_eq(baseline_config_set(&c, "sigmaa", "1"), -1);
+    cr_assert(strstr(err_msg(), "train.baseline.sigmaa: unknown key"), "%s", err_msg());
+    cr_assert_eq(baseline_config_set(&c, "templates", "imagenet"), -1);
+    cr_assert(strstr(err_msg(), "imagenet80"), "%s", err_msg());
+    cr_assert_eq(baseline_config_set(&c, "softmax_first", "maybe"), -1);
+    cr_assert_eq(baseline_config_set(&c, "n_ctx", "12x"), -1);
+    cr_assert(strstr(err_msg(), "train.baseline.n_ctx"), "%s", err_msg());
+}
