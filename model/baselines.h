@@ -1,14 +1,19 @@
 // The ZSAD baselines as model-side scoring heads (zsad-anchors.md §1.1, §1.2, §1.6, §1.7): CLIP, CLIP-AC, WinCLIP
 // (zero-shot), April-GAN (zero-shot) and AnomalyCLIP, each with the switches where the public code and the papers
-// differ. One entry point per use:
+// differ. Entry points for a harness:
 //
-//   Baseline *b = baseline_new(&cfg, model, tokenizer);       // model: ClipModel with both towers
-//   baseline_score_batch(b, class_name, pixels, B, scores, maps);  // per-image score, (B,S,S) map at input size
-//   baseline_train_step(b, pixels, masks, labels, class_names, B, &loss);  // April-GAN, AnomalyCLIP only
-//   baseline_params / baseline_n_params                          // the trained parameters (for saving)
+//   baseline_config_defaults(&cfg, method, vision_layers);       // the method's published setting
+//   baseline_config_set(&cfg, key, value) / _set_list(...)       // train.baseline.* switches
+//   Baseline *b = baseline_new(&cfg, model, tokenizer);          // model: ClipModel with both towers
+//   BaselineFeatures *f = baseline_features_new(b, B);
+//   baseline_extract(b, pixels, f);                              // the frozen vision tower (cacheable)
+//   baseline_score_features(b, class_name, f, scores, maps);     // per-image score, (B,S,S) map at input size
+//   baseline_train_step_features(b, f, masks, labels, class_names, &loss);  // April-GAN, AnomalyCLIP
+//   baseline_params / baseline_n_params                          // the trained parameters (to save, load)
 //
 // Pixels are the preprocessed (normalised) images at cfg.image_size, channels first; maps come out at that same
-// size. Every score is an abnormal probability in [0, 1] (or a sum of them over layers for the maps).
+// size. Image scores are abnormal probabilities in [0, 1]; maps are abnormal probabilities summed over the map
+// layers (APRIL-GAN, AnomalyCLIP), then smoothed when cfg.sigma > 0.
 #ifndef MODEL_BASELINES_H
 #define MODEL_BASELINES_H
 
@@ -105,7 +110,7 @@ int baseline_text_features(const ClipText *t, Tokenizer *tok, const BaselineConf
                            float *text);
 
 // ---------------------------------------------------------------------------------------------------------------
-// Scores from features (model/baseline_scores.c); features need not be normalised (cosine is taken here)
+// Scores from features (model/baseline_maps.c); features need not be normalised (cosine is taken here)
 
 // out (n) = softmax(scale · [cos(f, t_n), cos(f, t_a)])[1]; feat (n, ld) first P used, text (2,P).
 void baseline_class_scores(float *out, const float *feat, int n, int ld, int P, const float *text, float scale);
@@ -145,7 +150,7 @@ int deep_text_forward(DeepTextRun *r, const float *embeds, const int *eot, int B
 int deep_text_backward(DeepTextRun *r, float *dembeds, float *ddeep, const float *dtext_embeds);
 
 // ---------------------------------------------------------------------------------------------------------------
-// Losses on probability maps, shared by APRIL-GAN and AnomalyCLIP training (model/baseline_train.c)
+// Losses on probability maps, shared by APRIL-GAN and AnomalyCLIP training (model/baseline_local_loss.c)
 
 // One layer's local loss on logits (B,2,g,g) -> bilinear to S per order -> probabilities; returns
 // Focal + Dice(p_a, G) [+ Dice(p_n, 1 − G) when dice_normal] with AnomalyCLIP's forms (batch means), and
@@ -171,19 +176,51 @@ const BaselineConfig *baseline_config(const Baseline *b);
 float *baseline_params(Baseline *b);
 size_t baseline_n_params(const Baseline *b);
 
-// scores (B) image scores; maps (B,S,S) pixel maps at S = cfg.image_size. class_name is the dataset's class
-// folder name (ignored by AnomalyCLIP). Text features are cached per class name.
+// What a baseline reads from the frozen vision tower, per image, so a harness can cache it (design.md §3) and
+// train or score from the cache: one global feature (P) and n_blocks blocks of rows[i] x ld floats.
+//   CLIP, CLIP-AC, AnomalyCLIP: per map layer the tokens (T rows, class row first) after post-LN + projection
+//     (AnomalyCLIP: the V-V path's; aliased: every block the final layer's), ld = P
+//   APRIL-GAN: per map layer the raw residual stream (T rows), ld = the vision width
+//   WinCLIP: per scale the window embeddings (n_windows rows), ld = P
+// The global feature is post-LN (or not, cfg.global_ln_post) class token times the projection.
+typedef struct {
+    int P, ld, n_blocks;
+    int rows[BL_MAX_LAYERS];
+} BaselineFeatureShape;
+void baseline_feature_shape(const Baseline *b, BaselineFeatureShape *s);
+
+typedef struct {
+    int B;
+    float *global;                 // (B,P)
+    float *blocks[BL_MAX_LAYERS];  // blocks[i] (B, rows[i], ld)
+} BaselineFeatures;
+BaselineFeatures *baseline_features_new(const Baseline *b, int B);  // NULL with err_set when out of memory
+void baseline_features_free(BaselineFeatures *f);
+// Runs the vision tower on pixels (f->B images, (B,3,S,S) normalised) into f.
+int baseline_extract(Baseline *b, const float *pixels, BaselineFeatures *f);
+
+// scores (B) image scores; maps (B,S,S) pixel maps at S = cfg.image_size, from features of f->B images of one
+// class. class_name is the dataset's class folder name (ignored by AnomalyCLIP). Text features are cached per
+// class name.
+int baseline_score_features(Baseline *b, const char *class_name, const BaselineFeatures *f, float *scores,
+                            float *maps);
+// The same from pixels (extract, then score).
 int baseline_score_batch(Baseline *b, const char *class_name, const float *pixels, int B, float *scores,
                          float *maps);
 
-// One Adam step on a batch: pixels (B,3,S,S), masks (B,S,S) in {0,1}, labels (B) 0/1, class_names (B) (APRIL-GAN
-// uses them for the text; AnomalyCLIP does not). APRIL-GAN: Σ_layers Focal + Dice(p_a). AnomalyCLIP:
-// CE(global) + λ Σ_layers (Focal + Dice(p_a, G) + Dice(p_n, 1 − G)). *loss gets the batch loss before the step.
+// The training loss of a batch and its gradient (+= into grad (n_params); grad may be NULL): masks (B,S,S) in
+// {0,1}, labels (B) 0/1, class_names (B) (APRIL-GAN's text; AnomalyCLIP ignores them). APRIL-GAN:
+// Σ_layers Focal + Dice(p_a). AnomalyCLIP: CE(global) + λ Σ_layers (Focal + Dice(p_a, G) + Dice(p_n, 1 − G)).
 // -1 with err_set for a training-free method.
-int baseline_train_step(Baseline *b, const float *pixels, const float *masks, const int *labels,
-                        const char *const *class_names, int B, float *loss);
-// The same loss and its gradient (into grad (n_params), +=) without a step: the tests' entry point.
+int baseline_loss_grad_features(Baseline *b, const BaselineFeatures *f, const float *masks, const int *labels,
+                                const char *const *class_names, float *loss, float *grad);
+// One Adam step (cfg lr, betas, eps; step count kept in b) on that loss; *loss gets the loss before the step.
+int baseline_train_step_features(Baseline *b, const BaselineFeatures *f, const float *masks, const int *labels,
+                                 const char *const *class_names, float *loss);
+// From pixels (extract, then as above).
 int baseline_loss_grad(Baseline *b, const float *pixels, const float *masks, const int *labels,
                        const char *const *class_names, int B, float *loss, float *grad);
+int baseline_train_step(Baseline *b, const float *pixels, const float *masks, const int *labels,
+                        const char *const *class_names, int B, float *loss);
 
 #endif

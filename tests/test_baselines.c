@@ -288,3 +288,33 @@ Test(config, keys_values_and_errors) {
     cr_assert_eq(baseline_config_set(&c, "n_ctx", "12x"), -1);
     cr_assert(strstr(err_msg(), "train.baseline.n_ctx"), "%s", err_msg());
 }
+
+Test(baselines, feature_shapes) {
+    BaselineFeatureShape s;
+    struct { BaselineMethod m; int n, rows0, rows1, ld; } cases[] = {
+        {BL_CLIP, 1, 37, 0, 24}, {BL_WINCLIP, 2, 25, 16, 24}, {BL_APRILGAN, 4, 37, 37, 32}, {BL_ANOMALYCLIP, 4, 37, 37, 24},
+    };
+    for (int i = 0; i < 4; i++) {
+        BaselineConfig c = config(cases[i].m);
+        if (c.method == BL_ANOMALYCLIP) c.deep_depth = 3;
+        Baseline *b = baseline_new(&c, model, tok);
+        cr_assert_not_null(b, "%s", err_msg());
+        baseline_feature_shape(b, &s);
+        cr_assert_eq(s.n_blocks, cases[i].n, "%s", baseline_method_name(c.method));
+        cr_assert_eq(s.rows[0], cases[i].rows0);
+        cr_assert_eq(s.rows[1], cases[i].rows1);
+        cr_assert_eq(s.ld, cases[i].ld);
+        cr_assert_eq(s.P, 24);
+        // scoring from features extracted once equals scoring from pixels
+        BaselineFeatures *f = baseline_features_new(b, B);
+        cr_assert_eq(baseline_extract(b, pixels, f), 0, "%s", err_msg());
+        float s1[3], s2[3], *m1 = malloc(sizeof(float) * B * S * S), *m2 = malloc(sizeof(float) * B * S * S);
+        cr_assert_eq(baseline_score_features(b, CLS, f, s1, m1), 0);
+        cr_assert_eq(baseline_score_batch(b, CLS, pixels, B, s2, m2), 0);
+        cr_assert_arr_eq(s1, s2, sizeof s1);
+        cr_assert_arr_eq(m1, m2, sizeof(float) * B * S * S);
+        free(m1); free(m2);
+        baseline_features_free(f);
+        baseline_free(b);
+    }
+}
