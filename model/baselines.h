@@ -9,7 +9,7 @@
 //   baseline_extract(b, pixels, f);                              // the frozen vision tower (cacheable)
 //   baseline_score_features(b, class_name, f, scores, maps);     // per-image score, (B,S,S) map at input size
 //   baseline_train_step_features(b, f, masks, labels, class_names, &loss);  // April-GAN, AnomalyCLIP
-//   baseline_params / baseline_n_params                          // the trained parameters (to save, load)
+//   baseline_save(b, path) / baseline_load(b, path)              // trained parameters + Adam state
 //
 // Pixels are the preprocessed (normalised) images at cfg.image_size, channels first; maps come out at that same
 // size. Image scores are abnormal probabilities in [0, 1]; maps are abnormal probabilities summed over the map
@@ -198,6 +198,11 @@ BaselineFeatures *baseline_features_new(const Baseline *b, int B);  // NULL with
 void baseline_features_free(BaselineFeatures *f);
 // Runs the vision tower on pixels (f->B images, (B,3,S,S) normalised) into f.
 int baseline_extract(Baseline *b, const float *pixels, BaselineFeatures *f);
+
+// The trained parameters with their Adam state (model/baseline_state.c), written atomically; a load checks the
+// method and the parameter count against the configured head. -1 with err_set naming the file.
+int baseline_save(const Baseline *b, const char *path);
+int baseline_load(Baseline *b, const char *path);
 
 // scores (B) image scores; maps (B,S,S) pixel maps at S = cfg.image_size, from features of f->B images of one
 // class. class_name is the dataset's class folder name (ignored by AnomalyCLIP). Text features are cached per

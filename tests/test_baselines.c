@@ -7,6 +7,8 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 
+#include <unistd.h>
+
 #define FIX "build/fixtures/baselines"
 #define TOL 1e-4
 #define CLS "metal_nut"
@@ -317,4 +319,48 @@ Test(baselines, feature_shapes) {
         baseline_features_free(f);
         baseline_free(b);
     }
+}
+
+Test(baselines, state_save_load) {
+    const char *names[3] = {CLS, CLS, CLS};
+    char dir[] = "/tmp/bl_stateXXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[128], bad[128];
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    snprintf(bad, sizeof bad, "%s/bad.bin", dir);
+    BaselineConfig c = config(BL_APRILGAN);
+    Baseline *a = baseline_new(&c, model, tok), *b = baseline_new(&c, model, tok);
+    float loss, l2;
+    cr_assert_eq(baseline_train_step(a, pixels, masks, labels, names, B, &loss), 0, "%s", err_msg());
+    cr_assert_eq(baseline_save(a, path), 0, "%s", err_msg());
+    cr_assert_eq(baseline_load(b, path), 0, "%s", err_msg());
+    size_t n = baseline_n_params(a);
+    cr_assert_arr_eq(baseline_params(a), baseline_params(b), n * sizeof(float));
+    // the same next step from both (moments and step count restored)
+    cr_assert_eq(baseline_train_step(a, pixels, masks, labels, names, B, &loss), 0);
+    cr_assert_eq(baseline_train_step(b, pixels, masks, labels, names, B, &l2), 0);
+    cr_assert_float_eq(loss, l2, 0);
+    cr_assert_arr_eq(baseline_params(a), baseline_params(b), n * sizeof(float));
+    // wrong method, truncated file, not a state file
+    BaselineConfig ca = config(BL_ANOMALYCLIP);
+    ca.deep_depth = 3;
+    Baseline *o = baseline_new(&ca, model, tok);
+    cr_assert_eq(baseline_load(o, path), -1);
+    cr_assert(strstr(err_msg(), "state of baseline april-gan, the configured method is anomalyclip"), "%s", err_msg());
+    size_t size;
+    char *raw = fs_read_file(path, &size);
+    cr_assert_eq(fs_write_atomic(bad, raw, size - 4), 0);
+    cr_assert_eq(baseline_load(b, bad), -1);
+    cr_assert(strstr(err_msg(), "bytes, expected"), "%s", err_msg());
+    cr_assert_eq(fs_write_atomic(bad, "hello", 5), 0);
+    cr_assert_eq(baseline_load(b, bad), -1);
+    cr_assert(strstr(err_msg(), "not a baseline state file"), "%s", err_msg());
+    BaselineConfig cc = config(BL_CLIP);
+    Baseline *z = baseline_new(&cc, model, tok);
+    cr_assert_eq(baseline_save(z, bad), -1);
+    free(raw);
+    remove(path);
+    remove(bad);
+    rmdir(dir);
+    baseline_free(a); baseline_free(b); baseline_free(o); baseline_free(z);
 }
