@@ -44,7 +44,7 @@ PYTHON_REF  := /usr/bin/python3
 CONFIG ?= experiments/demo.yaml
 ARGS   ?=
 
-.PHONY: all deps test test-build fixtures bench experiment clean gpu-check
+.PHONY: all deps test test-build fixtures bench experiment clean gpu-check tables plots paper grid
 all: deps $(BUILD)/kanoclip
 
 deps:
@@ -92,6 +92,17 @@ bench: all $(BENCH_BIN) fixtures
 
 experiment: all
 	$(BUILD)/kanoclip experiment $(CONFIG) $(ARGS)
+
+RUNS ?= $(dir $(wildcard results/*/DONE))
+GRID ?= experiments/grids/example.yaml
+tables: all
+	$(BUILD)/kanoclip tables $(RUNS) --out paper/tables --paper experiments/paper_numbers.csv
+plots: all
+	$(BUILD)/kanoclip plots $(RUNS) --out paper/figures
+paper: tables plots
+	cd paper && pdflatex -interaction=nonstopmode main.tex
+grid: all
+	$(BUILD)/kanoclip grid $(GRID) --run
 
 gpu-check: all
 	@bash scripts/gpu_check.sh

@@ -185,10 +185,3 @@ int experiment_main(int argc, char **argv, ExperimentFn execute) {
 }
 
 int cmd_experiment(int argc, char **argv) { return experiment_main(argc, argv, experiment_execute); }
-
-// harness/main.c defines fail_with_error for the binary; test programs link the commands without main.c, so
-// they get this same behaviour from a weak copy (the strong one wins wherever main.o is linked).
-__attribute__((weak)) int fail_with_error(void) {
-    fprintf(stderr, "kanoclip: %s\n", err_msg()[0] ? err_msg() : "failed");
-    return 1;
-}

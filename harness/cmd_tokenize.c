@@ -10,12 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-// harness/main.c defines fail_with_error, but main.o is not linked into the test binaries; this weak copy (same
-// text) lets test suites that call cmd_* link, and yields to main.c's definition in build/kanoclip.
-__attribute__((weak)) int fail_with_error(void) {
-    fprintf(stderr, "kanoclip: %s\n", err_msg()[0] ? err_msg() : "failed");
-    return 1;
-}
 
 static const char usage_line[] = "usage: kanoclip tokenize --model DIR|VOCAB.txt.gz [--context N] [--] TEXT...";
 

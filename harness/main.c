@@ -38,11 +38,6 @@ static const struct {
 };
 enum { n_commands = sizeof commands / sizeof commands[0] };
 
-int fail_with_error(void) {
-    fprintf(stderr, "kanoclip: %s\n", err_msg()[0] ? err_msg() : "failed");
-    return 1;
-}
-
 static void usage(FILE *out) {
     fprintf(out, "usage: kanoclip COMMAND [options]\n\ncommands:\n");
     for (int i = 0; i < n_commands; i++) fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].summary);

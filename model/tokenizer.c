@@ -366,7 +366,12 @@ Tokenizer *tokenizer_load_dir(const char *dir) {
 Tokenizer *tokenizer_load(const char *path) {
     if (fs_is_dir(path)) return tokenizer_load_dir(path);
     if (!fs_exists(path)) { err_set("%s: no such file or folder", path); return NULL; }
-    return tokenizer_load_bpe_gz(path);
+    size_t n = strlen(path);
+    if ((n >= 5 && !strcmp(path + n - 5, ".json")) || (n >= 10 && !strcmp(path + n - 10, "merges.txt"))) {
+        err_set("%s: give the folder that holds vocab.json and merges.txt, not one of the files", path);
+        return NULL;
+    }
+    return tokenizer_load_bpe_gz(path); // zlib also reads an uncompressed bpe_simple_vocab_16e6.txt
 }
 
 int tokenizer_vocab_size(const Tokenizer *t) { return t->n_vocab; }

@@ -27,7 +27,7 @@ Tokenizer *tokenizer_load_dir(const char *dir);
 Tokenizer *tokenizer_load_bpe_gz(const char *path);
 // Hugging Face vocab.json (token -> id, ids 0..N-1 all present) and merges.txt ("#version" line, then "a b").
 Tokenizer *tokenizer_load_hf(const char *vocab_json, const char *merges_txt);
-// A folder (as tokenizer_load_dir) or a .gz vocabulary file (as tokenizer_load_bpe_gz).
+// A folder (as tokenizer_load_dir) or OpenAI's vocabulary file, gzip'd or not (as tokenizer_load_bpe_gz).
 Tokenizer *tokenizer_load(const char *path);
 void tokenizer_free(Tokenizer *t);
 

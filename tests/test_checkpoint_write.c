@@ -47,3 +47,25 @@ Test(checkpoint_write, small_vocab_has_clip_special_ids) {
              "assert len(set(v.values()))==len(v)\"", dir, dir);
     cr_assert_eq(system(cmd), 0, "vocab.json/merges.txt in %s fail the checks", dir);
 }
+
+Test(checkpoint_write, random_clip_folder_opens_with_our_loader) {
+    char dir[] = "/tmp/kanoclip-ckw2-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    ClipConfig c = tiny_config(), back;
+    cr_assert_eq(clip_write_random(dir, &c, 7), 0, "%s", err_msg());
+    cr_assert_eq(clip_config_load(dir, &back), 0, "%s", err_msg());
+    cr_assert_eq(back.text.width, 32);
+    cr_assert_eq(back.vision.layers, 3);
+    cr_assert_eq(back.image_size, 64);
+    cr_assert_eq(back.patch_size, 16);
+    cr_assert_eq(back.projection_dim, 24);
+    Checkpoint *ck = checkpoint_open(dir);
+    cr_assert_not_null(ck, "%s", err_msg());
+    int64_t shape[2] = {24, 48};
+    const float *w = checkpoint_tensor_f32(ck, "visual_projection.weight", shape, 2);
+    cr_assert_not_null(w, "%s", err_msg());
+    double s2 = 0;
+    for (int i = 0; i < 24 * 48; i++) s2 += (double)w[i] * w[i];
+    cr_assert(s2 > 0.0);
+    checkpoint_close(ck);
+}

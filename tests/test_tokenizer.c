@@ -138,6 +138,29 @@ Test(tokenizer, random_texts_match_python_simple_tokenizer) {
     tokenizer_free(t);
 }
 
+// One tokenizer shared by threads (its word cache is locked): the same ids as serially.
+Test(tokenizer, threads_share_one_tokenizer) {
+    Tokenizer *t = load_real();
+    cJSON *root = load_cases();
+    cJSON *cases = cJSON_GetObjectItem(root, "encode");
+    int n_cases = cJSON_GetArraySize(cases), wrong = 0;
+    const char **texts = malloc(sizeof(char *) * n_cases);
+    for (int c = 0; c < n_cases; c++) texts[c] = cJSON_GetObjectItem(cJSON_GetArrayItem(cases, c), "text")->valuestring;
+#pragma omp parallel for num_threads(4) reduction(+ : wrong) schedule(dynamic)
+    for (int r = 0; r < 4 * n_cases; r++) {
+        int c = r % n_cases, n = 0;
+        int *ids = tokenizer_encode_all(t, texts[c], &n);
+        cJSON *want = cJSON_GetObjectItem(cJSON_GetArrayItem(cases, c), "ids");
+        if (!ids || n != cJSON_GetArraySize(want)) { wrong++; free(ids); continue; }
+        for (int i = 0; i < n; i++) wrong += ids[i] != cJSON_GetArrayItem(want, i)->valueint;
+        free(ids);
+    }
+    cr_assert_eq(wrong, 0, "%d ids differ when encoding from 4 threads", wrong);
+    free(texts);
+    cJSON_Delete(root);
+    tokenizer_free(t);
+}
+
 Test(tokenizer, hugging_face_files_give_same_ids) {
     Tokenizer *t = tokenizer_load_dir(FIXTURES "/hf");
     cr_assert_not_null(t, "%s", err_msg());
@@ -220,6 +243,10 @@ Test(tokenizer, load_errors_name_the_file) {
     write_text(dir, "merges.txt", "#version: 0.2\na c\n");
     cr_assert_null(tokenizer_load_dir(dir));
     cr_assert(strstr(err_msg(), "merges.txt: line 2") && strstr(err_msg(), "'c'"), "%s", err_msg());
+    char *vj = fs_join(dir, "vocab.json");
+    cr_assert_null(tokenizer_load(vj));
+    cr_assert(strstr(err_msg(), "give the folder"), "%s", err_msg());
+    free(vj);
     cr_assert_null(tokenizer_load("/nonexistent/vocab.txt.gz"));
     cr_assert(strstr(err_msg(), "/nonexistent/vocab.txt.gz"), "%s", err_msg());
 }
