@@ -106,6 +106,10 @@ const char *baseline_template(BaselineTemplates t, int i) {
     return NULL;
 }
 
+const char *baseline_class_arg(const BaselineConfig *cfg, const char *folder_name, const char *prompt_name) {
+    return cfg->class_name == BL_CLASS_RAW || !prompt_name ? folder_name : prompt_name;
+}
+
 char *baseline_class_word(BaselineClassName mode, const char *cls) {
     char *s = strdup(mode == BL_CLASS_OBJECT ? "object" : cls);
     if (s && mode == BL_CLASS_SPACES)

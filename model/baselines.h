@@ -101,6 +101,11 @@ int baseline_prompt_sentences(const BaselineConfig *cfg, const char *cls, int wh
 void baseline_free_strings(char **s, int n);
 int baseline_template_count(BaselineTemplates t);
 const char *baseline_template(BaselineTemplates t, int i);
+// Which name of a dataset class a method's prompts take: the folder name ("metal_nut") for BL_CLASS_RAW
+// (APRIL-GAN writes class names as they are), else the dataset's prompt name ("metal nut", "electrical
+// commutators", "retinal OCT"), which BL_CLASS_SPACES then keeps (it has no underscores). Pass the result as
+// class_name to baseline_score_* and baseline_*_features.
+const char *baseline_class_arg(const BaselineConfig *cfg, const char *folder_name, const char *prompt_name);
 // The class word in prompts: '_' -> ' ' (BL_CLASS_SPACES), as is, or "object". malloc'd.
 char *baseline_class_word(BaselineClassName mode, const char *cls);
 

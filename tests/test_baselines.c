@@ -254,6 +254,10 @@ Test(prompts, counts_and_strings) {
         baseline_free_strings(s, n);
     }
     cr_assert_eq(baseline_template_count(BL_TPL_WINCLIP22), 22);
+    baseline_config_defaults(&c, BL_APRILGAN, 24);
+    cr_assert_str_eq(baseline_class_arg(&c, "metal_nut", "metal nut"), "metal_nut");
+    baseline_config_defaults(&c, BL_WINCLIP, 12);
+    cr_assert_str_eq(baseline_class_arg(&c, "01", "electrical commutators"), "electrical commutators");
     for (int m = 0; m <= BL_ANOMALYCLIP; m++) cr_assert_eq(baseline_method_from_name(baseline_method_name(m)), m);
     cr_assert_eq(baseline_method_from_name("kanoclip"), -1);
 }

@@ -99,7 +99,8 @@ Test(baselines_synth, every_method_scores_every_class) {
             int first, n = class_range(k, &first);
             cr_assert_gt(n, 0);
             float *scores = malloc(sizeof(float) * n), *maps = malloc(sizeof(float) * n * S * S);
-            cr_assert_eq(baseline_score_batch(b, ds->classes[k].name, pixels + (size_t)first * 3 * S * S, n, scores, maps),
+            const char *cls = baseline_class_arg(&c, ds->classes[k].name, ds->classes[k].prompt_name);
+            cr_assert_eq(baseline_score_batch(b, cls, pixels + (size_t)first * 3 * S * S, n, scores, maps),
                          0, "%s %s: %s", baseline_method_name(m), ds->classes[k].name, err_msg());
             for (int i = 0; i < n; i++) cr_assert(scores[i] >= 0 && scores[i] <= 1, "%s score %g", baseline_method_name(m), scores[i]);
             float lo = INFINITY, hi = -INFINITY;
@@ -120,7 +121,7 @@ Test(baselines_synth, training_lowers_the_loss) {
     const char *names[8];
     for (int i = 0; i < n; i++) {
         labels[i] = ds->samples[i].label;
-        names[i] = ds->classes[ds->samples[i].class_index].name;
+        names[i] = ds->classes[ds->samples[i].class_index].name;  // APRIL-GAN: folder names (BL_CLASS_RAW)
     }
     BaselineMethod trained[2] = {BL_APRILGAN, BL_ANOMALYCLIP};
     for (int t = 0; t < 2; t++) {
