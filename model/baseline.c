@@ -1,0 +1,225 @@
+// The baseline heads (model/baselines.h): configuration defaults, per-method scoring of a batch, and the
+// training step of the two trained baselines (APRIL-GAN's linear maps, AnomalyCLIP's prompts) with Adam.
+#include "model/baseline_internal.h"
+#include "common/error.h"
+#include "common/rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *baseline_method_name(BaselineMethod m) {
+    static const char *names[] = {"clip", "clip-ac", "winclip", "april-gan", "anomalyclip"};
+    return m >= 0 && m <= BL_ANOMALYCLIP ? names[m] : "?";
+}
+
+int baseline_method_from_name(const char *name) {
+    for (int m = 0; m <= BL_ANOMALYCLIP; m++)
+        if (!strcmp(name, baseline_method_name(m))) return m;
+    return -1;
+}
+
+void baseline_config_defaults(BaselineConfig *c, BaselineMethod method, int L) {
+    memset(c, 0, sizeof *c);
+    c->method = method;
+    c->image_size = 518;
+    c->pos_interp = CLIP_POS_BILINEAR;
+    c->logit_scale = 100.0f;
+    c->softmax_first = 1;
+    c->align_corners = 0;
+    c->n_layers = 1;
+    c->layers[0] = -1;
+    c->global_ln_post = 1;
+    c->templates = BL_TPL_NONE;
+    c->text_pool = BL_POOL_MEAN_UNIT;
+    c->class_name = BL_CLASS_SPACES;
+    c->n_scales = 2, c->scales[0] = 2, c->scales[1] = 3;
+    c->vv_from = L / 4 > 0 ? L / 4 : 1;
+    c->n_ctx = 12, c->deep_depth = 9, c->deep_len = 4;
+    strcpy(c->state_normal, "");
+    strcpy(c->state_abnormal, "damaged");
+    strcpy(c->object_word, "object");
+    c->local_weight = 1.0f;
+    c->init_std = 0.02f;
+    c->lr = 1e-3f, c->beta1 = 0.5f, c->beta2 = 0.999f, c->eps = 1e-8f;
+    c->seed = 111;
+    int q = L / 4 > 0 ? L / 4 : 1;
+    switch (method) {
+    case BL_CLIP: c->sigma = 4.0f; break;  // maps as AnomalyCLIP's pipeline without DPAM (zsad-anchors §1.7)
+    case BL_CLIP_AC: c->sigma = 4.0f, c->templates = BL_TPL_IMAGENET80; break;
+    case BL_WINCLIP:
+        c->image_size = 240;
+        c->logit_scale = 1.0f / 0.07f;
+        c->templates = BL_TPL_WINCLIP21;
+        c->text_pool = BL_POOL_MEAN_RAW;
+        break;
+    case BL_APRILGAN:
+        c->templates = BL_TPL_APRILGAN35;
+        c->class_name = BL_CLASS_RAW;
+        c->softmax_first = 0, c->align_corners = 1;
+        c->n_layers = 4;
+        for (int i = 0; i < 4; i++) c->layers[i] = q * (i + 1);
+        break;
+    case BL_ANOMALYCLIP:
+        c->logit_scale = 1.0f / 0.07f;
+        c->sigma = 4.0f;
+        c->global_ln_post = 0;
+        c->class_name = BL_CLASS_OBJECT;
+        c->n_layers = 4;
+        for (int i = 0; i < 4; i++) c->layers[i] = q * (i + 1);
+        break;
+    }
+}
+
+const BaselineConfig *baseline_config(const Baseline *b) { return &b->cfg; }
+float *baseline_params(Baseline *b) { return b->params; }
+size_t baseline_n_params(const Baseline *b) { return b->n_params; }
+
+// The AnomalyCLIP prompt "X X ... X [state ]object." tokenised: positions 1..n_ctx must be the X tokens.
+static int anomalyclip_prompts(Baseline *b) {
+    const BaselineConfig *c = &b->cfg;
+    const ClipText *t = &b->m->text;
+    int T = t->context_length, W = b->Wt;
+    b->prompt_T = T;
+    b->prompt_embeds = malloc(sizeof(float) * 2 * T * W);
+    int *ids = calloc(2 * T, sizeof(int));
+    if (!b->prompt_embeds || !ids) { free(ids); return err_set("anomalyclip: out of memory"); }
+    for (int which = 0; which < 2; which++) {
+        const char *state = which ? c->state_abnormal : c->state_normal;
+        size_t n = 2 * c->n_ctx + strlen(state) + strlen(c->object_word) + 4;
+        char *s = malloc(n), *p = s;
+        for (int i = 0; i < c->n_ctx; i++) p += sprintf(p, "X ");
+        sprintf(p, "%s%s%s.", state, *state ? " " : "", c->object_word);
+        int cnt = tokenizer_encode(b->tok, s, ids + which * T, T);
+        free(s);
+        if (cnt < 0) { free(ids); return -1; }
+        if ((b->eot[which] = clip_text_eot(t, ids + which * T, T)) <= c->n_ctx) {
+            free(ids);
+            return err_set("anomalyclip: the prompt does not fit %d context tokens in %d positions", c->n_ctx, T);
+        }
+    }
+    int rc = clip_text_token_embeddings(t, ids, 2, T, b->prompt_embeds);
+    free(ids);
+    return rc;
+}
+
+static void free_cache(Baseline *b) {
+    for (int i = 0; i < b->n_cached; i++) { free(b->cache_name[i]); free(b->cache_text[i]); }
+    b->n_cached = 0;
+}
+
+void baseline_free(Baseline *b) {
+    if (!b) return;
+    free_cache(b);
+    free(b->pos);
+    clip_vision_run_free(b->vrun);
+    deep_text_run_free(b->trun);
+    free(b->params); free(b->grad); free(b->m1); free(b->m2);
+    free(b->prompt_embeds);
+    free(b);
+}
+
+Baseline *baseline_new(const BaselineConfig *cfg, const ClipModel *model, Tokenizer *tok) {
+    if ((model->towers & (CLIP_TEXT | CLIP_VISION)) != (CLIP_TEXT | CLIP_VISION)) {
+        err_set("baseline %s: the model needs both towers", baseline_method_name(cfg->method));
+        return NULL;
+    }
+    Baseline *b = calloc(1, sizeof *b);
+    if (!b) { err_set("baseline: out of memory"); return NULL; }
+    b->cfg = *cfg;
+    b->m = model;
+    b->tok = tok;
+    const ClipVision *v = &model->vision;
+    b->S = cfg->image_size;
+    b->g = cfg->image_size / v->patch_size;
+    b->T = b->g * b->g + 1;
+    b->P = v->proj_dim;
+    b->Wv = v->shape.width;
+    b->Wt = model->text.shape.width;
+    b->L = v->shape.layers;
+    const char *name = baseline_method_name(cfg->method);
+    if (cfg->n_layers < 1 || cfg->n_layers > BL_MAX_LAYERS) { err_set("baseline %s: %d map layers", name, cfg->n_layers); goto fail; }
+    for (int i = 0; i < cfg->n_layers; i++) {
+        int l = cfg->layers[i] < 0 ? b->L + 1 + cfg->layers[i] : cfg->layers[i];
+        if (l < 1 || l > b->L) { err_set("baseline %s: layer %d outside 1..%d", name, cfg->layers[i], b->L); goto fail; }
+        b->layers[i] = l;
+    }
+    if (cfg->method == BL_ANOMALYCLIP && (cfg->vv_from < 1 || cfg->vv_from > b->L)) {
+        err_set("baseline anomalyclip: vv_from %d outside 1..%d", cfg->vv_from, b->L);
+        goto fail;
+    }
+    if (!(b->vrun = clip_vision_run_new(v, b->S, cfg->pos_interp))) goto fail;
+    if (cfg->method == BL_WINCLIP) {
+        if (cfg->n_scales < 1 || cfg->n_scales > BL_MAX_SCALES) { err_set("baseline winclip: %d scales", cfg->n_scales); goto fail; }
+        for (int s = 0; s < cfg->n_scales; s++)
+            if (!winclip_window_count(b->g, cfg->scales[s])) {
+                err_set("baseline winclip: window of %d patches on a %dx%d grid", cfg->scales[s], b->g, b->g);
+                goto fail;
+            }
+        b->pos = malloc(sizeof(float) * b->T * b->Wv);
+        if (!b->pos) { err_set("baseline: out of memory"); goto fail; }
+        if (b->g == v->grid) memcpy(b->pos, v->position_embedding, sizeof(float) * b->T * b->Wv);
+        else clip_resize_positions(b->pos, v->position_embedding, v->grid, b->g, b->Wv, cfg->pos_interp);
+    }
+    Rng rng;
+    rng_seed(&rng, cfg->seed);
+    if (cfg->method == BL_APRILGAN) {
+        b->n_params = (size_t)cfg->n_layers * (b->P * b->Wv + b->P);
+    } else if (cfg->method == BL_ANOMALYCLIP) {
+        int nd = cfg->deep_depth > 1 ? cfg->deep_depth - 1 : 0;
+        if (nd >= model->text.shape.layers) { err_set("baseline anomalyclip: deep_depth %d for %d text layers", cfg->deep_depth, model->text.shape.layers); goto fail; }
+        if (nd && cfg->deep_len > cfg->n_ctx) { err_set("baseline anomalyclip: deep_len %d > n_ctx %d", cfg->deep_len, cfg->n_ctx); goto fail; }
+        b->n_params = (size_t)(2 * cfg->n_ctx + nd * cfg->deep_len) * b->Wt;
+        if (anomalyclip_prompts(b) < 0 || !(b->trun = deep_text_run_new(&model->text))) goto fail;
+    }
+    if (b->n_params) {
+        b->params = malloc(sizeof(float) * b->n_params);
+        b->grad = calloc(b->n_params, sizeof(float));
+        b->m1 = calloc(b->n_params, sizeof(float));
+        b->m2 = calloc(b->n_params, sizeof(float));
+        if (!b->params || !b->grad || !b->m1 || !b->m2) { err_set("baseline: out of memory"); goto fail; }
+        if (cfg->method == BL_APRILGAN) {  // nn.Linear's init: U(±1/sqrt(fan_in)) for weight and bias
+            double bound = 1.0 / sqrt((double)b->Wv);
+            for (size_t i = 0; i < b->n_params; i++) b->params[i] = (float)((2 * rng_uniform(&rng) - 1) * bound);
+        } else {
+            for (size_t i = 0; i < b->n_params; i++) b->params[i] = (float)(cfg->init_std * rng_normal(&rng));
+        }
+    }
+    return b;
+fail:
+    baseline_free(b);
+    return NULL;
+}
+
+// The fixed-prompt text features of a class, computed once.
+const float *baseline_class_text(Baseline *b, const char *cls) {
+    for (int i = 0; i < b->n_cached; i++)
+        if (!strcmp(b->cache_name[i], cls)) return b->cache_text[i];
+    if (b->n_cached == TEXT_CACHE) free_cache(b);
+    float *t = malloc(sizeof(float) * 2 * b->P);
+    char *n = strdup(cls);
+    if (!t || !n || baseline_text_features(&b->m->text, b->tok, &b->cfg, cls, t) < 0) {
+        if (!t || !n) err_set("baseline: out of memory");
+        free(t); free(n);
+        return NULL;
+    }
+    b->cache_name[b->n_cached] = n;
+    b->cache_text[b->n_cached++] = t;
+    return t;
+}
+
+// AnomalyCLIP's text features (2,P), unnormalised, from the current prompts; keeps the run for a backward.
+int baseline_anomalyclip_text(Baseline *b, float *text) {
+    const BaselineConfig *c = &b->cfg;
+    int T = b->prompt_T, W = b->Wt, nd = c->deep_depth > 1 ? c->deep_depth - 1 : 0;
+    float *emb = malloc(sizeof(float) * 2 * T * W);
+    if (!emb) return err_set("anomalyclip: out of memory");
+    memcpy(emb, b->prompt_embeds, sizeof(float) * 2 * T * W);
+    for (int which = 0; which < 2; which++)
+        memcpy(emb + ((size_t)which * T + 1) * W, b->params + (size_t)which * c->n_ctx * W, sizeof(float) * c->n_ctx * W);
+    int rc = deep_text_forward(b->trun, emb, b->eot, 2, T, b->params + (size_t)2 * c->n_ctx * W, nd, c->deep_len, text);
+    free(emb);
+    return rc;
+}
+

@@ -1,0 +1,71 @@
+// Training state of a trained baseline: "KANOCLIP-BASELN" (16 bytes with its NUL), u32 version, u32 method,
+// u64 parameter count, i64 Adam step, then the parameters and the two Adam moment blocks (float32, little-endian
+// as on the machines we run). Written atomically.
+#include "model/baseline_internal.h"
+#include "common/error.h"
+#include "common/fsutil.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char MAGIC[16] = "KANOCLIP-BASELN";
+#define HEADER (16 + 4 + 4 + 8 + 8)
+
+int baseline_save(const Baseline *b, const char *path) {
+    if (!b->n_params) return err_set("%s: baseline %s has no parameters to save", path, baseline_method_name(b->cfg.method));
+    size_t n = b->n_params, size = HEADER + 3 * n * sizeof(float);
+    unsigned char *buf = malloc(size), *p = buf;
+    if (!buf) return err_set("%s: out of memory", path);
+    uint32_t version = 1, method = (uint32_t)b->cfg.method;
+    uint64_t count = n;
+    int64_t step = b->step;
+    memcpy(p, MAGIC, 16), p += 16;
+    memcpy(p, &version, 4), p += 4;
+    memcpy(p, &method, 4), p += 4;
+    memcpy(p, &count, 8), p += 8;
+    memcpy(p, &step, 8), p += 8;
+    memcpy(p, b->params, n * sizeof(float)), p += n * sizeof(float);
+    memcpy(p, b->m1, n * sizeof(float)), p += n * sizeof(float);
+    memcpy(p, b->m2, n * sizeof(float));
+    int rc = fs_write_atomic(path, buf, size);
+    free(buf);
+    return rc;
+}
+
+int baseline_load(Baseline *b, const char *path) {
+    size_t size;
+    unsigned char *buf = (unsigned char *)fs_read_file(path, &size);
+    if (!buf) return -1;
+    int rc = -1;
+    uint32_t version, method;
+    uint64_t count;
+    int64_t step;
+    if (size < HEADER || memcmp(buf, MAGIC, 16)) { err_set("%s: not a baseline state file", path); goto out; }
+    memcpy(&version, buf + 16, 4);
+    memcpy(&method, buf + 20, 4);
+    memcpy(&count, buf + 24, 8);
+    memcpy(&step, buf + 32, 8);
+    if (version != 1) { err_set("%s: unsupported version %u", path, version); goto out; }
+    if (method != (uint32_t)b->cfg.method) {
+        err_set("%s: state of baseline %s, the configured method is %s", path,
+                baseline_method_name(method <= BL_ANOMALYCLIP ? (BaselineMethod)method : BL_CLIP),
+                baseline_method_name(b->cfg.method));
+        goto out;
+    }
+    if (count != b->n_params) {
+        err_set("%s: %llu parameters, the configured %s has %zu (different layers, width or prompt switches?)", path,
+                (unsigned long long)count, baseline_method_name(b->cfg.method), b->n_params);
+        goto out;
+    }
+    if (size != HEADER + 3 * count * sizeof(float)) { err_set("%s: %zu bytes, expected %zu", path, size, (size_t)(HEADER + 3 * count * sizeof(float))); goto out; }
+    size_t n = count * sizeof(float);
+    memcpy(b->params, buf + HEADER, n);
+    memcpy(b->m1, buf + HEADER + n, n);
+    memcpy(b->m2, buf + HEADER + 2 * n, n);
+    b->step = step;
+    rc = 0;
+out:
+    free(buf);
+    return rc;
+}
