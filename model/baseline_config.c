@@ -1,4 +1,4 @@
-// The baselines' config switches by name (the keys of experiments/defaults.baselines.yaml, train.baseline.*).
+// The baselines' config switches by name (the keys of experiments/defaults.yaml, train.baseline.*).
 #include "model/baselines.h"
 #include "common/error.h"
 

@@ -1,6 +1,5 @@
-// The baseline configs (experiments/baselines/*.yaml) load over experiments/defaults.yaml with the baselines'
-// block (experiments/defaults.baselines.yaml) folded in at the method-keys marker, and map to the BaselineConfig
-// each file describes; bad switches fail naming the key.
+// The baseline configs (experiments/baselines/*.yaml) load over experiments/defaults.yaml (train.baseline.* is
+// the baselines' block there) and map to the BaselineConfig each file describes; bad switches fail naming the key.
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,35 +8,8 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 #include "harness/baseline_setup.h"
-#include "tmpdir.h"
 
-static char dir[64], defaults[128];
-
-// defaults.yaml with the baselines' block inserted before the end-of-method-keys marker (comment lines dropped).
-static void setup(void) {
-    strcpy(dir, "/tmp/kanoclip-blsetup-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    size_t nd, nb;
-    char *d = fs_read_file("experiments/defaults.yaml", &nd), *b = fs_read_file("experiments/defaults.baselines.yaml", &nb);
-    cr_assert(d && b, "%s", err_msg());
-    char *mark = strstr(d, "  # ---- end of method keys");
-    cr_assert_not_null(mark, "experiments/defaults.yaml: no method-keys end marker");
-    char *out = malloc(nd + nb + 1), *o = out;
-    memcpy(o, d, mark - d), o += mark - d;
-    for (char *line = b; *line;) {
-        char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line + 1) : strlen(line);
-        if (line[0] != '#') memcpy(o, line, len), o += len;
-        line += len;
-    }
-    strcpy(o, mark);
-    snprintf(defaults, sizeof defaults, "%s/defaults.yaml", dir);
-    cr_assert_eq(fs_write_atomic(defaults, out, strlen(out)), 0);
-    free(d); free(b); free(out);
-}
-
-static void teardown(void) { tmpdir_remove(dir); }
-TestSuite(baseline_setup, .init = setup, .fini = teardown);
+static const char *defaults = "experiments/defaults.yaml";
 
 static BaselineConfig load(const char *file, int layers, int n_ov, char **ov) {
     char path[128];
