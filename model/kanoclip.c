@@ -241,6 +241,14 @@ static int text_backward(Kanoclip *m, int U, const float *tfeat, const float *tn
     return 0;
 }
 
+// Adapter activations, then ic (B,P), icn (B,P), icnorm (B), logits (B,2), in one zeroed block after ad.dln.
+static float *global_buffers(AdapterActs *ad, int B, int P, int R) {
+    float *buf = calloc((size_t)B * (5 * P + 2 * R + 5), sizeof(float));
+    ad->ln = buf; ad->mean = ad->ln + B * P; ad->rstd = ad->mean + B; ad->h = ad->rstd + B; ad->dh = ad->h + B * R;
+    ad->dln = ad->dh + B * R;
+    return buf;
+}
+
 // Global branch: logits (B,2) = norm(I_c) · [t_n, t_a]ᵀ / tau; keeps icn (B,P), icnorm (B).
 static void global_forward(Kanoclip *m, const KanoBatch *b, const float *tfeat, int U, const int *uidx,
                            AdapterActs *ad, float *ic, float *icn, float *icnorm, float *logits) {
@@ -289,10 +297,8 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
     // global: CE over the two logits = BCE on p_a, as softplus(l_other − l_label)
     {
         AdapterActs ad;
-        float *buf = calloc((size_t)B * (3 * P + 2 * R + 6) + 2 * P, sizeof(float));
-        ad.ln = buf; ad.mean = ad.ln + B * P; ad.rstd = ad.mean + B; ad.h = ad.rstd + B; ad.dh = ad.h + B * R;
-        ad.dln = ad.dh + B * R;
-        float *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P, *logits = icnorm + B;
+        float *buf = global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
+              *logits = icnorm + B;
         float *dicn = malloc(sizeof(float) * B * P * 2), *dic = dicn + B * P;
         global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
         double lg = 0.0;
@@ -398,10 +404,8 @@ int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global,
     int rc = text_forward(m, cls, U, tfeat, tnorm, emb);
     if (rc) goto done;
     AdapterActs ad;
-    float *buf = calloc((size_t)B * (3 * P + 2 * R + 6) + 2 * P, sizeof(float));
-    ad.ln = buf; ad.mean = ad.ln + B * P; ad.rstd = ad.mean + B; ad.h = ad.rstd + B; ad.dh = ad.h + B * R;
-    ad.dln = ad.dh + B * R;
-    float *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P, *logits = icnorm + B;
+    float *buf = global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
+          *logits = icnorm + B;
     global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
     float *Tb = malloc(sizeof(float) * 2 * P);
     for (int i = 0; i < B; i++) {
