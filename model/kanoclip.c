@@ -67,10 +67,19 @@ static void init_params(Kanoclip *m) {
         else if (ends_with(nm, "_b")) zero = 1;
         else if (ends_with(nm, "dat.rpe")) std = 0.01;
         else if (c->zero_init_out && (ends_with(nm, ".o_t_w") || ends_with(nm, ".o_p_w") ||
-                                      ends_with(nm, ".sa_o_w") || ends_with(nm, "dat.o_w"))) zero = 1;
+                                      ends_with(nm, ".sa_o_w") || ends_with(nm, "dat.o_w") ||
+                                      ends_with(nm, "msda.o_w"))) zero = 1;
+        else if (ends_with(nm, "msda.off_w") || ends_with(nm, "msda.att_w")) zero = 1;
         else if (c->adapter_residual && strcmp(nm, "adapter.up_w") == 0) zero = 1;
+        if (strstr(nm, "msda.") && (ends_with(nm, ".v_w") || ends_with(nm, ".o_w")) && !zero) {
+            // Deformable DETR: Xavier-uniform value and output projections
+            double bound = sqrt(6.0 / (t->shape[0] + t->shape[1]));
+            for (size_t j = 0; j < t->size; j++) x[j] = (float)(bound * (2.0 * rng_uniform(s) - 1.0));
+            continue;
+        }
         for (size_t j = 0; j < t->size; j++)
             x[j] = zero ? 0.0f : one ? 1.0f : (float)(std * (plain_normal ? rng_normal(s) : rng_trunc_normal(s)));
+        if (ends_with(nm, "msda.off_b")) msda_init_offset_bias(x, c->heads, c->msda_points);
     }
 }
 
