@@ -14,6 +14,9 @@
 #include "common/hash.h"
 #include "model/checkpoint_table.h"
 
+// Both formats store little-endian values, which F32 tensors are served in place as.
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "checkpoint reading assumes a little-endian host");
+
 CkTensor *ck_add_tensor(Checkpoint *ck, const char *name) {
     if (ck->count == ck->cap) {
         int cap = ck->cap ? 2 * ck->cap : 64;
@@ -90,8 +93,9 @@ Checkpoint *checkpoint_open_file(const char *path) {
 }
 
 Checkpoint *checkpoint_open(const char *dir) {
-    static const char *const NAMES[] = {"model.safetensors", "pytorch_model.bin"};
-    for (int i = 0; i < 2; i++) {
+    // pytorch_model.safetensors: the name some third-party conversions of .bin-only repos use.
+    static const char *const NAMES[] = {"model.safetensors", "pytorch_model.safetensors", "pytorch_model.bin"};
+    for (int i = 0; i < 3; i++) {
         char *p = fs_join(dir, NAMES[i]);
         if (!p) {
             err_set("%s: out of memory", dir);

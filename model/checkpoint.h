@@ -36,7 +36,8 @@ int clip_config_load(const char *dir, ClipConfig *cfg);
 
 typedef struct Checkpoint Checkpoint;
 
-// Opens DIR/model.safetensors, else DIR/pytorch_model.bin. NULL with err_set naming the file.
+// Opens DIR/model.safetensors, else DIR/pytorch_model.safetensors, else DIR/pytorch_model.bin. NULL with err_set
+// naming the file. Header, offsets, sizes and overlaps of every tensor are validated here.
 Checkpoint *checkpoint_open(const char *dir);
 // Opens one weights file directly (format from its content).
 Checkpoint *checkpoint_open_file(const char *path);

@@ -48,7 +48,7 @@ static int get_act(const cJSON *obj, Activation *out, Where w) {
 }
 
 static int read_tower(const cJSON *obj, TowerShape *t, Where w) {
-    if (!obj) return 0;
+    if (!obj || cJSON_IsNull(obj)) return 0;   // absent or null: the defaults stand
     if (!cJSON_IsObject(obj)) return err_set("%s: %.*s: expected an object", w.file, (int)strlen(w.section) - 1, w.section);
     if (get_int(obj, "hidden_size", &t->width, 1, w) || get_int(obj, "num_hidden_layers", &t->layers, 0, w) ||
         get_int(obj, "num_attention_heads", &t->heads, 1, w) || get_int(obj, "intermediate_size", &t->mlp, 1, w) ||

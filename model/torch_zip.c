@@ -167,6 +167,17 @@ int torch_zip_read(Checkpoint *ck) {
     char prefix[256];
     int64_t pkl_index = find_pickle(ck, z, prefix, sizeof prefix);
     if (pkl_index < 0) return -1;
+    // torch >= 2.1 records the byte order of the storages; everything here reads little-endian.
+    char record[300];
+    snprintf(record, sizeof record, "%s/byteorder", prefix);
+    int64_t order_index = zip_name_locate(z, record, 0);
+    if (order_index >= 0) {
+        unsigned char *order = read_record(ck, z, order_index, 3, record);
+        if (!order) return -1;
+        int big = memcmp(order, "big", 3) == 0;
+        free(order);
+        if (big) return err_set("%s: %s says big-endian storages, which are not supported", ck->path, record);
+    }
     zip_stat_t st;
     if (zip_stat_index(z, pkl_index, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) || st.size > MAX_PICKLE_BYTES)
         return err_set("%s: %s/data.pkl: missing size or larger than 256 MB", ck->path, prefix);

@@ -147,13 +147,15 @@ def state_dict_with_metadata(sd):
     return out
 
 
-def rewrite_pickle(src, dst, edit):
-    """Copies a torch zip, replacing data.pkl by edit(bytes)."""
+def rewrite_pickle(src, dst, edit, byteorder=None):
+    """Copies a torch zip, replacing data.pkl by edit(bytes) and adding a PREFIX/byteorder record (torch >= 2.1)."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
         for info in zin.infolist():
             data = zin.read(info.filename)
             if info.filename.endswith("/data.pkl"):
                 data = edit(data)
+                if byteorder:
+                    zout.writestr(info.filename[: -len("data.pkl")] + "byteorder", byteorder)
             zout.writestr(info.filename, data)
 
 
@@ -240,6 +242,14 @@ def main(out):
     # A tensor whose size runs past its storage: the [6, 5] view of extra.base made [60, 5].
     rewrite_pickle(good_bin, os.path.join(bad, "pickle_past_storage.bin"), lambda p: p.replace(b"K\x06K\x05\x86", b"K\x3cK\x05\x86", 1))
     assert pkl.count(b"K\x06K\x05\x86") >= 1 and pkl.count(b"X\x01\x00\x00\x000") >= 1
+    rewrite_pickle(good_bin, os.path.join(out, "byteorder_little.bin"), lambda p: p, byteorder="little")
+    rewrite_pickle(good_bin, os.path.join(bad, "byteorder_big.bin"), lambda p: p, byteorder="big")
+    write(os.path.join(out, "bin", "data.pkl"), pkl)   # the bare pickle, for fuzzing the interpreter directly
+    # F32 data at a file offset that is not a multiple of 4 (legal: F16 first, then F32 packed after it).
+    mis = OrderedDict([("a", {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}),
+                       ("b", {"dtype": "F32", "shape": [3], "data_offsets": [2, 14]})])
+    mis_data = np.array([1.5], "<f2").tobytes() + np.array([0.25, -7.0, 3.0e-3], "<f4").tobytes()
+    write(os.path.join(out, "misaligned.safetensors"), safetensors_bytes(mis, mis_data, metadata=None))
     # A legacy (non-zip) torch.save stream.
     torch.save({"a": torch.zeros(2)}, os.path.join(bad, "legacy.bin"), _use_new_zipfile_serialization=False)
 
