@@ -2,6 +2,7 @@
 #include "model/kanoclip.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -287,7 +288,9 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
     float *emb = malloc(sizeof(float) * emb_n);
     float *tfeat = malloc(sizeof(float) * 2 * U * P), *tnorm = malloc(sizeof(float) * 2 * U);
     float *dtfeat = calloc((size_t)2 * U * P, sizeof(float));
+    double t0 = omp_get_wtime();
     int rc = text_forward(m, cls, U, tfeat, tnorm, emb);
+    L.time_text = (float)(omp_get_wtime() - t0);
     if (rc) goto done;
 
     // KD against the knowledge-base mean of the batch's classes
@@ -337,6 +340,7 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
     }
 
     // local: per stage and image, Bi-CMCI -> maps -> focal + dice, forward and backward at once
+    t0 = omp_get_wtime();
     {
         float *pn = malloc(sizeof(float) * (size_t)N * 4), *pa = pn + N, *dpn = pa + N, *dpa = dpn + N;
         float *up = malloc(sizeof(float) * (size_t)SS * 6), *upn = up, *upa = up + SS, *dupn = up + 2 * SS,
@@ -378,8 +382,11 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
         }
         free(pn); free(up); free(dprobs); free(T);
     }
+    L.time_local = (float)(omp_get_wtime() - t0);
 
+    t0 = omp_get_wtime();
     if (c->knpl) rc = text_backward(m, U, tfeat, tnorm, dtfeat, emb);
+    L.time_text += (float)(omp_get_wtime() - t0);
     L.total = c->w_kd * (c->knpl && m->kb ? L.kd : 0.0f) + c->w_global * L.global + c->w_local * L.local;
     if (out) *out = L;
 done:
