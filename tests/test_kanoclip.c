@@ -202,10 +202,13 @@ static Kanoclip *make_model(const Scenario *sc, const Inputs *in) {
 static void check_losses(const KanoLosses *l, const float *want, const char *what) {
     float got[9] = {l->total, l->kd, l->global, l->local, l->focal, l->dice, l->cos_ak, l->cos_nk, l->cos_an};
     static const char *names[9] = {"total", "kd", "global", "local", "focal", "dice", "cos_ak", "cos_nk", "cos_an"};
+    double worst = 0.0;
     for (int i = 0; i < 9; i++) {
         double e = fabs((double)got[i] - want[i]) / fmax(1.0, fabs(want[i]));
         cr_assert(e <= 1e-4, "%s %s: got %.7g want %.7g", what, names[i], got[i], want[i]);
+        worst = fmax(worst, e);
     }
+    fprintf(stderr, "kanoclip %s: loss terms within %.2g\n", what, worst);
 }
 
 static void run_scenario(const Scenario *sc) {
