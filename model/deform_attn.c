@@ -44,6 +44,34 @@ static inline void ref_point(int n, int Hg, int Wg, float *rx, float *ry) {
     *ry = ((n / Wg) + 0.5f) / Hg * 2.0f - 1.0f;
 }
 
+// The relative-position bias samples the table (align_corners = True) at (ref_i − pos_j)/2, whose x part depends
+// only on the query column and key j, and whose y part only on the query row and key j: the bilinear tap
+// factorises into one tap per axis, computed once per (query column, key) and (query row, key).
+typedef struct { int i0, i1; float f, m0, m1; } AxisTap;  // corners (clamped), fraction, corner validity
+
+static inline AxisTap axis_tap(float ref, float pk, int R) {
+    float x = ((ref - pk) * 0.5f + 1.0f) * 0.5f * (R - 1);  // as bilinear_unnormalise(align_corners = 1)
+    float x0f = floorf(x);
+    int x0 = (int)x0f;
+    AxisTap t;
+    t.f = x - x0f;
+    t.m0 = (x0 >= 0 && x0 < R) ? 1.0f : 0.0f;
+    t.m1 = (x0 + 1 >= 0 && x0 + 1 < R) ? 1.0f : 0.0f;
+    t.i0 = t.m0 > 0 ? x0 : 0;
+    t.i1 = t.m1 > 0 ? x0 + 1 : 0;
+    return t;
+}
+
+// xt (Wg, N): taps along x for query column c and key j; yt (Hg, N) along y. pos (N, 2) of one group.
+static void axis_taps(AxisTap *xt, AxisTap *yt, const float *pos, int Hg, int Wg) {
+    int N = Hg * Wg;
+    #pragma omp parallel for
+    for (int j = 0; j < N; j++) {
+        for (int c = 0; c < Wg; c++) xt[(size_t)c * N + j] = axis_tap((c + 0.5f) / Wg * 2.0f - 1.0f, pos[2 * j], 2 * Wg - 1);
+        for (int r = 0; r < Hg; r++) yt[(size_t)r * N + j] = axis_tap((r + 0.5f) / Hg * 2.0f - 1.0f, pos[2 * j + 1], 2 * Hg - 1);
+    }
+}
+
 void dattn_forward(float *out, DattnActs *a, const DattnParams *p, const float *x, const DattnShape *s) {
     int P = s->P, H = s->H, G = s->G, Cg = P / G, hd = P / H, hpg = H / G;
     int Hg = s->Hg, Wg = s->Wg, N = Hg * Wg;
@@ -71,27 +99,28 @@ void dattn_forward(float *out, DattnActs *a, const DattnParams *p, const float *
     for (int h = 0; h < H; h++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, scale, a->q + h * hd, P, a->k + h * hd, P,
                     0.0f, a->att + (size_t)h * N * N, N);
-    if (s->rpe)
+    if (s->rpe) {
+        AxisTap *xt = malloc(sizeof(AxisTap) * (size_t)N * (Hg + Wg)), *yt = xt + (size_t)N * Wg;
         for (int g = 0; g < G; g++) {
-            // one bilinear tap per (query, key) of the group, applied to each of its heads' tables
-            const float *pos = a->pos + (size_t)g * N * 2;
+            axis_taps(xt, yt, a->pos + (size_t)g * N * 2, Hg, Wg);
             #pragma omp parallel for
             for (int i = 0; i < N; i++) {
-                float rx, ry;
-                ref_point(i, Hg, Wg, &rx, &ry);
+                const AxisTap *tx = xt + (size_t)(i % Wg) * N, *ty = yt + (size_t)(i / Wg) * N;
                 for (int j = 0; j < N; j++) {
-                    BilinearTap t = bilinear_tap((rx - pos[2 * j]) * 0.5f, (ry - pos[2 * j + 1]) * 0.5f, RH, RW, 1);
+                    AxisTap ax = tx[j], ay = ty[j];
+                    float wx0 = (1.0f - ax.f) * ax.m0, wx1 = ax.f * ax.m1, wy0 = (1.0f - ay.f) * ay.m0, wy1 = ay.f * ay.m1;
+                    int r0 = ay.i0 * RW, r1 = ay.i1 * RW;
                     for (int hh = 0; hh < hpg; hh++) {
                         int h = g * hpg + hh;
                         const float *tab = p->rpe + (size_t)h * RH * RW;
-                        float b = 0.0f;
-                        for (int c = 0; c < 4; c++)
-                            if (t.idx[c] >= 0) b += t.w[c] * tab[t.idx[c]];
-                        a->att[((size_t)h * N + i) * N + j] += b;
+                        a->att[((size_t)h * N + i) * N + j] += wy0 * (wx0 * tab[r0 + ax.i0] + wx1 * tab[r0 + ax.i1]) +
+                                                              wy1 * (wx0 * tab[r1 + ax.i0] + wx1 * tab[r1 + ax.i1]);
                     }
                 }
             }
         }
+        free(xt);
+    }
     softmax_rows_forward(a->att, a->att, H * N, N, 1.0f);
     for (int h = 0; h < H; h++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, 1.0f, a->att + (size_t)h * N * N, N,
@@ -112,6 +141,7 @@ void dattn_backward(float *dx, DattnParams *gr, const float *dout, DattnActs *a,
     matmul_backward(a->dao, gr->o_w, gr->o_b, dout, a->ao, p->o_w, N, P, P);
     int nth = omp_get_max_threads();
     float *priv = s->rpe ? calloc((size_t)nth * (hpg * RS + 2 * N), sizeof(float)) : NULL;
+    AxisTap *xt = s->rpe ? malloc(sizeof(AxisTap) * (size_t)N * (Hg + Wg)) : NULL, *yt = xt ? xt + (size_t)N * Wg : NULL;
     for (int g = 0; g < G; g++) {
         for (int hh = 0; hh < hpg; hh++) {
             int h = g * hpg + hh;
@@ -135,30 +165,36 @@ void dattn_backward(float *dx, DattnParams *gr, const float *dout, DattnActs *a,
         if (s->rpe) {
             // bias B_h[i,j] = rpe_h sampled at (ref_i − pos_j)/2: gradients to the group's tables and to pos_j,
             // one tap per (i, j) for all heads of the group; per-thread accumulators, summed after
-            const float *pos = a->pos + (size_t)g * N * 2;
+            axis_taps(xt, yt, a->pos + (size_t)g * N * 2, Hg, Wg);
             memset(priv, 0, sizeof(float) * nth * (hpg * RS + 2 * N));
+            float sx = 0.5f * (RW - 1), sy = 0.5f * (RH - 1);
             #pragma omp parallel
             {
                 float *dtab = priv + (size_t)omp_get_thread_num() * (hpg * RS + 2 * N), *dp = dtab + hpg * RS;
                 #pragma omp for
                 for (int i = 0; i < N; i++) {
-                    float rx, ry;
-                    ref_point(i, Hg, Wg, &rx, &ry);
+                    const AxisTap *tx = xt + (size_t)(i % Wg) * N, *ty = yt + (size_t)(i / Wg) * N;
                     for (int j = 0; j < N; j++) {
-                        BilinearTap t = bilinear_tap((rx - pos[2 * j]) * 0.5f, (ry - pos[2 * j + 1]) * 0.5f, RH, RW, 1);
+                        AxisTap ax = tx[j], ay = ty[j];
+                        float wx0 = (1.0f - ax.f) * ax.m0, wx1 = ax.f * ax.m1;
+                        float wy0 = (1.0f - ay.f) * ay.m0, wy1 = ay.f * ay.m1;
+                        int c00 = ay.i0 * RW + ax.i0, c01 = ay.i0 * RW + ax.i1, c10 = ay.i1 * RW + ax.i0,
+                            c11 = ay.i1 * RW + ax.i1;
                         float gx = 0.0f, gy = 0.0f;
                         for (int hh = 0; hh < hpg; hh++) {
                             const float *tab = p->rpe + (size_t)(g * hpg + hh) * RS;
-                            float d = a->datt[((size_t)hh * N + i) * N + j], v[4];
-                            for (int c = 0; c < 4; c++) {
-                                v[c] = t.idx[c] >= 0 ? tab[t.idx[c]] : 0.0f;
-                                if (t.idx[c] >= 0) dtab[hh * RS + t.idx[c]] += t.w[c] * d;
-                            }
-                            gx += d * ((1.0f - t.fy) * (v[1] - v[0]) + t.fy * (v[3] - v[2]));
-                            gy += d * ((1.0f - t.fx) * (v[2] - v[0]) + t.fx * (v[3] - v[1]));
+                            float *dt = dtab + (size_t)hh * RS;
+                            float d = a->datt[((size_t)hh * N + i) * N + j];
+                            // corner values with zero padding (invalid corners read as 0)
+                            float v00 = ay.m0 * ax.m0 * tab[c00], v01 = ay.m0 * ax.m1 * tab[c01];
+                            float v10 = ay.m1 * ax.m0 * tab[c10], v11 = ay.m1 * ax.m1 * tab[c11];
+                            dt[c00] += wy0 * wx0 * d; dt[c01] += wy0 * wx1 * d;
+                            dt[c10] += wy1 * wx0 * d; dt[c11] += wy1 * wx1 * d;
+                            gx += d * ((1.0f - ay.f) * (v01 - v00) + ay.f * (v11 - v10));
+                            gy += d * ((1.0f - ax.f) * (v10 - v00) + ax.f * (v11 - v01));
                         }
-                        dp[2 * j] -= 0.5f * gx * t.sx;
-                        dp[2 * j + 1] -= 0.5f * gy * t.sy;
+                        dp[2 * j] -= 0.5f * gx * sx;
+                        dp[2 * j + 1] -= 0.5f * gy * sy;
                     }
                 }
             }
@@ -180,6 +216,7 @@ void dattn_backward(float *dx, DattnParams *gr, const float *dout, DattnActs *a,
         }
     }
     free(priv);
+    free(xt);
     matmul_backward(a->dxs, gr->k_w, gr->k_b, a->dk, a->xs, p->k_w, N, P, P);
     matmul_backward(a->dxs, gr->v_w, gr->v_b, a->dv, a->xs, p->v_w, N, P, P);
     for (int gi = 0; gi < G; gi++) {
