@@ -1,7 +1,7 @@
 // One KAnoCLIP training step at the real sizes on the CPU (ViT-L/14-336 widths: P = 768, text tower width 768,
 // 12 layers, context 77; 37x37 grid, 4 stages, 518 px maps, lean Bi-CMCI with DAT attention, batch 8), with
 // random weights and features. Prints the time per step (and its parts: one eval pass) and the peak memory.
-// Usage: bench_train [batch=8] [distinct classes in the batch=8] [steps=2]
+// Usage: bench_train [batch=8] [distinct classes in the batch=8] [steps=1]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +34,7 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    int B = argc > 1 ? atoi(argv[1]) : 8, U = argc > 2 ? atoi(argv[2]) : 8, steps = argc > 3 ? atoi(argv[3]) : 2;
+    int B = argc > 1 ? atoi(argv[1]) : 8, U = argc > 2 ? atoi(argv[2]) : 8, steps = argc > 3 ? atoi(argv[3]) : 1;
     if (B < 1 || U < 1 || U > B || steps < 1) { fprintf(stderr, "usage: bench_train [batch] [classes<=batch] [steps]\n"); return 2; }
     KanoclipConfig cfg = kanoclip_config_default();
     ClipConfig cc = {0};
