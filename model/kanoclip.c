@@ -2,6 +2,7 @@
 #include "model/kanoclip.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,10 +68,19 @@ static void init_params(Kanoclip *m) {
         else if (ends_with(nm, "_b")) zero = 1;
         else if (ends_with(nm, "dat.rpe")) std = 0.01;
         else if (c->zero_init_out && (ends_with(nm, ".o_t_w") || ends_with(nm, ".o_p_w") ||
-                                      ends_with(nm, ".sa_o_w") || ends_with(nm, "dat.o_w"))) zero = 1;
+                                      ends_with(nm, ".sa_o_w") || ends_with(nm, "dat.o_w") ||
+                                      ends_with(nm, "msda.o_w"))) zero = 1;
+        else if (ends_with(nm, "msda.off_w") || ends_with(nm, "msda.att_w")) zero = 1;
         else if (c->adapter_residual && strcmp(nm, "adapter.up_w") == 0) zero = 1;
+        if (strstr(nm, "msda.") && (ends_with(nm, ".v_w") || ends_with(nm, ".o_w")) && !zero) {
+            // Deformable DETR: Xavier-uniform value and output projections
+            double bound = sqrt(6.0 / (t->shape[0] + t->shape[1]));
+            for (size_t j = 0; j < t->size; j++) x[j] = (float)(bound * (2.0 * rng_uniform(s) - 1.0));
+            continue;
+        }
         for (size_t j = 0; j < t->size; j++)
             x[j] = zero ? 0.0f : one ? 1.0f : (float)(std * (plain_normal ? rng_normal(s) : rng_trunc_normal(s)));
+        if (ends_with(nm, "msda.off_b")) msda_init_offset_bias(x, c->heads, c->msda_points);
     }
 }
 
@@ -241,6 +251,14 @@ static int text_backward(Kanoclip *m, int U, const float *tfeat, const float *tn
     return 0;
 }
 
+// Adapter activations, then ic (B,P), icn (B,P), icnorm (B), logits (B,2), in one zeroed block after ad.dln.
+static float *global_buffers(AdapterActs *ad, int B, int P, int R) {
+    float *buf = calloc((size_t)B * (5 * P + 2 * R + 5), sizeof(float));
+    ad->ln = buf; ad->mean = ad->ln + B * P; ad->rstd = ad->mean + B; ad->h = ad->rstd + B; ad->dh = ad->h + B * R;
+    ad->dln = ad->dh + B * R;
+    return buf;
+}
+
 // Global branch: logits (B,2) = norm(I_c) · [t_n, t_a]ᵀ / tau; keeps icn (B,P), icnorm (B).
 static void global_forward(Kanoclip *m, const KanoBatch *b, const float *tfeat, int U, const int *uidx,
                            AdapterActs *ad, float *ic, float *icn, float *icnorm, float *logits) {
@@ -270,7 +288,9 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
     float *emb = malloc(sizeof(float) * emb_n);
     float *tfeat = malloc(sizeof(float) * 2 * U * P), *tnorm = malloc(sizeof(float) * 2 * U);
     float *dtfeat = calloc((size_t)2 * U * P, sizeof(float));
+    double t0 = omp_get_wtime();
     int rc = text_forward(m, cls, U, tfeat, tnorm, emb);
+    L.time_text = (float)(omp_get_wtime() - t0);
     if (rc) goto done;
 
     // KD against the knowledge-base mean of the batch's classes
@@ -289,10 +309,8 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
     // global: CE over the two logits = BCE on p_a, as softplus(l_other − l_label)
     {
         AdapterActs ad;
-        float *buf = calloc((size_t)B * (3 * P + 2 * R + 6) + 2 * P, sizeof(float));
-        ad.ln = buf; ad.mean = ad.ln + B * P; ad.rstd = ad.mean + B; ad.h = ad.rstd + B; ad.dh = ad.h + B * R;
-        ad.dln = ad.dh + B * R;
-        float *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P, *logits = icnorm + B;
+        float *buf = global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
+              *logits = icnorm + B;
         float *dicn = malloc(sizeof(float) * B * P * 2), *dic = dicn + B * P;
         global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
         double lg = 0.0;
@@ -322,6 +340,7 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
     }
 
     // local: per stage and image, Bi-CMCI -> maps -> focal + dice, forward and backward at once
+    t0 = omp_get_wtime();
     {
         float *pn = malloc(sizeof(float) * (size_t)N * 4), *pa = pn + N, *dpn = pa + N, *dpa = dpn + N;
         float *up = malloc(sizeof(float) * (size_t)SS * 6), *upn = up, *upa = up + SS, *dupn = up + 2 * SS,
@@ -363,8 +382,11 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
         }
         free(pn); free(up); free(dprobs); free(T);
     }
+    L.time_local = (float)(omp_get_wtime() - t0);
 
+    t0 = omp_get_wtime();
     if (c->knpl) rc = text_backward(m, U, tfeat, tnorm, dtfeat, emb);
+    L.time_text += (float)(omp_get_wtime() - t0);
     L.total = c->w_kd * (c->knpl && m->kb ? L.kd : 0.0f) + c->w_global * L.global + c->w_local * L.local;
     if (out) *out = L;
 done:
@@ -398,10 +420,8 @@ int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global,
     int rc = text_forward(m, cls, U, tfeat, tnorm, emb);
     if (rc) goto done;
     AdapterActs ad;
-    float *buf = calloc((size_t)B * (3 * P + 2 * R + 6) + 2 * P, sizeof(float));
-    ad.ln = buf; ad.mean = ad.ln + B * P; ad.rstd = ad.mean + B; ad.h = ad.rstd + B; ad.dh = ad.h + B * R;
-    ad.dln = ad.dh + B * R;
-    float *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P, *logits = icnorm + B;
+    float *buf = global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
+          *logits = icnorm + B;
     global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
     float *Tb = malloc(sizeof(float) * 2 * P);
     for (int i = 0; i < B; i++) {
