@@ -42,8 +42,9 @@ void bias_act_forward(float *x, float *pre, const float *bias, int N, int C, int
 //   LINEAR_ACCUM   out += inp·Wᵀ + bias (a residual stream)
 //   LINEAR_QUICKGELU / LINEAR_GELU   out = act(inp·Wᵀ + bias)
 // The work is split into row x column tiles that threads take dynamically (a thread that loses its core
-// delays nothing but its own tile); each tile is one single-threaded OpenBLAS call whose epilogue runs while
-// the tile is still in cache (model/task_pool.h).
+// delays nothing but its own tile), the epilogue running while the tile is still in cache (model/task_pool.h).
+// On AVX-512 builds the tiles run model/gemm_avx512.c's kernel on weights packed once per call; elsewhere (or
+// with KANOCLIP_GEMM=openblas) each tile is one single-threaded OpenBLAS call.
 typedef enum { LINEAR_STORE, LINEAR_ACCUM, LINEAR_QUICKGELU, LINEAR_GELU } LinearMode;
 void linear_forward(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *bias, int N,
                     int C, int OC, LinearMode mode);
