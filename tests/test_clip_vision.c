@@ -144,3 +144,10 @@ Test(clip_vision, errors_name_the_problem) {
     clip_vision_run_free(r);
     clip_model_free(m);
 }
+
+// The OpenBLAS-tile path of linear_forward (the one non-AVX-512 builds take), forced through the environment
+// (each Criterion test runs in its own process, where the switch is read once).
+Test(clip_vision, shape_b_openblas_tiles) {
+    setenv("KANOCLIP_GEMM", "openblas", 1);
+    check_vision("b", "f32");
+}
