@@ -124,31 +124,47 @@ static void compute_task(void *ctx, int t) {
         }
 }
 
+// Rows in blocks of about 96 (evened out), panels in groups so that there are >= 4 tasks per thread.
+static void run_tiles(PackedJob *j) {
+    int threads = task_pool_threads();
+    int nrb = (j->N + 95) / 96;
+    int rb = (j->N + nrb - 1) / nrb;
+    rb = (rb + MR - 1) / MR * MR;
+    nrb = (j->N + rb - 1) / rb;
+    int ngroups = threads > 1 ? (4 * threads + nrb - 1) / nrb : 1;
+    if (ngroups > j->panels) ngroups = j->panels;
+    int pg = (j->panels + ngroups - 1) / ngroups;
+    j->rb = rb, j->nrb = nrb, j->pg = pg, j->ngroups = (j->panels + pg - 1) / pg;
+    task_pool_run(nrb * j->ngroups, compute_task, j);
+}
+
+size_t gemm_avx512_packed_floats(int OC, int K) { return (size_t)(OC + NR - 1) / NR * NR * K; }
+
+void gemm_avx512_pack(float *packed, const float *weight, int OC, int K) {
+    PackedJob j = {.wp = packed, .weight = weight, .K = K, .OC = OC};
+    task_pool_run((OC + NR - 1) / NR, pack_task, &j);
+}
+
+void gemm_avx512_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
+                                const float *bias, int N, int K, int OC, LinearMode mode) {
+    PackedJob j = {.out = out, .wp = (float *)packed, .inp = inp, .bias = bias, .ldo = ldo, .ldi = ldi, .N = N,
+                   .K = K, .OC = OC, .panels = (OC + NR - 1) / NR, .mode = mode};
+    run_tiles(&j);
+}
+
 void gemm_avx512_forward(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *bias,
                          int N, int K, int OC, LinearMode mode) {
     static __thread float *wp;
     static __thread size_t wp_cap;
-    int panels = (OC + NR - 1) / NR;
-    size_t need = (size_t)panels * K * NR;
+    size_t need = gemm_avx512_packed_floats(OC, K);
     if (need > wp_cap) {
         free(wp);
         wp = aligned_alloc(64, ((sizeof(float) * need + 63) / 64) * 64);
         wp_cap = wp ? need : 0;
         if (!wp) abort();
     }
-    int threads = task_pool_threads();
-    // row blocks of about 96 rows, evened out; panel groups so that there are >= 4 tasks per thread
-    int nrb = (N + 95) / 96;
-    int rb = (N + nrb - 1) / nrb;
-    rb = (rb + MR - 1) / MR * MR;
-    nrb = (N + rb - 1) / rb;
-    int ngroups = threads > 1 ? (4 * threads + nrb - 1) / nrb : 1;
-    if (ngroups > panels) ngroups = panels;
-    int pg = (panels + ngroups - 1) / ngroups;
-    ngroups = (panels + pg - 1) / pg;
-    PackedJob j = {out, wp, inp, weight, bias, ldo, ldi, N, K, OC, panels, rb, nrb, pg, ngroups, mode};
-    task_pool_run(panels, pack_task, &j);
-    task_pool_run(nrb * ngroups, compute_task, &j);
+    gemm_avx512_pack(wp, weight, OC, K);
+    gemm_avx512_forward_packed(out, ldo, inp, ldi, wp, bias, N, K, OC, mode);
 }
 
 #endif

@@ -11,6 +11,12 @@
 // Same contract as linear_forward: out (N,OC) (row stride ldo) = epilogue(inp (N,K) (stride ldi) · weight ᵀ + bias).
 void gemm_avx512_forward(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *bias,
                          int N, int K, int OC, LinearMode mode);
+// Weights packed ahead of time (frozen towers run many forwards): floats needed for weight (OC,K), the packing
+// into 64-byte aligned memory, and the forward on packed weights.
+size_t gemm_avx512_packed_floats(int OC, int K);
+void gemm_avx512_pack(float *packed, const float *weight, int OC, int K);
+void gemm_avx512_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *packed,
+                                const float *bias, int N, int K, int OC, LinearMode mode);
 #endif
 
 #endif

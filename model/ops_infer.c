@@ -120,6 +120,33 @@ void linear_forward(float *out, int ldo, const float *inp, int ldi, const float 
     task_pool_run(nr * ng, linear_task, &j);
 }
 
+size_t linear_packed_floats(int OC, int C) {
+#if defined(__AVX512F__)
+    if (!use_openblas()) return gemm_avx512_packed_floats(OC, C);
+#endif
+    (void)OC, (void)C;
+    return 0;
+}
+
+void linear_pack(float *dst, const float *weight, int OC, int C) {
+#if defined(__AVX512F__)
+    gemm_avx512_pack(dst, weight, OC, C);
+#else
+    (void)dst, (void)weight, (void)OC, (void)C;
+#endif
+}
+
+void linear_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *packed,
+                           const float *bias, int N, int C, int OC, LinearMode mode) {
+#if defined(__AVX512F__)
+    if (packed) {
+        gemm_avx512_forward_packed(out, ldo, inp, ldi, packed, bias, N, C, OC, mode);
+        return;
+    }
+#endif
+    linear_forward(out, ldo, inp, ldi, weight, bias, N, C, OC, mode);
+}
+
 typedef struct {
     float *out, *mean, *rstd;
     const float *inp, *weight, *bias, *dout;
