@@ -3,10 +3,10 @@
 // Writes float32 HDF5 datasets (design §5): image_embeds [N,P], hidden/layer_LL [N,T,W], vv/layer_LL [N,T,W]
 // for images; text_embeds [N,P] for texts. The file is written under a temporary name and renamed at the end.
 #include "harness/commands.h"
-#include "harness/clip_pixels.h"
 #include "harness/h5_writer.h"
 #include "model/clip_model.h"
 #include "model/tokenizer.h"
+#include "datasets/image.h"
 #include "common/error.h"
 #include "common/fsutil.h"
 
@@ -84,6 +84,8 @@ static int embed_images(const EmbedArgs *a, ClipModel *m, H5Writer *w) {
                            v->shape.layers);
     if (a->vv_from > v->shape.layers)
         return err_set("--vv-from: layer %d, but %s has %d vision layers", a->vv_from, a->model, v->shape.layers);
+    // more than one forward: pack the GEMM weights once instead of once per forward
+    if (a->n_images > a->batch && clip_vision_prepack(&m->vision) < 0) return -1;
     ClipVisionRun *r = clip_vision_run_new(v, S, a->pos_mode);
     if (!r) return -1;
     int N = a->n_images, B = a->batch < N ? a->batch : N, T = clip_vision_tokens(r), W = v->shape.width;
@@ -110,7 +112,8 @@ static int embed_images(const EmbedArgs *a, ClipModel *m, H5Writer *w) {
     for (int i0 = 0; i0 < N; i0 += B) {
         int nb = N - i0 < B ? N - i0 : B;
         for (int b = 0; b < nb; b++)
-            if (clip_pixels_load(a->images[i0 + b], S, m->cfg.image_mean, m->cfg.image_std, pixels + b * px) < 0) goto done;
+            if (image_load_preprocessed(a->images[i0 + b], S, IMAGE_RESIZE_SQUARE, m->cfg.image_mean,
+                                        m->cfg.image_std, pixels + b * px) < 0) goto done;
         if (clip_vision_forward(r, pixels, nb, &out) < 0) goto done;
         if (h5w_write_rows(w, "image_embeds", i0, nb, emb) < 0) goto done;
         for (int i = 0; i < nl; i++) {

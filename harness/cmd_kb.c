@@ -1,9 +1,11 @@
-// kanoclip kb build|show: fill the knowledge-base answer cache from an OpenAI-compatible endpoint, or print the
-// descriptions each class would contribute (fetched, else shipped).
+// kanoclip kb build|show|embed: fill the knowledge-base answer cache from an OpenAI-compatible endpoint, print the
+// descriptions each class would contribute (fetched, else shipped), or embed them with the frozen CLIP text tower
+// into the HDF5 embedding cache and print per-class counts.
 #include "harness/commands.h"
 #include "harness/config.h"
 #include "harness/kb_build.h"
 #include "harness/kb_dataset.h"
+#include "harness/kb_embed.h"
 #include "harness/kb_loader.h"
 #include "harness/kb_settings.h"
 #include "common/error.h"
@@ -14,22 +16,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#pragma weak config_load
-#pragma weak config_free
-
-#define KB_DEFAULTS_PATH "experiments/defaults.yaml"
-
-
 static void usage(FILE *out) {
     fprintf(out,
             "usage: kanoclip kb build [CONFIG [key=value ...]] [options]\n"
             "       kanoclip kb show  [CONFIG [key=value ...]] [options]\n"
+            "       kanoclip kb embed [CONFIG [key=value ...]] [--checkpoint DIR] [--vocab PATH] [options]\n"
             "\n"
             "build  asks the endpoint the LLM question for every class and the VQA question for every anomalous\n"
             "       image, caching each answer under CACHE/answers/; cached questions are not asked again.\n"
             "show   prints, as JSON, the descriptions each class contributes (fetched answers, else shipped).\n"
+            "embed  runs those descriptions through the frozen CLIP text tower (truncated to its context, EOT kept,\n"
+            "       L2-normalised) into CACHE/embeddings/text-<encoder hash>.h5, embedding only texts not cached\n"
+            "       yet, and prints per-class counts as JSON.\n"
             "\n"
-            "CONFIG's kb: section gives the settings; options override it:\n"
+            "CONFIG (over experiments/defaults.yaml) gives the kb: section, data.train and model.checkpoint;\n"
+            "options override it:\n"
             "  --base-url URL          endpoint base, POST URL/chat/completions (kb.base_url)\n"
             "  --model M               model for the LLM question (kb.model)\n"
             "  --vqa-model M           model for the VQA question (kb.vqa_model; default: --model)\n"
@@ -43,6 +44,9 @@ static void usage(FILE *out) {
             "  --concurrency N         requests in flight (kb.concurrency)\n"
             "  --cache-dir DIR         answers go to DIR/answers (kb.cache_dir)\n"
             "  --shipped-dir DIR       hand-written descriptions (kb.shipped_dir)\n"
+            "  --checkpoint DIR        embed: Hugging Face CLIP folder (model.checkpoint)\n"
+            "  --vocab PATH            embed: tokenizer files when DIR has none (folder or bpe_simple_vocab_16e6.txt.gz)\n"
+            "  --embed-batch N         embed: texts per forward (kb.embed_batch)\n"
             "  --llm-prompt T, --vqa-prompt T, --system-prompt T, --llm-n N, --vqa-m N, --max-images-per-class N\n"
             "  --temperature X, --top-p X, --seed N, --max-tokens N\n"
             "  --timeout S, --connect-timeout S, --low-speed-time S, --low-speed-limit BPS,\n"
@@ -76,6 +80,7 @@ static const Flag flags[] = {
     {"--llm-n", F_INT, OFF(llm_n)},
     {"--vqa-m", F_INT, OFF(vqa_m)},
     {"--max-images-per-class", F_INT, OFF(vqa_max_images_per_class)},
+    {"--embed-batch", F_INT, OFF(embed_batch)},
     {"--retries", F_INT, OFF(max_retries)},
     {"--seed", F_LONG, OFF(seed)},
     {"--max-tokens", F_LONG, OFF(max_tokens)},
@@ -122,6 +127,11 @@ static int apply_flag(KbSettings *s, const Flag *f, const char *value) {
     return 2;
 }
 
+// Options cmd_kb reads itself (each takes a value) rather than into KbSettings.
+static int is_local_option(const char *a) {
+    return !strcmp(a, "--classes") || !strcmp(a, "--images") || !strcmp(a, "--checkpoint") || !strcmp(a, "--vocab");
+}
+
 static int show(const KbSettings *s, const KbDataset *d) {
     KbClassTexts *per_class = NULL;
     if (kb_load_all(s, d, &per_class) != 0) return fail_with_error();
@@ -151,27 +161,92 @@ static int show(const KbSettings *s, const KbDataset *d) {
     return 0;
 }
 
+// Loads the text tower and its tokenizer, embeds every class's texts (cache first) and prints per-class counts.
+static int embed(const KbSettings *s, const KbDataset *d, const char *checkpoint, const char *vocab) {
+    KbClassTexts *per_class = NULL;
+    if (kb_load_all(s, d, &per_class) != 0) return fail_with_error();
+    ClipModel *model = clip_model_load(checkpoint, CLIP_TEXT);
+    Tokenizer *tok = model ? (vocab ? tokenizer_load(vocab) : tokenizer_load_dir(checkpoint)) : NULL;
+    int rc = 0;
+    KbEmbedStats st;
+    float *means = NULL;
+    if (!model || !tok) rc = fail_with_error();
+    else {
+        means = malloc(sizeof *means * (size_t)d->n_classes * model->text.proj_dim);  // (n_classes, P)
+        if (kb_class_embeddings_stats(s, d, model, tok, s->cache_dir, means, stderr, &st) != 0) rc = fail_with_error();
+    }
+    if (rc == 0) {
+        int unanswered = 0, generic = 0;
+        for (int c = 0; c < d->n_classes; c++) {
+            unanswered += per_class[c].n_vqa_asked - per_class[c].n_vqa_answered;
+            generic += !strcmp(per_class[c].llm_source, "generic");
+        }
+        if (unanswered > 0)
+            fprintf(stderr, "kb embed: %d VQA questions have no cached answer (kanoclip kb build asks them)\n",
+                    unanswered);
+        if (generic > 0)
+            fprintf(stderr, "kb embed: %d of %d classes use the generic descriptions (no fetched or shipped ones): "
+                            "their means are the same\n", generic, d->n_classes);
+        KbEmbedList list;
+        kb_embed_order(per_class, d->n_classes, &list);
+        char *cache = kb_embed_cache_path(s->cache_dir, st.encoder_hash);
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "dataset", d->type);
+        cJSON_AddStringToObject(root, "checkpoint", checkpoint);
+        cJSON_AddStringToObject(root, "encoder_hash", st.encoder_hash);
+        cJSON_AddStringToObject(root, "cache", cache);
+        cJSON_AddNumberToObject(root, "dim", model->text.proj_dim);
+        cJSON_AddNumberToObject(root, "texts", st.n_texts);
+        cJSON_AddNumberToObject(root, "distinct", st.n_distinct);
+        cJSON_AddNumberToObject(root, "embedded", st.n_embedded);
+        cJSON_AddNumberToObject(root, "cached", st.n_cached);
+        cJSON *classes = cJSON_AddObjectToObject(root, "classes");
+        for (int c = 0; c < d->n_classes; c++) {
+            const KbClassTexts *t = &per_class[c];
+            cJSON *o = cJSON_AddObjectToObject(classes, t->class_name);
+            cJSON_AddNumberToObject(o, "texts", list.class_start[c + 1] - list.class_start[c]);
+            cJSON_AddNumberToObject(o, "llm", t->n - t->n_vqa);
+            cJSON_AddStringToObject(o, "llm_source", t->llm_source);
+            cJSON_AddNumberToObject(o, "vqa_answers", t->n_vqa);
+            cJSON_AddNumberToObject(o, "vqa_questions", t->n_vqa_asked);
+            cJSON_AddNumberToObject(o, "vqa_answered", t->n_vqa_answered);
+        }
+        char *text = cJSON_Print(root);
+        printf("%s\n", text);
+        free(text);
+        cJSON_Delete(root);
+        free(cache);
+        kb_embed_list_free(&list);
+    }
+    free(means);
+    tokenizer_free(tok);
+    clip_model_free(model);
+    for (int c = 0; c < d->n_classes; c++) kb_class_texts_free(&per_class[c]);
+    free(per_class);
+    return rc;
+}
+
 int cmd_kb(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1];
-    if (strcmp(sub, "build") != 0 && strcmp(sub, "show") != 0) {
-        fprintf(stderr, "kanoclip kb: unknown subcommand '%s' (build, show)\n", sub);
+    if (strcmp(sub, "build") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "embed") != 0) {
+        fprintf(stderr, "kanoclip kb: unknown subcommand '%s' (build, show, embed)\n", sub);
         return 2;
     }
     // First pass: the config and its key=value overrides; flags are applied over them in the second pass.
     const char *config_path = NULL;
     char **overrides = calloc(argc, sizeof *overrides);
     int n_overrides = 0;
-    const char *classes = NULL, *images = NULL;
+    const char *classes = NULL, *images = NULL, *checkpoint_flag = NULL, *vocab = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); free(overrides); return 0; }
         if (!strncmp(a, "--", 2)) {
             const Flag *f = find_flag(a);
-            int takes_value = f ? (f->type != F_SET && f->type != F_CLEAR) : (!strcmp(a, "--classes") || !strcmp(a, "--images"));
+            int takes_value = f ? (f->type != F_SET && f->type != F_CLEAR) : is_local_option(a);
             if (!f && !takes_value) {
                 fprintf(stderr, "kanoclip kb: unknown option '%s' (see 'kanoclip kb --help')\n", a);
                 free(overrides);
@@ -184,6 +259,8 @@ int cmd_kb(int argc, char **argv) {
             }
             if (!strcmp(a, "--classes")) classes = argv[i + 1];
             if (!strcmp(a, "--images")) images = argv[i + 1];
+            if (!strcmp(a, "--checkpoint")) checkpoint_flag = argv[i + 1];
+            if (!strcmp(a, "--vocab")) vocab = argv[i + 1];
             i += takes_value;
         } else if (strchr(a, '=') && config_path) {
             overrides[n_overrides++] = argv[i];
@@ -199,15 +276,14 @@ int cmd_kb(int argc, char **argv) {
     KbSettings s;
     kb_settings_defaults(&s);
     int rc = 0;
+    char *checkpoint = checkpoint_flag ? strdup(checkpoint_flag) : NULL;
     if (config_path) {
-        if (!config_load) {
-            err_set("%s: the config layer is not in this build; pass the kb settings as options", config_path);
-            rc = fail_with_error();
-        } else {
-            Config *cfg = config_load(config_path, KB_DEFAULTS_PATH, n_overrides, overrides);
-            if (!cfg || kb_settings_from_config(cfg, &s) != 0) rc = fail_with_error();
-            if (cfg) config_free(cfg);
-        }
+        Config *cfg = config_load(config_path, NULL, n_overrides, overrides);
+        if (!cfg || kb_settings_from_config(cfg, &s) != 0) rc = fail_with_error();
+        const char *ck = NULL;
+        if (rc == 0 && !checkpoint && config_get_str(cfg, "model.checkpoint", &ck) == 0 && ck && ck[0])
+            checkpoint = strdup(ck);
+        config_free(cfg);
     }
     free(overrides);
     for (int i = 2; i < argc && rc == 0; i++) {
@@ -216,7 +292,7 @@ int cmd_kb(int argc, char **argv) {
             int takes_value = f->type != F_SET && f->type != F_CLEAR;
             rc = apply_flag(&s, f, takes_value ? argv[i + 1] : NULL);
             i += takes_value;
-        } else if (!strcmp(argv[i], "--classes") || !strcmp(argv[i], "--images")) {
+        } else if (is_local_option(argv[i])) {
             i++;
         }
     }
@@ -245,13 +321,20 @@ int cmd_kb(int argc, char **argv) {
         err_set("%s: no classes found", images ? images : s.dataset_root);
         rc = fail_with_error();
     }
+    if (rc == 0 && !strcmp(sub, "embed") && !checkpoint) {
+        fprintf(stderr, "kanoclip kb embed: no checkpoint: give --checkpoint DIR (model.checkpoint)\n");
+        rc = 2;
+    }
     if (rc == 0 && !strcmp(sub, "build")) {
         KbBuildStats stats;
         if (kb_build(&s, &d, stderr, &stats) != 0) rc = fail_with_error();
+    } else if (rc == 0 && !strcmp(sub, "embed")) {
+        rc = embed(&s, &d, checkpoint, vocab);
     } else if (rc == 0) {
         rc = show(&s, &d);
     }
     if (have_data) kb_dataset_free(&d);
     kb_settings_free(&s);
+    free(checkpoint);
     return rc;
 }

@@ -2,6 +2,7 @@
 #include "harness/commands.h"
 #include "harness/tables.h"
 #include "common/error.h"
+#include "common/fsutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,9 @@ int cmd_tables(int argc, char **argv) {
     for (int i = 0; i < n && rc == 0; i++) {
         if (run_result_load(dirs[i], &runs[i]) < 0) rc = fail_with_error();
         else loaded++;
+        char *done = fs_join(dirs[i], "DONE");
+        if (rc == 0 && !fs_exists(done)) fprintf(stderr, "kanoclip tables: warning: %s has no DONE (an unfinished run)\n", dirs[i]);
+        free(done);
     }
     PaperNumbers paper = {0};
     if (rc == 0 && paper_path && paper_numbers_load(paper_path, &paper) < 0) rc = fail_with_error();

@@ -1,5 +1,5 @@
 // Frozen vision features of a dataset in the HDF5 feature cache (cache_feature.h): stage tokens after ln_post +
-// projection (V-V path from model.vv_from, unless method.clip_vv is off) and the global feature, per image.
+// projection (V-V path from model.vv_from; 0 = CLIP-VV off) and the global feature, per image.
 // The cache file is named by everything that decides its content (weights hash, preprocessing, input size,
 // layers, V-V start, dataset manifest), so runs sharing a backbone share it and ablations that change the
 // feature path get their own. A partial file resumes; a file whose attributes differ is rebuilt, the reason logged.

@@ -1,6 +1,7 @@
 #include "harness/kb_dataset.h"
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "datasets/dataset.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -133,20 +134,65 @@ int kb_dataset_walk(const char *images_dir, const char *classes_csv, KbDataset *
     return rc;
 }
 
+// path relative to root when it lies under it ("bottle/test/crack/000.png"), else path itself (meta.json may name
+// absolute paths elsewhere).
+static char *relative_to(const char *root, const char *path) {
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/') n--;
+    if (!strncmp(path, root, n) && path[n] == '/') return strdup(path + n + 1);
+    return strdup(path);
+}
+
+static int cmp_image(const void *a, const void *b) {
+    const KbImage *x = a, *y = b;
+    return strcmp(x->rel, y->rel);
+}
+
 int kb_dataset_load(const char *type, const char *root, KbDataset *out) {
-    if (kb_dataset_walk(root, NULL, out) != 0) return -1;
-    free(out->type);
-    out->type = strdup(type ? type : "");
+    memset(out, 0, sizeof *out);
+    if (!type || !type[0]) return err_set("kb: no dataset type for %s (kb.dataset or --dataset-type: %s)", root, dataset_type_names());
+    DatasetType t;
+    if (dataset_type_from_name(type, &t) != 0) return err_wrap("kb.dataset: ");
+    Dataset *ds = dataset_open(t, root, SPLIT_TEST, NULL);
+    if (!ds) return -1;
+    out->type = strdup(type);
+    out->n_classes = ds->n_classes;
+    out->classes = calloc(ds->n_classes ? ds->n_classes : 1, sizeof *out->classes);
+    out->prompt_names = calloc(ds->n_classes ? ds->n_classes : 1, sizeof *out->prompt_names);
+    for (int c = 0; c < ds->n_classes; c++) {
+        out->classes[c] = strdup(ds->classes[c].name);
+        out->prompt_names[c] = strdup(ds->classes[c].prompt_name);
+    }
+    out->images = calloc(ds->n_samples ? ds->n_samples : 1, sizeof *out->images);
+    // The reader sorts samples by (class, image path); class by class, sorted by the recorded relative path.
+    int start = 0;
+    for (int c = 0; c < ds->n_classes; c++) {
+        for (int i = 0; i < ds->n_samples; i++) {
+            const Sample *sm = &ds->samples[i];
+            if (sm->class_index != c || !sm->label) continue;
+            KbImage *im = &out->images[out->n_images++];
+            im->class_name = strdup(ds->classes[c].name);
+            im->path = strdup(sm->image_path);
+            im->rel = relative_to(ds->root, sm->image_path);
+        }
+        qsort(out->images + start, out->n_images - start, sizeof *out->images, cmp_image);
+        start = out->n_images;
+    }
+    dataset_free(ds);
     if (out->n_classes == 0) {
         kb_dataset_free(out);
-        return err_set("%s: no anomalous images found (dataset type '%s')", root, type ? type : "");
+        return err_set("%s: no classes in the %s test split", root, type);
     }
     return 0;
 }
 
 void kb_dataset_free(KbDataset *d) {
-    for (int i = 0; i < d->n_classes; i++) free(d->classes[i]);
+    for (int i = 0; i < d->n_classes; i++) {
+        free(d->classes[i]);
+        if (d->prompt_names) free(d->prompt_names[i]);
+    }
     free(d->classes);
+    free(d->prompt_names);
     for (int i = 0; i < d->n_images; i++) { free(d->images[i].class_name); free(d->images[i].path); free(d->images[i].rel); }
     free(d->images);
     free(d->type);

@@ -14,13 +14,14 @@ typedef struct {
     char *type;      // dataset type ("" when unknown), chooses the shipped descriptions
     int n_classes;
     char **classes;  // in dataset order
+    char **prompt_names;  // (n_classes) the reader's class words ("metal nut"), or NULL when not from a reader
     int n_images;
     KbImage *images; // anomalous images, grouped by class in class order, sorted by rel within a class
 } KbDataset;
 
-// The classes and anomalous test images of dataset `type` under root. Until the dataset readers are linked in,
-// the folder is walked as kb_dataset_walk does (which suits the MVTec-like layouts, `kanoclip synth` output
-// included).
+// The classes and anomalous test images of dataset `type` (mvtec, visa, ... meta; datasets/dataset.h) under root,
+// as its reader sees the test split: every class in the reader's order with its prompt name, the anomalous
+// samples grouped by class and sorted by path within it. -1 with err_set naming the type or the path at fault.
 int kb_dataset_load(const char *type, const char *root, KbDataset *out);
 // Walks images_dir (may be NULL: no images): every PNG, JPEG, BMP, TIFF or GIF under images_dir/<class>/ is an
 // anomalous image of <class>, except under a folder named good, ok, normal, train, ground_truth, masks, label

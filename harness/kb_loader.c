@@ -43,6 +43,7 @@ int kb_load_class(const KbSettings *s, const KbDataset *d, const char *class_nam
             }
         } else {
             out->n_vqa_asked++;
+            out->n_vqa_answered += got;
             for (int k = 0; got && k < a.n_descriptions; k++) add_text(out, a.descriptions[k]), out->n_vqa++;
         }
         if (got) kb_answer_free(&a);

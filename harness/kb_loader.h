@@ -15,6 +15,7 @@ typedef struct {
     char *shipped_where;     // "file:line" of the shipped entry used, or NULL
     int n_vqa;               // how many texts are VQA answers
     int n_vqa_asked;         // VQA questions the plan has for the class (answered or not)
+    int n_vqa_answered;      // of those, the ones with a cached answer
 } KbClassTexts;
 
 // The texts of one class of d. -1 with err_set when a cached or shipped file is malformed, or when the class has

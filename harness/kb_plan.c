@@ -1,5 +1,7 @@
 #include "harness/kb_plan.h"
 #include "harness/kb_shipped.h"
+#include "harness/kb_text.h"
+#include "common/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +15,28 @@ static KbQuestion *next_slot(KbPlan *p, int *cap) {
     return &p->q[p->n];
 }
 
+// The class in words for the questions: the shipped prompt_name (written for these questions: "industrial
+// product" for BTAD's "01"), else the dataset reader's ("metal nut"), else the folder name as words.
+static char *class_words(const KbSettings *s, const KbDataset *d, int c) {
+    KbShippedEntry e;
+    int found = kb_shipped_find(s->shipped_dir, d->type, d->classes[c], &e);
+    if (found == 1) {
+        char *name = strdup(e.prompt_name);
+        kb_shipped_entry_free(&e);
+        return name;
+    }
+    err_clear();
+    if (d->prompt_names && d->prompt_names[c] && d->prompt_names[c][0]) return strdup(d->prompt_names[c]);
+    return kb_class_words(d->classes[c]);
+}
+
 int kb_plan_make(const KbSettings *s, const KbDataset *d, const char *only_class, KbPlan *out) {
     memset(out, 0, sizeof *out);
     int cap = 0;
     for (int c = 0; c < d->n_classes; c++) {
         const char *cls = d->classes[c];
         if (only_class && strcmp(cls, only_class) != 0) continue;
-        char *words = kb_class_prompt_name(s->shipped_dir, d->type, cls);
+        char *words = class_words(s, d, c);
         if (kb_question_llm(s, cls, words, next_slot(out, &cap)) != 0) { free(words); kb_plan_free(out); return -1; }
         out->n++;
         int asked = 0;

@@ -5,16 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-// The config layer (harness/config.c) is built on another branch; until it is linked in, reading a config
-// reports that instead of failing to link. With it linked these resolve to the real functions.
-#pragma weak config_get_str
-#pragma weak config_get_int
-#pragma weak config_get_float
-#pragma weak config_get_bool
-
-// Where the training dataset is named in the config; kb.dataset / kb.dataset_root override them when set.
-#define KB_TRAIN_DATASET_KEY "train.dataset"
-#define KB_TRAIN_ROOT_KEY "train.dataset_root"
+#include <stdio.h>
 
 #define KB_DEFAULT_LLM_PROMPT                                                                                     \
     "Describe what an abnormal image of {class} looks like? Give {n} different short descriptions, one per "    \
@@ -58,6 +49,7 @@ void kb_settings_defaults(KbSettings *s) {
     s->offline = 0;
     kb_settings_set(&s->dataset_type, "");
     kb_settings_set(&s->dataset_root, "");
+    s->embed_batch = 32;
 }
 
 void kb_settings_free(KbSettings *s) {
@@ -90,10 +82,28 @@ static int get_float(const Config *cfg, const char *key, double *out) { return c
 
 static int get_bool(const Config *cfg, const char *key, int *out) { return config_get_bool(cfg, key, out); }
 
+// kb.dataset empty: the training dataset, data.train.type with data.train.root (empty: data.roots.<type>).
+// kb.dataset set: its root is kb.dataset_root, else data.roots.<kb.dataset>. A root that cannot be found is
+// left empty: the command then asks for --dataset-root (or --images / --classes).
+static int kb_settings_dataset_from_config(const Config *cfg, KbSettings *s) {
+    int own_type = s->dataset_type[0] != 0;
+    if (!own_type && get_str(cfg, "data.train.type", &s->dataset_type) != 0) return -1;
+    if (s->dataset_root[0]) return 0;
+    if (!own_type) {
+        ConfigDataset ds;
+        if (config_train_dataset(cfg, &ds) == 0) kb_settings_set(&s->dataset_root, ds.root);
+        else err_clear();
+        return 0;
+    }
+    char key[300];
+    snprintf(key, sizeof key, "data.roots.%s", s->dataset_type);
+    const char *root = NULL;
+    if (config_has(cfg, key) && config_get_str(cfg, key, &root) == 0 && root) kb_settings_set(&s->dataset_root, root);
+    err_clear();
+    return 0;
+}
+
 int kb_settings_from_config(const Config *cfg, KbSettings *s) {
-    if (!config_get_str || !config_get_int || !config_get_float || !config_get_bool)
-        return err_set("kb: the config layer is not in this build; pass the kb settings as flags "
-                       "(kanoclip kb build --base-url URL --model M ...)");
     if (get_str(cfg, "kb.base_url", &s->base_url) || get_str(cfg, "kb.model", &s->model) ||
         get_str(cfg, "kb.vqa_model", &s->vqa_model) || get_str(cfg, "kb.api_key_env", &s->api_key_env) ||
         get_float(cfg, "kb.temperature", &s->temperature) || get_float(cfg, "kb.top_p", &s->top_p) ||
@@ -111,12 +121,9 @@ int kb_settings_from_config(const Config *cfg, KbSettings *s) {
         get_float(cfg, "kb.backoff_max_s", &s->backoff_max_s) || get_str(cfg, "kb.cache_dir", &s->cache_dir) ||
         get_str(cfg, "kb.shipped_dir", &s->shipped_dir) ||
         get_bool(cfg, "kb.offline", &s->offline) || get_str(cfg, "kb.dataset", &s->dataset_type) ||
-        get_str(cfg, "kb.dataset_root", &s->dataset_root))
+        get_str(cfg, "kb.dataset_root", &s->dataset_root) || get_int_i(cfg, "kb.embed_batch", &s->embed_batch))
         return -1;
-    // The training dataset's keys are a fallback only: a config without them leaves the dataset to the flags.
-    if (!s->dataset_type[0] && get_str(cfg, KB_TRAIN_DATASET_KEY, &s->dataset_type)) err_clear();
-    if (!s->dataset_root[0] && get_str(cfg, KB_TRAIN_ROOT_KEY, &s->dataset_root)) err_clear();
-    return kb_settings_check(s);
+    return kb_settings_dataset_from_config(cfg, s) != 0 ? -1 : kb_settings_check(s);
 }
 
 int kb_settings_check(const KbSettings *s) {
@@ -140,5 +147,6 @@ int kb_settings_check(const KbSettings *s) {
     if (s->backoff_initial_s < 0 || s->backoff_max_s < s->backoff_initial_s)
         return err_set("kb.backoff_initial_s/backoff_max_s: need 0 <= initial <= max");
     if (!s->cache_dir[0]) return err_set("kb.cache_dir: empty");
+    if (s->embed_batch < 1 || s->embed_batch > 4096) return err_set("kb.embed_batch: %d is outside [1, 4096]", s->embed_batch);
     return 0;
 }

@@ -1,7 +1,7 @@
 // Settings of the knowledge-base client: where to ask (an OpenAI-compatible endpoint), what to ask (the paper's
 // LLM question per class and VQA question per anomalous image), how to sample, how patiently to wait, and where
 // answers are cached. Filled from the `kb:` section of a config (kb_settings_from_config) or from command-line
-// flags (cmd_kb.c); experiments/defaults.kb.yaml lists every key with its default.
+// flags (cmd_kb.c); the kb: section of experiments/defaults.yaml lists every key with its default.
 #ifndef HARNESS_KB_SETTINGS_H
 #define HARNESS_KB_SETTINGS_H
 
@@ -42,15 +42,18 @@ typedef struct {
     int offline;          // use only the cache; a missing answer is an error that names it
     char *dataset_type;   // mvtec, visa, ... (chooses the shipped file and the reader)
     char *dataset_root;
+    // Embedding (kb embed, training): texts per text-tower forward.
+    int embed_batch;
 } KbSettings;
 
-// The defaults of experiments/defaults.kb.yaml. Strings are malloc'd; kb_settings_free releases them.
+// The defaults of the kb: section of experiments/defaults.yaml. Strings are malloc'd; kb_settings_free releases them.
 void kb_settings_defaults(KbSettings *s);
 void kb_settings_free(KbSettings *s);
 // Replaces a string field (frees the old value, copies the new one).
 void kb_settings_set(char **field, const char *value);
 // Reads every `kb.*` key of cfg over the defaults; -1 with err_set naming the key on a type error.
-// kb.dataset / kb.dataset_root left empty mean the training dataset's keys (see kb_settings.c).
+// kb.dataset empty means the training dataset (data.train.type); kb.dataset_root empty means data.train.root
+// (else data.roots.<type>) for the training dataset, data.roots.<kb.dataset> for another one.
 int kb_settings_from_config(const Config *cfg, KbSettings *s);
 // Range checks (concurrency >= 1, 0 <= top_p <= 1, ...); -1 with err_set naming the setting.
 int kb_settings_check(const KbSettings *s);

@@ -21,10 +21,9 @@ static int get_f(const Config *cfg, const char *key, float *v) {
 int backbone_settings_from(const Config *cfg, BackboneSettings *b) {
     memset(b, 0, sizeof *b);
     long size, vv;
-    int clip_vv = 1;
     const char *pos = NULL;
     if (config_get_int(cfg, "model.image_size", &size) < 0 || config_get_int(cfg, "model.vv_from", &vv) < 0 ||
-        get_b(cfg, "method.clip_vv", &clip_vv) < 0 || get_b(cfg, "method.global_ln_post", &b->global_ln_post) < 0 ||
+        get_b(cfg, "method.global_ln_post", &b->global_ln_post) < 0 ||
         config_get_str(cfg, "model.pos_interp", &pos) < 0)
         return -1;
     int n = config_list_len(cfg, "model.layers");
@@ -41,7 +40,7 @@ int backbone_settings_from(const Config *cfg, BackboneSettings *b) {
         return err_set("model.pos_interp: '%s' (valid: bilinear bicubic)", pos ? pos : "");
     b->n_layers = n;
     b->image_size = (int)size;
-    b->vv_from = clip_vv ? (int)vv : 0;  // CLIP-VV off (Table 3): stage features from the original path
+    b->vv_from = (int)vv;  // 0: CLIP-VV off (Table 3), stage features from the original path
     b->pos_bicubic = !strcmp(pos, "bicubic");
     return 0;
 }
@@ -66,17 +65,18 @@ int method_config_from(const Config *cfg, const ClipConfig *clip, KanoclipConfig
     c->clip_vv = b.vv_from > 0;
     c->global_ln_post = b.global_ln_post;
 
-    const char *kd = NULL, *variant = NULL, *deform = NULL, *class_token = NULL;
+    const char *kd = NULL, *deform = NULL, *class_token = NULL;
     long seed;
     double lr, b1, b2;
     if (get_i(cfg, "method.heads", &c->heads) || get_b(cfg, "method.knpl", &c->knpl) ||
         get_i(cfg, "method.n_ctx", &c->n_ctx) || get_f(cfg, "method.ctx_init_std", &c->ctx_init_std) ||
         get_b(cfg, "method.deep_prompts", &c->deep_prompts) || config_get_str(cfg, "method.kd_form", &kd) ||
         get_f(cfg, "method.kd_margin", &c->kd_margin) || get_f(cfg, "method.kd_tau", &c->kd_tau) ||
-        get_b(cfg, "method.bicmci", &c->bicmci) || config_get_str(cfg, "method.bicmci_variant", &variant) ||
+        get_b(cfg, "method.bicmci", &c->bicmci) || get_b(cfg, "method.bicmci_full", &c->bicmci_full) ||
         get_b(cfg, "method.zero_init_out", &c->zero_init_out) || config_get_str(cfg, "method.deform", &deform) ||
         get_i(cfg, "method.dat_groups", &c->dat_groups) || get_i(cfg, "method.dat_kernel", &c->dat_kernel) ||
         get_f(cfg, "method.dat_offset_range", &c->dat_offset_range) || get_b(cfg, "method.dat_rpe", &c->dat_rpe) ||
+        get_i(cfg, "method.msda_points", &c->msda_points) ||
         get_f(cfg, "method.init_std", &c->init_std) ||
         get_b(cfg, "method.maps_updated_text", &c->maps_updated_text) ||
         get_b(cfg, "method.adapter", &c->adapter) || get_i(cfg, "method.adapter_ratio", &c->adapter_ratio) ||
@@ -93,9 +93,6 @@ int method_config_from(const Config *cfg, const ClipConfig *clip, KanoclipConfig
     else if (!strcmp(kd, "triplet")) c->kd_form = KD_TRIPLET;
     else if (!strcmp(kd, "infonce")) c->kd_form = KD_INFONCE;
     else return err_set("method.kd_form: '%s' (valid: bounded triplet infonce)", kd);
-    if (!strcmp(variant, "lean")) c->bicmci_full = 0;
-    else if (!strcmp(variant, "full")) c->bicmci_full = 1;
-    else return err_set("method.bicmci_variant: '%s' (valid: lean full)", variant);
     if (!strcmp(deform, "dat")) c->deform = DEFORM_DAT;
     else if (!strcmp(deform, "msda")) c->deform = DEFORM_MSDA;
     else return err_set("method.deform: '%s' (valid: dat msda)", deform);

@@ -11,8 +11,8 @@
 // -1 with err_set naming the key at fault (or the inconsistency, e.g. a stage layer deeper than the tower).
 int method_config_from(const Config *cfg, const ClipConfig *clip, KanoclipConfig *out);
 
-// The feature side of the method as the cache needs it: input size, stage layers (n <= 8), V-V start (0 when
-// method.clip_vv is false), global ln_post. -1 with err_set.
+// The feature side of the method as the cache needs it: input size, stage layers (n <= 8), V-V start
+// (model.vv_from; 0 = CLIP-VV off), global ln_post. -1 with err_set.
 typedef struct {
     int image_size;
     int n_layers, layers[8];

@@ -351,11 +351,13 @@ static int loss_figures(Ctx *cx, RunResult *runs, int n) {
             free(text);
             return err_set("%s/train_log.csv: expected a header step,epoch,loss_total,...", runs[i].dir);
         }
-        const char *base = strrchr(runs[i].dir, '/');
-        base = base ? base + 1 : runs[i].dir;
-        if (!*base) base = "run";
+        // the run folder's own name ("results/x/" and "results/x" alike)
+        size_t end = strlen(runs[i].dir);
+        while (end > 1 && runs[i].dir[end - 1] == '/') end--;
+        size_t start = end;
+        while (start > 0 && runs[i].dir[start - 1] != '/') start--;
         char name[400], leaf[420];
-        snprintf(name, sizeof name, "loss_%s", base);
+        snprintf(name, sizeof name, "loss_%.*s", (int)(end - start), runs[i].dir + start);
         snprintf(leaf, sizeof leaf, "%s.csv", name);
         char *dat = data_path(cx, leaf);
         int rc = fs_write_atomic(dat, text, strlen(text));

@@ -357,17 +357,30 @@ static int family_table(Ctx *cx, int family) {
     free(train);
     t->caption = strdup(cap);
     t->title = strdup(family == 0 ? "Table 1" : "Table 2");
-    if (np) {  // where the paper columns come from
-        char note[4096] = "Columns marked (paper) are published numbers, not ours: ";
-        const char *seen_src[64];
+    if (np) {  // where the paper columns come from: each source with the methods taken from it
+        char note[8192] = "Columns marked (paper) are published numbers, not ours. Sources: ";
+        const char *srcs[64];
         int ns = 0;
-        for (int i = 0; i < cx->paper->n; i++) {
+        for (int i = 0; i < cx->paper->n && ns < 64; i++) {
             const PaperRow *r = &cx->paper->rows[i];
             int seen = 0;
-            for (int k = 0; k < ns; k++) seen |= !strcmp(seen_src[k], r->source);
-            if (seen || strcmp(r->table, paper_table) || ns >= 64) continue;
-            seen_src[ns++] = r->source;
-            snprintf(note + strlen(note), sizeof note - strlen(note), "%s%s: %s", ns > 1 ? "; " : "", r->method, r->source);
+            for (int k = 0; k < ns; k++) seen |= !strcmp(srcs[k], r->source);
+            if (!seen && !strcmp(r->table, paper_table)) srcs[ns++] = r->source;
+        }
+        for (int k = 0; k < ns; k++) {
+            snprintf(note + strlen(note), sizeof note - strlen(note), "%s%s (", k ? "; " : "", srcs[k]);
+            const char *ms_seen[64];
+            int nms = 0;
+            for (int i = 0; i < cx->paper->n; i++) {
+                const PaperRow *r = &cx->paper->rows[i];
+                if (strcmp(r->table, paper_table) || strcmp(r->source, srcs[k])) continue;
+                int seen = 0;
+                for (int q = 0; q < nms; q++) seen |= !strcmp(ms_seen[q], r->method);
+                if (seen || nms >= 64) continue;
+                ms_seen[nms++] = r->method;
+                snprintf(note + strlen(note), sizeof note - strlen(note), "%s%s", nms > 1 ? ", " : "", r->method);
+            }
+            snprintf(note + strlen(note), sizeof note - strlen(note), ")");
         }
         snprintf(note + strlen(note), sizeof note - strlen(note), ". Empty cells: the source gives no number.");
         t->note = strdup(note);
@@ -535,8 +548,9 @@ static int per_class_tables(Ctx *cx) {
     int rc = 0;
     if (*all_tex) {
         char *path = fs_join(cx->out_dir, "per_class_all.tex");
-        char *text = malloc(strlen(cx->header) + strlen(all_tex) + 8);
-        sprintf(text, "%% %s\n%s", cx->header, all_tex);
+        size_t len = strlen(cx->header) + strlen(all_tex) + 8;
+        char *text = malloc(len);
+        snprintf(text, len, "%% %s\n%s", cx->header, all_tex);
         rc = fs_write_atomic(path, text, strlen(text));
         if (rc == 0) cx->n_files++;
         free(text);

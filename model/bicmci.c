@@ -48,9 +48,13 @@ int bicmci_acts_alloc(BicmciActs *a, const KanoclipConfig *cfg) {
     if (!a->mem) return err_set("Bi-CMCI: out of memory (%zu MB of activations)", total * 4 >> 20);
     float *at = a->mem;
     for (size_t i = 0; i < n; i++) { *s[i].ptr = s[i].n ? at : NULL; at += s[i].n; }
-    if (cfg->bicmci) {
+    if (cfg->bicmci && cfg->deform == DEFORM_DAT) {
         DattnShape ds = kanoclip_dattn_shape(cfg);
         if (dattn_acts_alloc(&a->dat, &ds)) { free(a->mem); return -1; }
+    }
+    if (cfg->bicmci && cfg->deform == DEFORM_MSDA) {
+        MsdaShape ms = kanoclip_msda_shape(cfg);
+        if (msda_acts_alloc(&a->msda, &ms)) { free(a->mem); return -1; }
     }
     return 0;
 }
@@ -58,6 +62,7 @@ int bicmci_acts_alloc(BicmciActs *a, const KanoclipConfig *cfg) {
 void bicmci_acts_free(BicmciActs *a) {
     free(a->mem);
     dattn_acts_free(&a->dat);
+    msda_acts_free(&a->msda);
     memset(a, 0, sizeof *a);
 }
 
@@ -157,9 +162,14 @@ void bicmci_forward(BicmciActs *a, const BicmciParams *p, const KanoclipConfig *
     residual_forward(t2, t2, a->t1, (size_t)2 * P);
     if (full) mlp_forward(a->t2, &a->mlp_sa_t, &p->mlp_sa_t, a->t2a, 2, P);
     // 3. deformable self-attention on the patch grid
-    DattnShape ds = kanoclip_dattn_shape(cfg);
     layernorm_forward(a->dln, a->dln_m, a->dln_r, a->f1, p->d_ln_w, p->d_ln_b, N, P, 1e-5f);
-    dattn_forward(a->dout, &a->dat, &p->dat, a->dln, &ds);
+    if (cfg->deform == DEFORM_MSDA) {
+        MsdaShape ms = kanoclip_msda_shape(cfg);
+        msda_forward(a->dout, &a->msda, &p->msda, a->dln, &ms);
+    } else {
+        DattnShape ds = kanoclip_dattn_shape(cfg);
+        dattn_forward(a->dout, &a->dat, &p->dat, a->dln, &ds);
+    }
     float *f2 = full ? a->f2a : a->f2;
     residual_forward(f2, a->f1, a->dout, (size_t)N * P);
     if (full) mlp_forward(a->f2, &a->mlp_d_p, &p->mlp_d_p, a->f2a, N, P);
@@ -178,9 +188,14 @@ void bicmci_backward(float *dT, BicmciParams *g, const float *dprobs, BicmciActs
     maps_backward(dF, cfg->maps_updated_text ? dTs : dT, a, dprobs, N, P, cfg->tau);
     // 3. DAttn (residual): dF passes through; the branch adds LN(f1) gradients
     if (full) mlp_backward(dF, &g->mlp_d_p, &a->mlp_d_p, &p->mlp_d_p, a->f2a, N, P, a->d_mlp_h, a->d_mlp_ln);
-    DattnShape ds = kanoclip_dattn_shape(cfg);
     memset(a->d_dln, 0, sizeof(float) * N * P);
-    dattn_backward(a->d_dln, &g->dat, dF, &a->dat, &p->dat, a->dln, &ds);
+    if (cfg->deform == DEFORM_MSDA) {
+        MsdaShape ms = kanoclip_msda_shape(cfg);
+        msda_backward(a->d_dln, &g->msda, dF, &a->msda, &p->msda, a->dln, &ms);
+    } else {
+        DattnShape ds = kanoclip_dattn_shape(cfg);
+        dattn_backward(a->d_dln, &g->dat, dF, &a->dat, &p->dat, a->dln, &ds);
+    }
     layernorm_backward(dF, g->d_ln_w, g->d_ln_b, a->d_dln, a->f1, p->d_ln_w, a->dln_m, a->dln_r, N, P);
     // 2. text self-attention
     if (full) mlp_backward(dTs, &g->mlp_sa_t, &a->mlp_sa_t, &p->mlp_sa_t, a->t2a, 2, P, a->d_mlp_h, a->d_mlp_ln);

@@ -26,7 +26,8 @@ typedef struct {
     float *qkv, *satt, *sao;         // (2,3P), (H,2,2), (2,P)
     float *t2, *t2a;                 // (2,P) after text SA (and its MLP); t2a before the MLP
     float *dln, *dln_m, *dln_r;      // (N,P), (N), (N)
-    DattnActs dat;
+    DattnActs dat;                   // DAT flavour
+    MsdaActs msda;                   // Deformable-DETR flavour
     float *dout;                     // (N,P) DAttn output
     float *f2, *f2a;                 // (N,P) after DAttn (and its MLP); f2a before the MLP
     MlpActs mlp_ca_t, mlp_ca_p, mlp_sa_t, mlp_d_p;

@@ -3,6 +3,7 @@
 #include "model/clip_model.h"
 #include "model/ops.h"
 #include "model/ops_infer.h"
+#include "model/task_pool.h"
 #include "common/error.h"
 
 #include <cblas.h>
@@ -118,22 +119,9 @@ int clip_text_token_embeddings(const ClipText *t, const int *ids, int B, int T, 
     return 0;
 }
 
-// out (N,OC) = inp (N,C) · weight (OC,C)ᵀ, overwriting out.
-static void gemm_nt(float *out, const float *inp, const float *weight, int N, int C, int OC) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
-}
-
 // dinp (N,C) = dout (N,OC) · weight (OC,C), overwriting dinp (the frozen-weight half of matmul_backward).
 static void gemm_nn(float *dinp, const float *dout, const float *weight, int N, int C, int OC) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
-}
-
-// dst (N,C) = src + bias, then dst += inp (N,K) · weight (C,K)ᵀ: a residual add fused into the GEMM's beta.
-static void residual_linear(float *dst, const float *src, const float *inp, const float *weight, const float *bias,
-                            int N, int K, int C) {
-    if (dst != src) memcpy(dst, src, sizeof(float) * N * C);
-    add_bias_rows(dst, bias, N, C);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, K, 1.0f, inp, K, weight, K, 1.0f, dst, C);
 }
 
 int clip_text_forward(ClipTextRun *r, const float *embeds, const int *eot, int B, int T, float *text_embeds) {
@@ -169,20 +157,27 @@ int clip_text_forward(ClipTextRun *r, const float *embeds, const int *eot, int B
         float *x_in = r->res + r->res_stride * l, *x_mid = r->mid + r->mid_stride * l;
         float *x_out = r->res + r->res_stride * (l + 1);
         float *qkv = r->qkv + r->qkv_stride * l;
-        layernorm_forward(r->ln, r->mean1 + r->stat_stride * l, r->rstd1 + r->stat_stride * l, x_in, k->ln1_w,
-                          k->ln1_b, N, W, s->ln_eps);
-        matmul_forward(qkv, r->ln, k->qkv_w, k->qkv_b, N, W, 3 * W);
+        layernorm_rows_forward(r->ln, r->mean1 + r->stat_stride * l, r->rstd1 + r->stat_stride * l, x_in, k->ln1_w,
+                               k->ln1_b, N, W, s->ln_eps);
+        linear_forward(qkv, 3 * W, r->ln, W, k->qkv_w, k->qkv_b, N, W, 3 * W, LINEAR_STORE);
         if (r->keep)
-            attention_forward(r->y, r->att + r->att_stride * l, qkv, qkv + W, qkv + 2 * W, B, Te, Te, H, hd, 3 * W,
-                              3 * W, W, 1, scale);
+            attention_keep_forward(r->y, r->att + r->att_stride * l, qkv, qkv + W, qkv + 2 * W, B, Te, Te, H, hd,
+                                   3 * W, 3 * W, W, 1, scale);
         else
             attention_infer_forward(r->y, qkv, qkv + W, qkv + 2 * W, B, Te, Te, H, hd, 3 * W, 3 * W, W, 1, scale);
-        residual_linear(x_mid, x_in, r->y, k->out_w, k->out_b, N, W, W);
-        layernorm_forward(r->ln, r->mean2 + r->stat_stride * l, r->rstd2 + r->stat_stride * l, x_mid, k->ln2_w,
-                          k->ln2_b, N, W, s->ln_eps);
-        gemm_nt(r->h, r->ln, k->fc1_w, N, W, Wm);
-        bias_act_forward(r->h, r->keep ? r->pre + r->pre_stride * l : NULL, k->fc1_b, N, Wm, act);
-        residual_linear(x_out, x_mid, r->h, k->fc2_w, k->fc2_b, N, Wm, W);
+        if (x_mid != x_in) memcpy(x_mid, x_in, sizeof(float) * N * W);
+        linear_forward(x_mid, W, r->y, W, k->out_w, k->out_b, N, W, W, LINEAR_ACCUM);
+        layernorm_rows_forward(r->ln, r->mean2 + r->stat_stride * l, r->rstd2 + r->stat_stride * l, x_mid, k->ln2_w,
+                               k->ln2_b, N, W, s->ln_eps);
+        if (r->keep) {  // the MLP pre-activation is kept for the backward
+            float *pre = r->pre + r->pre_stride * l;
+            linear_forward(pre, Wm, r->ln, W, k->fc1_w, k->fc1_b, N, W, Wm, LINEAR_STORE);
+            act_forward(r->h, pre, (size_t)N * Wm, act);
+        } else {
+            linear_forward(r->h, Wm, r->ln, W, k->fc1_w, k->fc1_b, N, W, Wm, act == 2 ? LINEAR_GELU : LINEAR_QUICKGELU);
+        }
+        if (x_out != x_mid) memcpy(x_out, x_mid, sizeof(float) * N * W);
+        linear_forward(x_out, W, r->h, Wm, k->fc2_w, k->fc2_b, N, Wm, W, LINEAR_ACCUM);
     }
 
     // final LN at the pooled rows only, then the projection
@@ -213,21 +208,6 @@ done:
     free(embeds);
     free(eot);
     return rc;
-}
-
-// dx (n) *= act'(pre) in place.
-static void act_backward_inplace(float *dx, const float *pre, size_t n, int act) {
-    #pragma omp parallel for
-    for (size_t i = 0; i < n; i++) {
-        float x = pre[i], d;
-        if (act == 2) {
-            d = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
-        } else {
-            float sg = 1.0f / (1.0f + exp_fast(-1.702f * x));
-            d = sg + 1.702f * x * sg * (1.0f - sg);
-        }
-        dx[i] *= d;
-    }
 }
 
 int clip_text_backward(ClipTextRun *r, float *dembeds, const float *dtext_embeds) {
@@ -263,19 +243,19 @@ int clip_text_backward(ClipTextRun *r, float *dembeds, const float *dtext_embeds
         const float *x_in = r->res + r->res_stride * l, *x_mid = r->mid + r->mid_stride * l;
         const float *qkv = r->qkv + r->qkv_stride * l;
         // x_out = x_mid + fc2(act(fc1(LN2(x_mid)))): dres flows through unchanged and into the MLP
-        gemm_nn(dh, dres, k->fc2_w, N, Wm, W);
+        linear_backward_inp(dh, dres, k->fc2_w, N, Wm, W);
         act_backward_inplace(dh, r->pre + r->pre_stride * l, (size_t)N * Wm, act);
-        gemm_nn(dln, dh, k->fc1_w, N, W, Wm);
-        layernorm_backward(dres, NULL, NULL, dln, x_mid, k->ln2_w, r->mean2 + r->stat_stride * l,
-                           r->rstd2 + r->stat_stride * l, N, W);
+        linear_backward_inp(dln, dh, k->fc1_w, N, W, Wm);
+        layernorm_rows_backward(dres, dln, x_mid, k->ln2_w, r->mean2 + r->stat_stride * l,
+                                r->rstd2 + r->stat_stride * l, N, W);
         // x_mid = x_in + out_proj(attention(qkv(LN1(x_in))))
-        gemm_nn(dy, dres, k->out_w, N, W, W);
+        linear_backward_inp(dy, dres, k->out_w, N, W, W);
         memset(dqkv, 0, sizeof(float) * n_dqkv);
-        attention_backward(dqkv, dqkv + W, dqkv + 2 * W, datt, dy, r->att + r->att_stride * l, qkv, qkv + W,
-                           qkv + 2 * W, B, Te, Te, H, hd, 3 * W, 3 * W, W, scale);
-        gemm_nn(dln, dqkv, k->qkv_w, N, W, 3 * W);
-        layernorm_backward(dres, NULL, NULL, dln, x_in, k->ln1_w, r->mean1 + r->stat_stride * l,
-                           r->rstd1 + r->stat_stride * l, N, W);
+        attention_keep_backward(dqkv, dqkv + W, dqkv + 2 * W, datt, dy, r->att + r->att_stride * l, qkv, qkv + W,
+                                qkv + 2 * W, B, Te, Te, H, hd, 3 * W, 3 * W, W, scale);
+        linear_backward_inp(dln, dqkv, k->qkv_w, N, W, 3 * W);
+        layernorm_rows_backward(dres, dln, x_in, k->ln1_w, r->mean1 + r->stat_stride * l,
+                                r->rstd1 + r->stat_stride * l, N, W);
     }
     // res[0] = embeds + positions
     for (int b = 0; b < B; b++)

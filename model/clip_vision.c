@@ -4,6 +4,7 @@
 #include "model/clip_model.h"
 #include "model/ops.h"
 #include "model/ops_infer.h"
+#include "model/task_pool.h"
 #include "common/error.h"
 
 #include <cblas.h>
@@ -132,22 +133,36 @@ static int vision_layout(ClipVisionRun *r, int B) {
     return 0;
 }
 
-// cols (B,T,K): row 0 of each image zero (the class slot), row 1 + gy*g + gx the patch (c, ky, kx) flattened.
-static void im2col(float *cols, const float *pixels, int B, int C, int S, int p, int g) {
-    int K = C * p * p, T = g * g + 1;
-    #pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int gy = 0; gy < g; gy++) {
-            if (gy == 0) memset(cols + (size_t)b * T * K, 0, sizeof(float) * K);
-            for (int gx = 0; gx < g; gx++) {
-                float *col = cols + ((size_t)b * T + 1 + gy * g + gx) * K;
-                for (int c = 0; c < C; c++)
-                    for (int ky = 0; ky < p; ky++)
-                        memcpy(col + (c * p + ky) * p,
-                               pixels + (((size_t)b * C + c) * S + gy * p + ky) * S + (size_t)gx * p,
-                               sizeof(float) * p);
-            }
+typedef struct {
+    ClipVisionRun *r;
+    const float *pixels;
+} EmbedJob;
+
+// cols (T,K) of image b: row 0 zero (the class slot), row 1 + gy*g + gx the patch (c, ky, kx) flattened.
+static void im2col_task(void *ctx, int b) {
+    const EmbedJob *j = ctx;
+    const ClipVision *v = j->r->v;
+    int C = v->channels, p = v->patch_size, g = j->r->g, S = j->r->S, K = C * p * p, T = j->r->T;
+    float *cols = j->r->h + (size_t)b * T * K;
+    memset(cols, 0, sizeof(float) * K);
+    for (int gy = 0; gy < g; gy++)
+        for (int gx = 0; gx < g; gx++) {
+            float *col = cols + (size_t)(1 + gy * g + gx) * K;
+            for (int c = 0; c < C; c++)
+                for (int ky = 0; ky < p; ky++)
+                    memcpy(col + (c * p + ky) * p, j->pixels + (((size_t)b * C + c) * S + gy * p + ky) * S + gx * p,
+                           sizeof(float) * p);
         }
+}
+
+// x (T,W) of image b: the class embedding in row 0, then the positions added to every row.
+static void positions_task(void *ctx, int b) {
+    const EmbedJob *j = ctx;
+    const ClipVision *v = j->r->v;
+    int W = v->shape.width, T = j->r->T;
+    float *x = j->r->x + (size_t)b * T * W;
+    memcpy(x, v->class_embedding, sizeof(float) * W);
+    for (size_t i = 0; i < (size_t)T * W; i++) x[i] += j->r->pos_used[i];
 }
 
 static int in_range(const int *layers, int n, int L, const char *what) {
@@ -169,16 +184,11 @@ static void record(ClipVisionRun *r, const ClipVisionOut *out, int l, int B, int
     for (int i = 0; i < out->n_stages; i++) {
         if (out->stage_layers[i] != l) continue;
         int N = B * r->T;
-        layernorm_forward(r->ln, NULL, NULL, S, v->post_ln_w, v->post_ln_b, N, v->shape.width, v->shape.ln_eps);
-        matmul_forward(out->stages[i], r->ln, v->projection, NULL, N, v->shape.width, v->proj_dim);
+        layernorm_rows_forward(r->ln, NULL, NULL, S, v->post_ln_w, v->post_ln_b, N, v->shape.width,
+                               v->shape.ln_eps);
+        linear_forward(out->stages[i], v->proj_dim, r->ln, v->shape.width, v->projection, NULL, N, v->shape.width,
+                       v->proj_dim, LINEAR_STORE);
     }
-}
-
-// dst (N,C) += bias, then dst += inp (N,K) · weight (C,K)ᵀ.
-static void residual_linear(float *dst, const float *inp, const float *weight, const float *bias, int N, int K,
-                            int C) {
-    add_bias_rows(dst, bias, N, C);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, K, 1.0f, inp, K, weight, K, 1.0f, dst, C);
 }
 
 int clip_vision_forward(ClipVisionRun *r, const float *pixels, int B, const ClipVisionOut *out) {
@@ -200,35 +210,30 @@ int clip_vision_forward(ClipVisionRun *r, const float *pixels, int B, const Clip
     if (vision_layout(r, B) < 0) return -1;
 
     // O_0 = LN_pre([class; patches · Wpatchᵀ] + positions)
-    im2col(r->h, pixels, B, v->channels, r->S, p, r->g);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, W, K, 1.0f, r->h, K, v->patch_weight, K, 0.0f, r->x, W);
-    #pragma omp parallel for
-    for (int n = 0; n < N; n++) {
-        float *row = r->x + (size_t)n * W;
-        const float *pos = r->pos_used + (size_t)(n % T) * W;
-        if (n % T == 0) memcpy(row, v->class_embedding, sizeof(float) * W);
-        for (int c = 0; c < W; c++) row[c] += pos[c];
-    }
-    layernorm_forward(r->x, NULL, NULL, r->x, v->pre_ln_w, v->pre_ln_b, N, W, sh->ln_eps);
+    EmbedJob ej = {r, pixels};
+    task_pool_run(B, im2col_task, &ej);
+    linear_forward_packed(r->x, W, r->h, K, v->patch_weight, v->patch_p, NULL, N, K, W, LINEAR_STORE);
+    task_pool_run(B, positions_task, &ej);
+    layernorm_rows_forward(r->x, NULL, NULL, r->x, v->pre_ln_w, v->pre_ln_b, N, W, sh->ln_eps);
     record(r, out, 0, B, 0);
 
     for (int l = 1; l <= last; l++) {
         const ClipBlock *k = &v->blocks[l - 1];
         int vv_live = out->vv_from && l >= out->vv_from;
-        layernorm_forward(r->ln, NULL, NULL, r->x, k->ln1_w, k->ln1_b, N, W, sh->ln_eps);
-        matmul_forward(r->qkv, r->ln, k->qkv_w, k->qkv_b, N, W, 3 * W);
+        layernorm_rows_forward(r->ln, NULL, NULL, r->x, k->ln1_w, k->ln1_b, N, W, sh->ln_eps);
+        linear_forward_packed(r->qkv, 3 * W, r->ln, W, k->qkv_w, k->qkv_p, k->qkv_b, N, W, 3 * W, LINEAR_STORE);
         const float *q = r->qkv, *kk = r->qkv + W, *vv = r->qkv + 2 * W;
         if (vv_live) {  // S_l = S_{l-1} + out_proj(MHA(V, V, V)), S_{vv_from-1} = O_{vv_from-1}
             if (l == out->vv_from) memcpy(r->s, r->x, sizeof(float) * N * W);
             attention_infer_forward(r->y, vv, vv, vv, B, T, T, H, hd, 3 * W, 3 * W, W, 0, scale);
-            residual_linear(r->s, r->y, k->out_w, k->out_b, N, W, W);
+            linear_forward_packed(r->s, W, r->y, W, k->out_w, k->out_p, k->out_b, N, W, W, LINEAR_ACCUM);
         }
         attention_infer_forward(r->y, q, kk, vv, B, T, T, H, hd, 3 * W, 3 * W, W, 0, scale);
-        residual_linear(r->x, r->y, k->out_w, k->out_b, N, W, W);
-        layernorm_forward(r->ln, NULL, NULL, r->x, k->ln2_w, k->ln2_b, N, W, sh->ln_eps);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Wm, W, 1.0f, r->ln, W, k->fc1_w, W, 0.0f, r->h, Wm);
-        bias_act_forward(r->h, NULL, k->fc1_b, N, Wm, act);
-        residual_linear(r->x, r->h, k->fc2_w, k->fc2_b, N, Wm, W);
+        linear_forward_packed(r->x, W, r->y, W, k->out_w, k->out_p, k->out_b, N, W, W, LINEAR_ACCUM);
+        layernorm_rows_forward(r->ln, NULL, NULL, r->x, k->ln2_w, k->ln2_b, N, W, sh->ln_eps);
+        linear_forward_packed(r->h, Wm, r->ln, W, k->fc1_w, k->fc1_p, k->fc1_b, N, W, Wm,
+                              act == 2 ? LINEAR_GELU : LINEAR_QUICKGELU);
+        linear_forward_packed(r->x, W, r->h, Wm, k->fc2_w, k->fc2_p, k->fc2_b, N, Wm, W, LINEAR_ACCUM);
         record(r, out, l, B, vv_live);
     }
 

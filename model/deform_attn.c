@@ -22,7 +22,7 @@ size_t dattn_param_count(const DattnShape *s) {
 int dattn_acts_alloc(DattnActs *a, const DattnShape *s) {
     size_t N = (size_t)s->Hg * s->Wg, P = s->P, G = s->G, Cg = P / G;
     size_t sizes[] = {N * P, G * N * Cg, G * N * Cg, G * N * Cg, G * N, G * N, G * N * 2, G * N * 2, N * P, N * P,
-                      N * P, (size_t)s->H * N * N, N * P, N * P, N * P, N * P, N * P, N * P, N * N,
+                      N * P, (size_t)s->H * N * N, N * P, N * P, N * P, N * P, N * P, N * P, (size_t)(s->H / G) * N * N,
                       G * N * Cg, G * N * Cg, G * N * Cg, G * N * 2, G * N * 2};
     float **ptrs[] = {&a->q, &a->dw, &a->ln, &a->ge, &a->ln_mean, &a->ln_rstd, &a->off, &a->pos, &a->xs, &a->k,
                       &a->v, &a->att, &a->ao, &a->dao, &a->dq, &a->dxs, &a->dk, &a->dv, &a->datt,
@@ -42,6 +42,34 @@ void dattn_acts_free(DattnActs *a) { free(a->mem); a->mem = NULL; }
 static inline void ref_point(int n, int Hg, int Wg, float *rx, float *ry) {
     *rx = ((n % Wg) + 0.5f) / Wg * 2.0f - 1.0f;
     *ry = ((n / Wg) + 0.5f) / Hg * 2.0f - 1.0f;
+}
+
+// The relative-position bias samples the table (align_corners = True) at (ref_i − pos_j)/2, whose x part depends
+// only on the query column and key j, and whose y part only on the query row and key j: the bilinear tap
+// factorises into one tap per axis, computed once per (query column, key) and (query row, key).
+typedef struct { int i0, i1; float f, m0, m1; } AxisTap;  // corners (clamped), fraction, corner validity
+
+static inline AxisTap axis_tap(float ref, float pk, int R) {
+    float x = ((ref - pk) * 0.5f + 1.0f) * 0.5f * (R - 1);  // as bilinear_unnormalise(align_corners = 1)
+    float x0f = floorf(x);
+    int x0 = (int)x0f;
+    AxisTap t;
+    t.f = x - x0f;
+    t.m0 = (x0 >= 0 && x0 < R) ? 1.0f : 0.0f;
+    t.m1 = (x0 + 1 >= 0 && x0 + 1 < R) ? 1.0f : 0.0f;
+    t.i0 = t.m0 > 0 ? x0 : 0;
+    t.i1 = t.m1 > 0 ? x0 + 1 : 0;
+    return t;
+}
+
+// xt (Wg, N): taps along x for query column c and key j; yt (Hg, N) along y. pos (N, 2) of one group.
+static void axis_taps(AxisTap *xt, AxisTap *yt, const float *pos, int Hg, int Wg) {
+    int N = Hg * Wg;
+    #pragma omp parallel for
+    for (int j = 0; j < N; j++) {
+        for (int c = 0; c < Wg; c++) xt[(size_t)c * N + j] = axis_tap((c + 0.5f) / Wg * 2.0f - 1.0f, pos[2 * j], 2 * Wg - 1);
+        for (int r = 0; r < Hg; r++) yt[(size_t)r * N + j] = axis_tap((r + 0.5f) / Hg * 2.0f - 1.0f, pos[2 * j + 1], 2 * Hg - 1);
+    }
 }
 
 void dattn_forward(float *out, DattnActs *a, const DattnParams *p, const float *x, const DattnShape *s) {
@@ -68,34 +96,39 @@ void dattn_forward(float *out, DattnActs *a, const DattnParams *p, const float *
     }
     matmul_forward(a->k, a->xs, p->k_w, p->k_b, N, P, P);
     matmul_forward(a->v, a->xs, p->v_w, p->v_b, N, P, P);
-    for (int h = 0; h < H; h++) {
-        float *att = a->att + (size_t)h * N * N;
+    for (int h = 0; h < H; h++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, scale, a->q + h * hd, P, a->k + h * hd, P,
-                    0.0f, att, N);
-        if (s->rpe) {
-            const float *tab = p->rpe + (size_t)h * RH * RW, *pos = a->pos + (size_t)(h / hpg) * N * 2;
+                    0.0f, a->att + (size_t)h * N * N, N);
+    if (s->rpe) {
+        AxisTap *xt = malloc(sizeof(AxisTap) * (size_t)N * (Hg + Wg)), *yt = xt + (size_t)N * Wg;
+        for (int g = 0; g < G; g++) {
+            axis_taps(xt, yt, a->pos + (size_t)g * N * 2, Hg, Wg);
             #pragma omp parallel for
             for (int i = 0; i < N; i++) {
-                float rx, ry;
-                ref_point(i, Hg, Wg, &rx, &ry);
-                float *row = att + (size_t)i * N;
+                const AxisTap *tx = xt + (size_t)(i % Wg) * N, *ty = yt + (size_t)(i / Wg) * N;
                 for (int j = 0; j < N; j++) {
-                    BilinearTap t = bilinear_tap((rx - pos[2 * j]) * 0.5f, (ry - pos[2 * j + 1]) * 0.5f, RH, RW, 1);
-                    float b = 0.0f;
-                    for (int c = 0; c < 4; c++)
-                        if (t.idx[c] >= 0) b += t.w[c] * tab[t.idx[c]];
-                    row[j] += b;
+                    AxisTap ax = tx[j], ay = ty[j];
+                    float wx0 = (1.0f - ax.f) * ax.m0, wx1 = ax.f * ax.m1, wy0 = (1.0f - ay.f) * ay.m0, wy1 = ay.f * ay.m1;
+                    int r0 = ay.i0 * RW, r1 = ay.i1 * RW;
+                    for (int hh = 0; hh < hpg; hh++) {
+                        int h = g * hpg + hh;
+                        const float *tab = p->rpe + (size_t)h * RH * RW;
+                        a->att[((size_t)h * N + i) * N + j] += wy0 * (wx0 * tab[r0 + ax.i0] + wx1 * tab[r0 + ax.i1]) +
+                                                              wy1 * (wx0 * tab[r1 + ax.i0] + wx1 * tab[r1 + ax.i1]);
+                    }
                 }
             }
         }
-        softmax_rows_forward(att, att, N, N, 1.0f);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, 1.0f, att, N, a->v + h * hd, P, 0.0f,
-                    a->ao + h * hd, P);
+        free(xt);
     }
+    softmax_rows_forward(a->att, a->att, H * N, N, 1.0f);
+    for (int h = 0; h < H; h++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, 1.0f, a->att + (size_t)h * N * N, N,
+                    a->v + h * hd, P, 0.0f, a->ao + h * hd, P);
     matmul_forward(out, a->ao, p->o_w, p->o_b, N, P, P);
 }
 
-void dattn_backward(float *dx, DattnParams *g, const float *dout, DattnActs *a, const DattnParams *p,
+void dattn_backward(float *dx, DattnParams *gr, const float *dout, DattnActs *a, const DattnParams *p,
                     const float *x, const DattnShape *s) {
     int P = s->P, H = s->H, G = s->G, Cg = P / G, hd = P / H, hpg = H / G;
     int Hg = s->Hg, Wg = s->Wg, N = Hg * Wg;
@@ -105,69 +138,87 @@ void dattn_backward(float *dx, DattnParams *g, const float *dout, DattnActs *a, 
     memset(a->dao, 0, NP * 4); memset(a->dq, 0, NP * 4); memset(a->dxs, 0, NP * 4);
     memset(a->dk, 0, NP * 4); memset(a->dv, 0, NP * 4);
     memset(a->dpos, 0, sizeof(float) * G * N * 2);
-    matmul_backward(a->dao, g->o_w, g->o_b, dout, a->ao, p->o_w, N, P, P);
+    matmul_backward(a->dao, gr->o_w, gr->o_b, dout, a->ao, p->o_w, N, P, P);
     int nth = omp_get_max_threads();
-    float *priv = s->rpe ? calloc((size_t)nth * (RS + 2 * N), sizeof(float)) : NULL;
-    for (int h = 0; h < H; h++) {
-        const float *att = a->att + (size_t)h * N * N;
-        float *datt = a->datt;
-        // datt = dao_h v_hᵀ; dv_h += att_hᵀ dao_h
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, 1.0f, a->dao + h * hd, P, a->v + h * hd, P,
-                    0.0f, datt, N);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, N, 1.0f, att, N, a->dao + h * hd, P, 1.0f,
-                    a->dv + h * hd, P);
-        // softmax backward in place: dlogits = att ⊙ (datt − Σ att·datt)
-        #pragma omp parallel for
-        for (int i = 0; i < N; i++) {
-            const float *pr = att + (size_t)i * N;
-            float *d = datt + (size_t)i * N;
-            double dot = 0.0;
-            for (int j = 0; j < N; j++) dot += (double)pr[j] * d[j];
-            for (int j = 0; j < N; j++) d[j] = pr[j] * (d[j] - (float)dot);
+    float *priv = s->rpe ? calloc((size_t)nth * (hpg * RS + 2 * N), sizeof(float)) : NULL;
+    AxisTap *xt = s->rpe ? malloc(sizeof(AxisTap) * (size_t)N * (Hg + Wg)) : NULL, *yt = xt ? xt + (size_t)N * Wg : NULL;
+    for (int g = 0; g < G; g++) {
+        for (int hh = 0; hh < hpg; hh++) {
+            int h = g * hpg + hh;
+            const float *att = a->att + (size_t)h * N * N;
+            float *datt = a->datt + (size_t)hh * N * N;
+            // datt = dao_h v_hᵀ; dv_h += att_hᵀ dao_h
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, 1.0f, a->dao + h * hd, P, a->v + h * hd, P,
+                        0.0f, datt, N);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, N, 1.0f, att, N, a->dao + h * hd, P, 1.0f,
+                        a->dv + h * hd, P);
+            // softmax backward in place: dlogits = att ⊙ (datt − Σ att·datt)
+            #pragma omp parallel for
+            for (int i = 0; i < N; i++) {
+                const float *pr = att + (size_t)i * N;
+                float *d = datt + (size_t)i * N;
+                double dot = 0.0;
+                for (int j = 0; j < N; j++) dot += (double)pr[j] * d[j];
+                for (int j = 0; j < N; j++) d[j] = pr[j] * (d[j] - (float)dot);
+            }
         }
         if (s->rpe) {
-            // bias B[i,j] = rpe_h sampled at (ref_i − pos_j)/2: gradient to the table and to pos_j
-            const float *tab = p->rpe + (size_t)h * RH * RW;
-            const float *pos = a->pos + (size_t)(h / hpg) * N * 2;
-            memset(priv, 0, sizeof(float) * nth * (RS + 2 * N));
+            // bias B_h[i,j] = rpe_h sampled at (ref_i − pos_j)/2: gradients to the group's tables and to pos_j,
+            // one tap per (i, j) for all heads of the group; per-thread accumulators, summed after
+            axis_taps(xt, yt, a->pos + (size_t)g * N * 2, Hg, Wg);
+            memset(priv, 0, sizeof(float) * nth * (hpg * RS + 2 * N));
+            float sx = 0.5f * (RW - 1), sy = 0.5f * (RH - 1);
             #pragma omp parallel
             {
-                float *dtab = priv + (size_t)omp_get_thread_num() * (RS + 2 * N), *dp = dtab + RS;
+                float *dtab = priv + (size_t)omp_get_thread_num() * (hpg * RS + 2 * N), *dp = dtab + hpg * RS;
                 #pragma omp for
                 for (int i = 0; i < N; i++) {
-                    float rx, ry;
-                    ref_point(i, Hg, Wg, &rx, &ry);
-                    const float *d = datt + (size_t)i * N;
+                    const AxisTap *tx = xt + (size_t)(i % Wg) * N, *ty = yt + (size_t)(i / Wg) * N;
                     for (int j = 0; j < N; j++) {
-                        BilinearTap t = bilinear_tap((rx - pos[2 * j]) * 0.5f, (ry - pos[2 * j + 1]) * 0.5f, RH, RW, 1);
-                        float v[4];
-                        for (int c = 0; c < 4; c++) {
-                            v[c] = t.idx[c] >= 0 ? tab[t.idx[c]] : 0.0f;
-                            if (t.idx[c] >= 0) dtab[t.idx[c]] += t.w[c] * d[j];
+                        AxisTap ax = tx[j], ay = ty[j];
+                        float wx0 = (1.0f - ax.f) * ax.m0, wx1 = ax.f * ax.m1;
+                        float wy0 = (1.0f - ay.f) * ay.m0, wy1 = ay.f * ay.m1;
+                        int c00 = ay.i0 * RW + ax.i0, c01 = ay.i0 * RW + ax.i1, c10 = ay.i1 * RW + ax.i0,
+                            c11 = ay.i1 * RW + ax.i1;
+                        float gx = 0.0f, gy = 0.0f;
+                        for (int hh = 0; hh < hpg; hh++) {
+                            const float *tab = p->rpe + (size_t)(g * hpg + hh) * RS;
+                            float *dt = dtab + (size_t)hh * RS;
+                            float d = a->datt[((size_t)hh * N + i) * N + j];
+                            // corner values with zero padding (invalid corners read as 0)
+                            float v00 = ay.m0 * ax.m0 * tab[c00], v01 = ay.m0 * ax.m1 * tab[c01];
+                            float v10 = ay.m1 * ax.m0 * tab[c10], v11 = ay.m1 * ax.m1 * tab[c11];
+                            dt[c00] += wy0 * wx0 * d; dt[c01] += wy0 * wx1 * d;
+                            dt[c10] += wy1 * wx0 * d; dt[c11] += wy1 * wx1 * d;
+                            gx += d * ((1.0f - ay.f) * (v01 - v00) + ay.f * (v11 - v10));
+                            gy += d * ((1.0f - ax.f) * (v10 - v00) + ax.f * (v11 - v01));
                         }
-                        float gx = ((1.0f - t.fy) * (v[1] - v[0]) + t.fy * (v[3] - v[2])) * t.sx;
-                        float gy = ((1.0f - t.fx) * (v[2] - v[0]) + t.fx * (v[3] - v[1])) * t.sy;
-                        dp[2 * j] -= 0.5f * gx * d[j];
-                        dp[2 * j + 1] -= 0.5f * gy * d[j];
+                        dp[2 * j] -= 0.5f * gx * sx;
+                        dp[2 * j + 1] -= 0.5f * gy * sy;
                     }
                 }
             }
-            float *gtab = g->rpe + (size_t)h * RS, *gpos = a->dpos + (size_t)(h / hpg) * N * 2;
+            float *gtab = gr->rpe + (size_t)g * hpg * RS, *gpos = a->dpos + (size_t)g * N * 2;
             for (int t = 0; t < nth; t++) {
-                const float *dtab = priv + (size_t)t * (RS + 2 * N), *dp = dtab + RS;
-                for (int r = 0; r < RS; r++) gtab[r] += dtab[r];
+                const float *dtab = priv + (size_t)t * (hpg * RS + 2 * N), *dp = dtab + hpg * RS;
+                for (int r = 0; r < hpg * RS; r++) gtab[r] += dtab[r];
                 for (int r = 0; r < 2 * N; r++) gpos[r] += dp[r];
             }
         }
-        // dq_h += scale dlogits k_h; dk_h += scale dlogitsᵀ q_h
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, scale, datt, N, a->k + h * hd, P, 1.0f,
-                    a->dq + h * hd, P);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, N, scale, datt, N, a->q + h * hd, P, 1.0f,
-                    a->dk + h * hd, P);
+        for (int hh = 0; hh < hpg; hh++) {
+            int h = g * hpg + hh;
+            const float *datt = a->datt + (size_t)hh * N * N;
+            // dq_h += scale dlogits k_h; dk_h += scale dlogitsᵀ q_h
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, scale, datt, N, a->k + h * hd, P, 1.0f,
+                        a->dq + h * hd, P);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, N, scale, datt, N, a->q + h * hd, P, 1.0f,
+                        a->dk + h * hd, P);
+        }
     }
     free(priv);
-    matmul_backward(a->dxs, g->k_w, g->k_b, a->dk, a->xs, p->k_w, N, P, P);
-    matmul_backward(a->dxs, g->v_w, g->v_b, a->dv, a->xs, p->v_w, N, P, P);
+    free(xt);
+    matmul_backward(a->dxs, gr->k_w, gr->k_b, a->dk, a->xs, p->k_w, N, P, P);
+    matmul_backward(a->dxs, gr->v_w, gr->v_b, a->dv, a->xs, p->v_w, N, P, P);
     for (int gi = 0; gi < G; gi++) {
         size_t go = (size_t)gi * N * Cg;
         float *pos = a->pos + (size_t)gi * N * 2, *dpos = a->dpos + (size_t)gi * N * 2;
@@ -181,12 +232,12 @@ void dattn_backward(float *dx, DattnParams *g, const float *dout, DattnActs *a, 
         memset(a->dge + go, 0, sizeof(float) * N * Cg);
         memset(a->dln + go, 0, sizeof(float) * N * Cg);
         memset(a->ddw + go, 0, sizeof(float) * N * Cg);
-        matmul_backward(a->dge + go, g->off_pw_w, NULL, doff, a->ge + go, p->off_pw_w, N, Cg, 2);
+        matmul_backward(a->dge + go, gr->off_pw_w, NULL, doff, a->ge + go, p->off_pw_w, N, Cg, 2);
         gelu_backward(a->dln + go, a->ln + go, a->dge + go, (size_t)N * Cg);
-        layernorm_backward(a->ddw + go, g->off_ln_w, g->off_ln_b, a->dln + go, a->dw + go, p->off_ln_w,
+        layernorm_backward(a->ddw + go, gr->off_ln_w, gr->off_ln_b, a->dln + go, a->dw + go, p->off_ln_w,
                            a->ln_mean + (size_t)gi * N, a->ln_rstd + (size_t)gi * N, N, Cg);
-        dwconv_backward(a->dq + gi * Cg, g->off_dw_w, g->off_dw_b, a->ddw + go, a->q + gi * Cg, p->off_dw_w, Hg, Wg,
+        dwconv_backward(a->dq + gi * Cg, gr->off_dw_w, gr->off_dw_b, a->ddw + go, a->q + gi * Cg, p->off_dw_w, Hg, Wg,
                         Cg, P, s->k);
     }
-    matmul_backward(dx, g->q_w, g->q_b, a->dq, x, p->q_w, N, P, P);
+    matmul_backward(dx, gr->q_w, gr->q_b, a->dq, x, p->q_w, N, P, P);
 }

@@ -2,6 +2,7 @@
 #include "model/kanoclip.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,10 +68,19 @@ static void init_params(Kanoclip *m) {
         else if (ends_with(nm, "_b")) zero = 1;
         else if (ends_with(nm, "dat.rpe")) std = 0.01;
         else if (c->zero_init_out && (ends_with(nm, ".o_t_w") || ends_with(nm, ".o_p_w") ||
-                                      ends_with(nm, ".sa_o_w") || ends_with(nm, "dat.o_w"))) zero = 1;
+                                      ends_with(nm, ".sa_o_w") || ends_with(nm, "dat.o_w") ||
+                                      ends_with(nm, "msda.o_w"))) zero = 1;
+        else if (ends_with(nm, "msda.off_w") || ends_with(nm, "msda.att_w")) zero = 1;
         else if (c->adapter_residual && strcmp(nm, "adapter.up_w") == 0) zero = 1;
+        if (strstr(nm, "msda.") && (ends_with(nm, ".v_w") || ends_with(nm, ".o_w")) && !zero) {
+            // Deformable DETR: Xavier-uniform value and output projections
+            double bound = sqrt(6.0 / (t->shape[0] + t->shape[1]));
+            for (size_t j = 0; j < t->size; j++) x[j] = (float)(bound * (2.0 * rng_uniform(s) - 1.0));
+            continue;
+        }
         for (size_t j = 0; j < t->size; j++)
             x[j] = zero ? 0.0f : one ? 1.0f : (float)(std * (plain_normal ? rng_normal(s) : rng_trunc_normal(s)));
+        if (ends_with(nm, "msda.off_b")) msda_init_offset_bias(x, c->heads, c->msda_points);
     }
 }
 
@@ -278,7 +288,9 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
     float *emb = malloc(sizeof(float) * emb_n);
     float *tfeat = malloc(sizeof(float) * 2 * U * P), *tnorm = malloc(sizeof(float) * 2 * U);
     float *dtfeat = calloc((size_t)2 * U * P, sizeof(float));
+    double t0 = omp_get_wtime();
     int rc = text_forward(m, cls, U, tfeat, tnorm, emb);
+    L.time_text = (float)(omp_get_wtime() - t0);
     if (rc) goto done;
 
     // KD against the knowledge-base mean of the batch's classes
@@ -328,6 +340,7 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
     }
 
     // local: per stage and image, Bi-CMCI -> maps -> focal + dice, forward and backward at once
+    t0 = omp_get_wtime();
     {
         float *pn = malloc(sizeof(float) * (size_t)N * 4), *pa = pn + N, *dpn = pa + N, *dpa = dpn + N;
         float *up = malloc(sizeof(float) * (size_t)SS * 6), *upn = up, *upa = up + SS, *dupn = up + 2 * SS,
@@ -369,8 +382,11 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
         }
         free(pn); free(up); free(dprobs); free(T);
     }
+    L.time_local = (float)(omp_get_wtime() - t0);
 
+    t0 = omp_get_wtime();
     if (c->knpl) rc = text_backward(m, U, tfeat, tnorm, dtfeat, emb);
+    L.time_text += (float)(omp_get_wtime() - t0);
     L.total = c->w_kd * (c->knpl && m->kb ? L.kd : 0.0f) + c->w_global * L.global + c->w_local * L.local;
     if (out) *out = L;
 done:

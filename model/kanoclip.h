@@ -43,6 +43,7 @@ typedef struct {
     float total, kd, global, local;  // weighted total and the unweighted terms (local summed over stages)
     float focal, dice;               // parts of local, summed over stages
     float cos_ak, cos_nk, cos_an;    // monitors: cos(mean LAP, KB), cos(mean LNP, KB), cos(LAP, LNP)
+    float time_text, time_local;     // seconds: text tower forward + backward; Bi-CMCI stages and local losses
 } KanoLosses;
 
 typedef struct Kanoclip Kanoclip;

@@ -11,7 +11,7 @@ KanoclipConfig kanoclip_config_default(void) {
     c.knpl = 1; c.n_ctx = 12; c.ctx_init_std = 0.02f; c.deep_prompts = 0; c.deep_depth = 9; c.deep_tokens = 4;
     c.kd_form = KD_BOUNDED; c.kd_margin = 0.1f; c.kd_tau = 0.07f;
     c.bicmci = 1; c.bicmci_full = 0; c.zero_init_out = 1; c.deform = DEFORM_DAT; c.dat_groups = 3; c.dat_kernel = 5;
-    c.dat_offset_range = 2.0f; c.dat_rpe = 1; c.init_std = 0.02f; c.maps_updated_text = 1;
+    c.dat_offset_range = 2.0f; c.dat_rpe = 1; c.msda_points = 4; c.init_std = 0.02f; c.maps_updated_text = 1;
     c.adapter = 1; c.adapter_ratio = 4; c.adapter_residual = 0;
     c.tau = 0.07f; c.upsample_align_corners = 0; c.gauss_sigma = 4.0f; c.gauss_truncate = 4.0f;
     c.w_kd = 1.0f; c.w_global = 1.0f; c.w_local = 1.0f;
@@ -32,11 +32,13 @@ int kanoclip_config_check(const KanoclipConfig *c) {
                        "which it does not yet; set it to false");
     if (c->kd_form < KD_BOUNDED || c->kd_form > KD_INFONCE) return err_set("method.kd_form: unknown form %d", c->kd_form);
     if (c->bicmci) {
-        if (c->deform != DEFORM_DAT)
-            return err_set("method.deform: only \"dat\" is built; Deformable-DETR attention is not");
-        if (c->dat_groups <= 0 || c->width % c->dat_groups || c->heads % c->dat_groups)
+        if (c->deform != DEFORM_DAT && c->deform != DEFORM_MSDA)
+            return err_set("method.deform: unknown flavour %d (dat or msda)", c->deform);
+        if (c->deform == DEFORM_MSDA && (c->msda_points < 1 || c->width % 4))
+            return err_set("method.msda_points: %d must be positive (and width %d a multiple of 4)", c->msda_points, c->width);
+        if (c->deform == DEFORM_DAT && (c->dat_groups <= 0 || c->width % c->dat_groups || c->heads % c->dat_groups))
             return err_set("method.dat_groups: %d must divide width %d and heads %d", c->dat_groups, c->width, c->heads);
-        if (c->dat_kernel < 1 || c->dat_kernel % 2 == 0)
+        if (c->deform == DEFORM_DAT && (c->dat_kernel < 1 || c->dat_kernel % 2 == 0))
             return err_set("method.dat_kernel: %d must be odd and positive", c->dat_kernel);
     }
     if (c->adapter && (c->adapter_ratio <= 0 || c->width % c->adapter_ratio))

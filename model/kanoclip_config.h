@@ -14,7 +14,7 @@ typedef enum {
 
 typedef enum {
     DEFORM_DAT = 0,   // DAT v1 deformable attention: offset net, bounded offsets, relative-position bias (default)
-    DEFORM_MSDA = 1,  // Deformable-DETR MSDeformAttn (one level): not built yet, rejected by kanoclip_config_check
+    DEFORM_MSDA = 1,  // Deformable-DETR MSDeformAttn, one level, msda_points taps per head (§5.3)
 } DeformKind;
 
 typedef struct {
@@ -50,6 +50,7 @@ typedef struct {
     int dat_kernel;       // depthwise kernel of the offset net (5)
     float dat_offset_range; // s: offsets bounded to s·tanh(·)/H_k in normalised units (2.0 = one key cell)
     int dat_rpe;          // 1: continuous relative-position bias table (heads, 2H−1, 2W−1)
+    int msda_points;      // sampling points per head of the MSDeformAttn option (4)
     float init_std;       // trunc-normal std of the other Linear weights (0.02), biases 0
     int maps_updated_text;// 1: maps use the per-image text after interaction; 0: the KnPL text [16]
 

@@ -36,6 +36,11 @@ DattnShape kanoclip_dattn_shape(const KanoclipConfig *cfg) {
     return s;
 }
 
+MsdaShape kanoclip_msda_shape(const KanoclipConfig *cfg) {
+    MsdaShape s = {cfg->width, cfg->heads, cfg->msda_points, cfg->grid_h, cfg->grid_w};
+    return s;
+}
+
 void kanoclip_layout(KanoLayout *L, KanoParams *v, const KanoclipConfig *cfg, float *base) {
     memset(L, 0, sizeof *L);
     KanoParams dummy;
@@ -71,6 +76,13 @@ void kanoclip_layout(KanoLayout *L, KanoParams *v, const KanoclipConfig *cfg, fl
             T(sa_o_w, P, P); T(sa_o_b, P, 0);
             T(d_ln_w, P, 0); T(d_ln_b, P, 0);
 #undef T
+            if (cfg->deform == DEFORM_MSDA) {
+                int MK = cfg->heads * cfg->msda_points;
+#define T(field, d0, d1) (b->msda.field = take(&w, "msda." #field, d0, d1, 0))
+                T(v_w, P, P); T(v_b, P, 0); T(off_w, MK * 2, P); T(off_b, MK * 2, 0); T(att_w, MK, P); T(att_b, MK, 0);
+                T(o_w, P, P); T(o_b, P, 0);
+#undef T
+            } else {
 #define T(field, d0, d1) (b->dat.field = take(&w, "dat." #field, d0, d1, 0))
             T(q_w, P, P); T(q_b, P, 0); T(k_w, P, P); T(k_b, P, 0); T(v_w, P, P); T(v_b, P, 0);
             T(o_w, P, P); T(o_b, P, 0);
@@ -78,6 +90,7 @@ void kanoclip_layout(KanoLayout *L, KanoParams *v, const KanoclipConfig *cfg, fl
             T(off_pw_w, 2, Cg);
 #undef T
             if (cfg->dat_rpe) b->dat.rpe = take(&w, "dat.rpe", cfg->heads, 2 * cfg->grid_h - 1, 2 * cfg->grid_w - 1);
+            }
             if (cfg->bicmci_full) {
                 take_mlp(&w, &b->mlp_ca_t, "mlp_ca_t", P);
                 take_mlp(&w, &b->mlp_ca_p, "mlp_ca_p", P);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "model/deform_attn.h"
+#include "model/msda_attn.h"
 #include "model/kanoclip_config.h"
 
 #define KANO_MAX_STAGES 8
@@ -31,7 +32,8 @@ typedef struct {
     float *sa_o_w, *sa_o_b;                    // (P, P), (P)
     // deformable self-attention on the patches
     float *d_ln_w, *d_ln_b;                    // (P)
-    DattnParams dat;
+    DattnParams dat;                           // DAT flavour
+    MsdaParams msda;                           // Deformable-DETR flavour
     // full variant
     MlpParams mlp_ca_t, mlp_ca_p, mlp_sa_t, mlp_d_p;
 } BicmciParams;
@@ -67,5 +69,6 @@ void kanoclip_layout(KanoLayout *L, KanoParams *views, const KanoclipConfig *cfg
 void kanoclip_views(KanoParams *views, const KanoclipConfig *cfg, float *base);
 // DattnShape of the stages for cfg.
 DattnShape kanoclip_dattn_shape(const KanoclipConfig *cfg);
+MsdaShape kanoclip_msda_shape(const KanoclipConfig *cfg);
 
 #endif

@@ -33,18 +33,22 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                        const float *bias, int N, int C, float eps) {
-    #pragma omp parallel for
+    // two passes in float with vectorised partial sums (16 lanes): mean, then the variance of the deviations
+    #pragma omp parallel for schedule(dynamic, 16) if (N > 16)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *y = out + (size_t)n * C;
-        double m = 0.0, v = 0.0;
+        float m = 0.0f, v = 0.0f;
+        #pragma omp simd reduction(+ : m)
         for (int i = 0; i < C; i++) m += x[i];
         m /= C;
-        for (int i = 0; i < C; i++) { double d = x[i] - m; v += d * d; }
+        #pragma omp simd reduction(+ : v)
+        for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
         v /= C;
-        float s = (float)(1.0 / sqrt(v + eps)), mf = (float)m;
-        for (int i = 0; i < C; i++) y[i] = (x[i] - mf) * s * weight[i] + bias[i];
-        if (mean) mean[n] = mf;
+        float s = 1.0f / sqrtf(v + eps);
+        #pragma omp simd
+        for (int i = 0; i < C; i++) y[i] = (x[i] - m) * s * weight[i] + bias[i];
+        if (mean) mean[n] = m;
         if (rstd) rstd[n] = s;
     }
 }

@@ -79,8 +79,9 @@ int main(int argc, char **argv) {
         if (kanoclip_train_step(m, &batch, &l)) { fprintf(stderr, "bench_train: %s\n", err_msg()); return 1; }
         double dt = now() - t0;
         if (dt < best) best = dt;
-        printf("step %d: %.2f s  (loss %.4f = kd %.4f + global %.4f + local %.4f)\n", s + 1, dt, l.total, l.kd, l.global,
-               l.local);
+        printf("step %d: %.2f s: text tower (fwd+bwd, %d prompts) %.2f s, Bi-CMCI + local losses (4 stages x %d images) "
+               "%.2f s; loss %.4f = kd %.4f + global %.4f + local %.4f\n", s + 1, dt, 2 * U, l.time_text, B, l.time_local,
+               l.total, l.kd, l.global, l.local);
     }
     float *maps = malloc(sizeof(float) * (size_t)B * S * S), *score = malloc(sizeof(float) * B);
     double t0 = now();

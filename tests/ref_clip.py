@@ -21,8 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-OUT = sys.argv[1]
-torch.set_num_threads(1)
+OUT = sys.argv[1] if __name__ == "__main__" else None
 
 # --------------------------------------------------------------------------------------------------------------
 # plain-PyTorch CLIP with Hugging Face module names (modeling_clip.py semantics)
@@ -375,6 +374,16 @@ def build(tag, s):
     dtext = torch.randn(s["n_texts"], s["projection_dim"], generator=g)
     d = os.path.join(root, "ref")
     os.makedirs(d, exist_ok=True)
+    if tag == "a":  # an image at another size: kanoclip embed resizes it (PIL bicubic, AnomalyCLIP's square)
+        big = Image.fromarray(torch.randint(0, 256, (37, 45, 3), generator=g, dtype=torch.uint8).numpy())
+        big.save(os.path.join(root, "images", "odd_45x37.png"))
+        small = torch.from_numpy(np.asarray(big.resize((S, S), Image.BICUBIC)).copy())
+        px = ((small.permute(2, 0, 1)[None].float() / 255.0) - mean) / std
+        mm = CLIP(cfg)
+        mm.load_state_dict({k: v for k, v in sd.items() if not k.endswith("position_ids")})
+        mm = mm.double()
+        with torch.no_grad():
+            save(os.path.join(root, "ref"), "image_embeds_odd", vision_forward(mm, px.double(), 0)[2])
     meta = np.array([S, s["vv_from"], s["vision"]["num_hidden_layers"]], dtype=np.int64)
     for name, t in (("pixels", pixels), ("ids", ids), ("dtext", dtext), ("ctx", ctx_vec), ("meta", meta)):
         save(d, name, t)
@@ -420,6 +429,8 @@ def cli_text_reference():
         json.dump(CLI_TEXTS, f)
 
 
-for tag, s in SHAPES.items():
-    build(tag, s)
-cli_text_reference()
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    for tag, s in SHAPES.items():
+        build(tag, s)
+    cli_text_reference()

@@ -7,6 +7,7 @@ Scenarios, each in OUT/<name>/:
   grads     lean, all parts on, random (non-zero) init: loss terms, every gradient, eval maps and scores
   full      full variant (MLPs), triplet KD: loss terms and gradients
   ablate    KnPL off (fixed text), InfoNCE unused, Bi-CMCI off, adapter on with residual: losses and gradients
+  msda      Deformable-DETR attention instead of DAT (2 points per head): three steps, gradients of the first
   noadapt   Conv-Adapter off, KD InfoNCE, maps from the original text: losses and gradients
   train10   the default switches (zero-initialised out-projections, bounded KD), ten Adam steps: per-step
             loss terms and the parameters after the tenth step
@@ -29,7 +30,7 @@ gen = torch.Generator().manual_seed(2025)
 # ---- sizes (mirrored in tests/test_kanoclip.c) ----
 P, TW, TL, TH, TMLP, CTX, VOCAB = 24, 16, 2, 2, 32, 12, 49408
 H, G, K, HG, WG, S, NST = 4, 2, 3, 5, 6, 13, 2
-B, NCLS, NCTX, RATIO = 3, 3, 3, 4
+B, NCLS, NCTX, RATIO, KP = 3, 3, 3, 4, 2
 N, HD, CG, R = HG * WG, P // H, P // G, P // RATIO
 TAU = 0.07
 CLASS_WORDS = [[1000], [1001, 1002], [1003, 1004, 1005]]  # token ids of each class name
@@ -155,6 +156,12 @@ def make_params(cfg, init):
             add(pre + "sa_qkv_w", (3 * P, P), "w"); add(pre + "sa_qkv_b", (3 * P,), "b")
             add(pre + "sa_o_w", (P, P), "out"); add(pre + "sa_o_b", (P,), "b")
             add(pre + "d_ln_w", (P,), "lnw"); add(pre + "d_ln_b", (P,), "b")
+            if cfg.get("deform") == "msda":
+                add(pre + "msda.v_w", (P, P), "w"); add(pre + "msda.v_b", (P,), "b")
+                add(pre + "msda.off_w", (H * KP * 2, P), "w"); add(pre + "msda.off_b", (H * KP * 2,), "ctx")
+                add(pre + "msda.att_w", (H * KP, P), "w"); add(pre + "msda.att_b", (H * KP,), "b")
+                add(pre + "msda.o_w", (P, P), "out"); add(pre + "msda.o_b", (P,), "b")
+                continue
             for n in ("q", "k", "v"):
                 add(pre + "dat.%s_w" % n, (P, P), "w"); add(pre + "dat.%s_b" % n, (P,), "b")
             add(pre + "dat.o_w", (P, P), "out"); add(pre + "dat.o_b", (P,), "b")
@@ -204,6 +211,34 @@ def dat_attention(x, p, pre):
     return F.linear(out, p[pre + "dat.o_w"], p[pre + "dat.o_b"])
 
 
+def sine_positions():
+    """DETR PositionEmbeddingSine(num_pos_feats=P/2, temperature=10000, normalize=True) on the grid, (N, P)."""
+    nf, eps, scale = P // 2, 1e-6, 2 * np.pi
+    y = ((torch.arange(HG) + 1.0) / (HG + eps) * scale)[:, None].expand(HG, WG)
+    x = ((torch.arange(WG) + 1.0) / (WG + eps) * scale)[None, :].expand(HG, WG)
+    dim_t = 10000 ** (2 * (torch.arange(nf) // 2) / nf)
+    px, py = x[..., None] / dim_t, y[..., None] / dim_t
+    px = torch.stack((px[..., 0::2].sin(), px[..., 1::2].cos()), dim=3).flatten(2)
+    py = torch.stack((py[..., 0::2].sin(), py[..., 1::2].cos()), dim=3).flatten(2)
+    return torch.cat((py, px), dim=2).reshape(N, P)
+
+
+def msda_attention(x, p, pre):
+    """Deformable DETR MSDeformAttn with one level (ms_deform_attn_core_pytorch semantics)."""
+    q = x + sine_positions()
+    value = F.linear(x, p[pre + "msda.v_w"], p[pre + "msda.v_b"])
+    off = F.linear(q, p[pre + "msda.off_w"], p[pre + "msda.off_b"]).view(N, H, KP, 2)
+    a = F.linear(q, p[pre + "msda.att_w"], p[pre + "msda.att_b"]).view(N, H, KP).softmax(-1)
+    ii, jj = torch.meshgrid(torch.arange(HG), torch.arange(WG), indexing="ij")
+    ref = torch.stack(((jj.reshape(-1) + 0.5) / WG, (ii.reshape(-1) + 0.5) / HG), -1)  # (N, 2) (x, y)
+    loc = ref[:, None, None, :] + off / torch.tensor([WG, HG])
+    v = value.view(N, H, HD).permute(1, 2, 0).reshape(H, HD, HG, WG)
+    samp = F.grid_sample(v, (2 * loc - 1).permute(1, 0, 2, 3), mode="bilinear", padding_mode="zeros",
+                         align_corners=False)  # (H, HD, N, KP)
+    out = (samp * a.permute(1, 0, 2)[:, None]).sum(-1).permute(2, 0, 1).reshape(N, P)
+    return F.linear(out, p[pre + "msda.o_w"], p[pre + "msda.o_b"])
+
+
 def bicmci(Fp, T, p, pre, cfg):
     if not cfg["bicmci"]:
         return (l2n(Fp) @ l2n(T).T / TAU).softmax(-1)
@@ -223,7 +258,8 @@ def bicmci(Fp, T, p, pre, cfg):
     T2 = T1 + F.linear(sa, p[pre + "sa_o_w"], p[pre + "sa_o_b"])
     if cfg["full"]:
         T2 = mlp(T2, p, pre + "mlp_sa_t")
-    F2 = F1 + dat_attention(ln(F1, p[pre + "d_ln_w"], p[pre + "d_ln_b"]), p, pre)
+    attn = msda_attention if cfg.get("deform") == "msda" else dat_attention
+    F2 = F1 + attn(ln(F1, p[pre + "d_ln_w"], p[pre + "d_ln_b"]), p, pre)
     if cfg["full"]:
         F2 = mlp(F2, p, pre + "mlp_d_p")
     Tm = T2 if cfg["updated_text"] else T
@@ -320,6 +356,7 @@ SCEN = {
     "full": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=1, kd="triplet", updated_text=1, init="random", steps=1),
     "ablate": dict(knpl=0, adapter=1, adapter_residual=1, bicmci=0, full=0, kd="bounded", updated_text=1, init="random", steps=1),
     "noadapt": dict(knpl=1, adapter=0, adapter_residual=0, bicmci=1, full=0, kd="infonce", updated_text=0, init="random", steps=1),
+    "msda": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random", steps=3, deform="msda"),
     "train10": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="spec", steps=10),
 }
 

@@ -92,6 +92,7 @@ static void fixture_run(const char *dir, const char *method, const char *label, 
                  2.5 * f, 0.8 * f, 0.9 * f, 0.6 * f, 0.2 * f);
     }
     fixture_write(dir, "train_log.csv", log);
+    fixture_write(dir, "DONE", "fixture");
 }
 
 #endif

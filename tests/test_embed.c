@@ -93,6 +93,24 @@ static void check_images(const char *fmt, const char *extra) {
 Test(embed, images_f32) { check_images("f32", ""); }
 Test(embed, images_bin_batch_of_one) { check_images("bin", "--batch 1"); }
 
+Test(embed, image_resized_to_the_input_size) {
+    char dir[64], out[128], err[128], args[1024];
+    tmpdir(dir);
+    snprintf(out, sizeof out, "%s/odd.h5", dir);
+    snprintf(err, sizeof err, "%s/err", dir);
+    snprintf(args, sizeof args, "embed --model " FIX "/a/f32 --out %s --image " FIX "/a/images/odd_45x37.png", out);
+    cr_assert_eq(run(args, err), 0, "%s: %s", args, slurp(err));
+    size_t n;
+    hsize_t dims[8];
+    float *emb = h5_read(out, "image_embeds", &n, dims);
+    cr_assert(dims[0] == 1 && dims[1] == 40);
+    // PIL's bicubic resize is matched bit-exactly by datasets/image.h, so the tolerance stays 1e-4
+    assert_close(emb, npy_f32(FIX "/a/ref", "image_embeds_odd", NULL), n, TOL, "embed 45x37 image");
+    unlink(out);
+    unlink(err);
+    rmdir(dir);
+}
+
 Test(embed, texts) {
     FILE *f = fopen(FIX "/a/ref/cli_texts.json", "r");
     if (!f) cr_skip_test("no reference for --text (the shared CLIP vocabulary was not found by ref_clip.py)");

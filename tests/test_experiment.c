@@ -175,7 +175,7 @@ Test(experiment, runs_with_one_backbone_share_the_feature_cache) {
     cr_assert_null(strstr(l2, "images to extract"), "the second run extracted features again:\n%s", l2);
     cr_assert_not_null(strstr(l2, ": reused ("), "%s", l2);
     // CLIP-VV off reads other features: a cache of its own.
-    const char *novv[] = {"method.clip_vv=false"};
+    const char *novv[] = {"model.vv_from=0"};
     cr_assert_eq(run_demo("novv", 1, novv), 0, "%s", err_msg());
     char *d3 = run_folder("novv"), *l3 = read_in(d3, "log.txt", NULL);
     cr_assert_not_null(strstr(l3, "images to extract"), "CLIP-VV off reused the V-V features:\n%s", l3);

@@ -224,3 +224,12 @@ Test(grid, errors_name_file_and_cell) {
     cr_assert_null(grid_load(p));
     cr_assert(strstr(err_msg(), "missing.yaml"), "%s", err_msg());
 }
+
+Test(grid, committed_example_grid_expands) {
+    Grid *g = grid_load("experiments/grids/example.yaml");
+    cr_assert_not_null(g, "%s", err_msg());
+    cr_assert_eq(grid_n_cells(g), 8);
+    cr_assert_str_eq(grid_cell(g, 7)->dataset, "mpdd");
+    cr_assert_str_eq(grid_cell(g, 7)->seed, "222");
+    grid_free(g);
+}

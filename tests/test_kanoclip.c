@@ -12,7 +12,7 @@
 
 // sizes mirrored from tests/ref_kanoclip.py
 enum { P = 24, TW = 16, TL = 2, TH = 2, TMLP = 32, CTX = 12, H = 4, G = 2, K = 3, HG = 5, WG = 6, S = 13, NST = 2,
-       B = 3, NCLS = 3, NCTX = 3, RATIO = 4, N = HG * WG };
+       B = 3, NCLS = 3, NCTX = 3, RATIO = 4, KP = 2, N = HG * WG };
 
 // The text tower's tensors, kept for release_text_tower (the suite also runs under AddressSanitizer).
 static float *tt_loaded[64];
@@ -58,12 +58,14 @@ typedef struct {
     int knpl, adapter, adapter_residual, bicmci, full, zero_out, updated_text;
     KdForm kd;
     int steps;
+    DeformKind deform;
 } Scenario;
 
 static KanoclipConfig scenario_config(const Scenario *sc) {
     KanoclipConfig c = kanoclip_config_default();
     c.width = P; c.text_width = TW; c.heads = H; c.grid_h = HG; c.grid_w = WG; c.image_size = S; c.n_stages = NST;
-    c.n_ctx = NCTX; c.dat_groups = G; c.dat_kernel = K; c.adapter_ratio = RATIO;
+    c.n_ctx = NCTX; c.dat_groups = G; c.dat_kernel = K; c.adapter_ratio = RATIO; c.msda_points = KP;
+    c.deform = sc->deform;
     c.knpl = sc->knpl; c.adapter = sc->adapter; c.adapter_residual = sc->adapter_residual; c.bicmci = sc->bicmci;
     c.bicmci_full = sc->full; c.zero_init_out = sc->zero_out; c.maps_updated_text = sc->updated_text; c.kd_form = sc->kd;
     return c;
@@ -200,10 +202,13 @@ static Kanoclip *make_model(const Scenario *sc, const Inputs *in) {
 static void check_losses(const KanoLosses *l, const float *want, const char *what) {
     float got[9] = {l->total, l->kd, l->global, l->local, l->focal, l->dice, l->cos_ak, l->cos_nk, l->cos_an};
     static const char *names[9] = {"total", "kd", "global", "local", "focal", "dice", "cos_ak", "cos_nk", "cos_an"};
+    double worst = 0.0;
     for (int i = 0; i < 9; i++) {
         double e = fabs((double)got[i] - want[i]) / fmax(1.0, fabs(want[i]));
         cr_assert(e <= 1e-4, "%s %s: got %.7g want %.7g", what, names[i], got[i], want[i]);
+        worst = fmax(worst, e);
     }
+    fprintf(stderr, "kanoclip %s: loss terms within %.2g\n", what, worst);
 }
 
 static void run_scenario(const Scenario *sc) {
@@ -236,32 +241,37 @@ static void run_scenario(const Scenario *sc) {
 }
 
 Test(kanoclip, lean_all_parts_gradients) {
-    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1};
+    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT};
     run_scenario(&sc);
 }
 
 Test(kanoclip, full_variant_triplet_kd) {
-    Scenario sc = {"full", 1, 1, 0, 1, 1, 0, 1, KD_TRIPLET, 1};
+    Scenario sc = {"full", 1, 1, 0, 1, 1, 0, 1, KD_TRIPLET, 1, DEFORM_DAT};
     run_scenario(&sc);
 }
 
 Test(kanoclip, ablation_knpl_and_bicmci_off_residual_adapter) {
-    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1};
+    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT};
     run_scenario(&sc);
 }
 
 Test(kanoclip, adapter_off_infonce_original_text_maps) {
-    Scenario sc = {"noadapt", 1, 0, 0, 1, 0, 0, 0, KD_INFONCE, 1};
+    Scenario sc = {"noadapt", 1, 0, 0, 1, 0, 0, 0, KD_INFONCE, 1, DEFORM_DAT};
+    run_scenario(&sc);
+}
+
+Test(kanoclip, deformable_detr_attention_three_steps) {
+    Scenario sc = {"msda", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 3, DEFORM_MSDA};
     run_scenario(&sc);
 }
 
 Test(kanoclip, ten_training_steps_default_switches) {
-    Scenario sc = {"train10", 1, 1, 0, 1, 0, 1, 1, KD_BOUNDED, 10};
+    Scenario sc = {"train10", 1, 1, 0, 1, 0, 1, 1, KD_BOUNDED, 10, DEFORM_DAT};
     run_scenario(&sc);
 }
 
 Test(kanoclip, state_save_load_roundtrip) {
-    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1};
+    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT};
     Inputs in = load_inputs();
     Kanoclip *m = make_model(&sc, &in);
     KanoBatch b = {B, in.stage, in.glob, in.mask, in.label, in.class_id};
@@ -304,9 +314,10 @@ Test(kanoclip, bad_inputs_are_named) {
     cr_assert(strstr(err_msg(), "method.width") != NULL, "%s", err_msg());
     c = kanoclip_config_default();
     c.deform = DEFORM_MSDA;
+    c.msda_points = 0;
     cr_assert_null(kanoclip_new(&c, 2, NULL));
-    cr_assert(strstr(err_msg(), "method.deform") != NULL, "%s", err_msg());
-    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1};
+    cr_assert(strstr(err_msg(), "method.msda_points") != NULL, "%s", err_msg());
+    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT};
     Inputs in = load_inputs();
     Kanoclip *m = make_model(&sc, &in);
     int bad_class[B] = {0, 5, 1};

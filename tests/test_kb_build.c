@@ -14,6 +14,8 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "datasets/dataset.h"
+#include "datasets/synth.h"
 #include "harness/kb_build.h"
 #include "harness/kb_dataset.h"
 #include "harness/kb_loader.h"
@@ -281,5 +283,91 @@ Test(kb_build, the_command_twice_fills_then_only_reads_the_cache) {
     cr_assert_eq(run_kanoclip(bad, err), 2);
     kbs_stop(&s);
     free(out), free(err), free(cache), free(imgs);
+    remove_tree(root);
+}
+
+// The dataset seam: kb_dataset_load reads a synthetic MVTec-layout dataset through the mvtec reader (classes in the
+// reader's order with its prompt names, anomalous test images grouped by class), and `kanoclip kb build CONFIG`
+// takes the dataset from data.train and the endpoint from kb:, fills the cache, and a second run sends nothing.
+Test(kb_build, config_and_reader_on_a_synthetic_dataset) {
+    char root[] = "/tmp/kanoclip-kbcfg-XXXXXX";
+    cr_assert_not_null(mkdtemp(root));
+    char *synth = fs_join(root, "synth"), *cache = fs_join(root, "cache"), *err = fs_join(root, "stderr.txt");
+    SynthOptions o = {.out = synth, .layout = "mvtec", .n_classes = 2, .seed = 3, .size = 32, .n_test_normal = 1,
+                      .n_test_anomalous = 3, .n_train_normal = 1};
+    cr_assert_eq(synth_write(&o), 0, "%s", err_msg());
+
+    KbDataset d;
+    cr_assert_eq(kb_dataset_load("mvtec", synth, &d), 0, "%s", err_msg());
+    cr_assert_str_eq(d.type, "mvtec");
+    cr_assert_eq(d.n_classes, 2);
+    const char *a = synth_class_name(0), *b = synth_class_name(1);
+    const char *first = strcmp(a, b) < 0 ? a : b, *second = strcmp(a, b) < 0 ? b : a;
+    cr_assert_str_eq(d.classes[0], first);
+    cr_assert_str_eq(d.classes[1], second);
+    char *words = dataset_prompt_from_name(first);
+    cr_assert_str_eq(d.prompt_names[0], words);
+    cr_assert_eq(d.n_images, 6, "3 anomalous test images per class; normal and train images are not asked about");
+    for (int i = 0; i < d.n_images; i++) {
+        const KbImage *im = &d.images[i];
+        cr_assert_str_eq(im->class_name, d.classes[i / 3]);
+        char prefix[256];
+        snprintf(prefix, sizeof prefix, "%s/test/", im->class_name);
+        cr_assert(!strncmp(im->rel, prefix, strlen(prefix)) && !strstr(im->rel, "/good/"), "%s", im->rel);
+        cr_assert(fs_exists(im->path), "%s", im->path);
+        if (i % 3) cr_assert_lt(strcmp(d.images[i - 1].rel, im->rel), 0, "sorted within a class");
+    }
+    kb_dataset_free(&d);
+    cr_assert_eq(kb_dataset_load("nosuchtype", synth, &d), -1);
+    cr_assert(strstr(err_msg(), "nosuchtype"), "%s", err_msg());
+    char *missing = fs_join(root, "missing");
+    cr_assert_eq(kb_dataset_load("mvtec", missing, &d), -1);
+    cr_assert(strstr(err_msg(), missing), "%s", err_msg());
+    free(missing);
+
+    KbServer s;
+    cr_assert_eq(kbs_start(&s), 0);
+    s.default_content = answer;
+    char *cfg = fs_join(root, "exp.yaml");
+    char text[2048];
+    int n = snprintf(text, sizeof text,
+                     "data:\n  train:\n    type: mvtec\n    root: \"%s\"\n"
+                     "kb:\n  base_url: \"http://127.0.0.1:%d/v1\"\n  model: loopback-model\n  cache_dir: \"%s\"\n"
+                     "  concurrency: 2\n  backoff_initial_s: 0.01\n",
+                     synth, s.port, cache);
+    cr_assert_eq(fs_write_atomic(cfg, text, (size_t)n), 0);
+    char *args[] = {"build/kanoclip", "kb", "build", cfg, NULL};
+    cr_assert_eq(run_kanoclip(args, err), 0, "%s", fs_read_file(err, NULL));
+    cr_assert_eq(kbs_requests(&s), 8, "2 LLM + 6 VQA questions");
+    char *answers = fs_join(cache, "answers");
+    cr_assert_eq(count_files(answers), 8);
+    // The LLM question names the class by the reader's prompt name (no shipped entry for synthetic classes).
+    char needle[256];
+    snprintf(needle, sizeof needle, "abnormal image of %s looks like", words);
+    int n_files = 0;
+    cr_assert(any_file_contains(answers, needle, &n_files), "no question about '%s'", words);
+
+    cr_assert_eq(run_kanoclip(args, err), 0, "%s", fs_read_file(err, NULL));
+    cr_assert_eq(kbs_requests(&s), 8, "the second run sends no request");
+    char *log = fs_read_file(err, NULL);
+    cr_assert(strstr(log, "8 cached") && strstr(log, "0 to ask"), "%s", log);
+    free(log);
+    // Overrides after CONFIG reach the settings: without VQA only the (cached) LLM questions remain.
+    char *args2[] = {"build/kanoclip", "kb", "build", cfg, "kb.vqa=false", NULL};
+    cr_assert_eq(run_kanoclip(args2, err), 0, "%s", fs_read_file(err, NULL));
+    log = fs_read_file(err, NULL);
+    cr_assert(strstr(log, "2 questions (2 llm, 0 vqa)"), "%s", log);
+    free(log);
+    cr_assert_eq(kbs_requests(&s), 8);
+    // A bad key in the config: one line naming it, exit 1.
+    n = snprintf(text, sizeof text, "kb:\n  concurency: 2\n");
+    fs_write_atomic(cfg, text, (size_t)n);
+    cr_assert_eq(run_kanoclip(args, err), 1);
+    log = fs_read_file(err, NULL);
+    cr_assert(strstr(log, "concurency"), "%s", log);
+    free(log);
+
+    kbs_stop(&s);
+    free(words), free(answers), free(cfg), free(err), free(cache), free(synth);
     remove_tree(root);
 }

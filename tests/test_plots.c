@@ -42,7 +42,9 @@ static void assert_magic(const char *name, const char *magic, size_t n) {
 Test(plots, figures_from_runs) {
     if (!plots_find_gnuplot()) cr_skip_test("gnuplot is not installed");
     cr_redirect_stdout();
-    char *argv[] = {"plots", run_a, run_b, "--out", out};
+    char run_b_slash[300];
+    snprintf(run_b_slash, sizeof run_b_slash, "%s/", run_b);  // as $(dir ...) in a Makefile gives it
+    char *argv[] = {"plots", run_a, run_b_slash, "--out", out};
     cr_assert_eq(cmd_plots(5, argv), 0, "%s", err_msg());
     const char *names[] = {"roc_visa", "per_class_visa", "ablation", "loss_a", "loss_b"};
     for (int i = 0; i < 5; i++) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pty.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -200,10 +201,10 @@ Test(run, experiment_reports_already_finished) {
     fail_next = 0;
     char out[256];
     snprintf(out, sizeof out, "%s/stdout.txt", dir);
-    cr_assert_eq(run_cmd(2, cfg_path, "--quiet"), 0);
-    fflush(stdout);
     FILE *saved = freopen(out, "w", stdout);
     cr_assert_not_null(saved);
+    cr_assert_eq(run_cmd(2, cfg_path, "--quiet"), 0);
+    fflush(stdout);
     cr_assert_eq(run_cmd(2, cfg_path, "--quiet"), 0);
     fflush(stdout);
     char *text = fs_read_file(out, NULL);
@@ -269,4 +270,25 @@ Test(run, progress_summary_in_log) {
     cr_assert_str_eq(buf, "1:02:05");
     free(text);
     free(p);
+}
+
+Test(run, progress_bar_on_a_terminal) {
+    int master, slave;
+    cr_assert_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(slave, STDERR_FILENO);
+    log_set_echo(1);
+    progress_start("extract", 4);
+    for (int i = 0; i < 4; i++) progress_step(1);
+    progress_end();
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(slave);
+    char buf[4096];
+    ssize_t n = read(master, buf, sizeof buf - 1);
+    cr_assert_gt(n, 0);
+    buf[n] = '\0';
+    cr_assert(strstr(buf, "\rextract [") && strstr(buf, "] 4/4 ") && strstr(buf, "ETA"), "%s", buf);
+    cr_assert(strstr(buf, "##############################]"), "a full bar at the end: %s", buf);
+    close(master);
 }
