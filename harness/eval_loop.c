@@ -51,13 +51,18 @@ static void heat(float v, uint8_t *rgb) {
     rgb[0] = (uint8_t)(255 * r), rgb[1] = (uint8_t)(255 * g), rgb[2] = (uint8_t)(255 * bl);
 }
 
-// image | ground truth | map over the image, side by side (3S x S).
+// image | ground truth | map over the image, side by side (3S x S), a PNG in dir.
 static int write_overlay(const char *dir, const ExecDataset *d, int i, int S, const uint8_t *mask, const float *map) {
     Image src = {0}, img = {0};
     if (image_decode_file(d->s[i]->image_path, 3, &src) < 0) return -1;
     int rc = image_resize_for_model(&src, S, IMAGE_RESIZE_SQUARE, &img);
     image_free(&src);
     if (rc < 0) return -1;
+    // The map panel is min-max scaled per image for display only (as AnomalyCLIP's visualisations): the
+    // metrics use the raw map, whose range is small when the heads are unsure.
+    float lo = map[0], hi = map[0];
+    for (size_t q = 1; q < (size_t)S * S; q++) lo = fminf(lo, map[q]), hi = fmaxf(hi, map[q]);
+    float scale = hi > lo ? 1.0f / (hi - lo) : 0.0f;
     uint8_t *px = malloc((size_t)3 * S * 3 * S);
     for (int y = 0; y < S; y++)
         for (int x = 0; x < S; x++) {
@@ -65,14 +70,18 @@ static int write_overlay(const char *dir, const ExecDataset *d, int i, int S, co
             uint8_t *row = px + (size_t)y * 3 * S * 3, h[3];
             memcpy(row + x * 3, p, 3);
             memset(row + (S + x) * 3, mask[(size_t)y * S + x] ? 255 : 0, 3);
-            heat(map[(size_t)y * S + x], h);
+            heat((map[(size_t)y * S + x] - lo) * scale, h);
             for (int c = 0; c < 3; c++) row[(2 * S + x) * 3 + c] = (uint8_t)(0.5f * p[c] + 0.5f * h[c]);
         }
     image_free(&img);
+    // <defect folder or label>_<file name without extension>.png: unique within a class for every layout.
     const char *base = strrchr(d->s[i]->image_path, '/');
     base = base ? base + 1 : d->s[i]->image_path;
+    const char *dot = strrchr(base, '.');
+    int stem = dot ? (int)(dot - base) : (int)strlen(base);
+    const char *kind = d->s[i]->defect && *d->s[i]->defect ? d->s[i]->defect : d->s[i]->label ? "anomalous" : "normal";
     char name[512];
-    snprintf(name, sizeof name, "%s%s.png", d->s[i]->label ? "anomalous_" : "normal_", base);
+    snprintf(name, sizeof name, "%s_%.*s.png", kind, stem, base);
     char *path = fs_join(dir, name);
     rc = fs_mkdirs(dir) < 0 ? -1 : png_write(path, px, 3 * S, S, 3, 6);
     free(path);
