@@ -84,6 +84,8 @@ static int embed_images(const EmbedArgs *a, ClipModel *m, H5Writer *w) {
                            v->shape.layers);
     if (a->vv_from > v->shape.layers)
         return err_set("--vv-from: layer %d, but %s has %d vision layers", a->vv_from, a->model, v->shape.layers);
+    // more than one forward: pack the GEMM weights once instead of once per forward
+    if (a->n_images > a->batch && clip_vision_prepack(&m->vision) < 0) return -1;
     ClipVisionRun *r = clip_vision_run_new(v, S, a->pos_mode);
     if (!r) return -1;
     int N = a->n_images, B = a->batch < N ? a->batch : N, T = clip_vision_tokens(r), W = v->shape.width;

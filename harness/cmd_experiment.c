@@ -1,6 +1,7 @@
 // kanoclip experiment CONFIG [key=value ...] [--dry-run] [--force] [--print-config] [--quiet]
 #include "harness/commands.h"
 #include "harness/experiment.h"
+#include "harness/experiment_plan.h"
 #include "harness/log.h"
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -13,6 +14,7 @@
 // Provided by other parts of the program when they are linked in; NULL otherwise.
 #pragma weak experiment_execute
 #pragma weak experiment_check_dataset
+#pragma weak experiment_plan
 
 static void usage(FILE *out) {
     fprintf(out, "usage: kanoclip experiment CONFIG.yaml [key=value ...] [--dry-run] [--force] [--print-config] "
@@ -35,6 +37,9 @@ static void check_checkpoint(Check *c, const Config *cfg) {
     char what[4200];
     snprintf(what, sizeof what, "model.checkpoint %s", dir && *dir ? dir : "(empty)");
     if (!dir || !*dir) { check_line(c, 0, what, "not set"); return; }
+    int random = 0;
+    config_get_bool(cfg, "model.random.enabled", &random);
+    if (random && !fs_is_dir(dir)) { check_line(c, 1, what, "tiny random CLIP, generated at run time"); return; }
     if (!fs_is_dir(dir)) { check_line(c, 0, what, "no such folder"); return; }
     char detail[512] = "";
     int ok = 1;
@@ -103,6 +108,7 @@ static int dry_run(const Config *cfg) {
         if (config_dataset(cfg, "eval.datasets", i, &d) == 0) check_dataset(&c, cfg, "eval.datasets", &d);
         else check_line(&c, 0, "eval.datasets", err_msg());
     }
+    if (experiment_plan) experiment_plan(cfg, stdout);
     if (!experiment_execute) check_line(&c, 0, "executor", "this build has no training/evaluation");
     if (c.problems) {
         fprintf(stderr, "kanoclip: dry run found %d problem%s\n", c.problems, c.problems == 1 ? "" : "s");

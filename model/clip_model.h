@@ -24,6 +24,8 @@ typedef struct {
     const float *ln2_w, *ln2_b;  // (W)
     const float *fc1_w, *fc1_b;  // (I, W), (I)
     const float *fc2_w, *fc2_b;  // (W, I), (W)
+    // the same four weights packed for the GEMM kernel by clip_vision_prepack (NULL: packed per call)
+    const float *qkv_p, *out_p, *fc1_p, *fc2_p;
 } ClipBlock;
 
 typedef struct {
@@ -49,6 +51,8 @@ typedef struct {
     const float *post_ln_w, *post_ln_b;    // (W)
     const float *projection;               // (P, W)
     float *packed;                         // owned: every block's q|k|v weights then biases
+    float *prepacked;                      // owned: the GEMM-kernel layout of the weights (clip_vision_prepack)
+    const float *patch_p;                  // patch_weight packed, or NULL
 } ClipVision;
 
 // A source of named float32 tensors with an expected shape (a checkpoint; tests may bring another).
@@ -61,6 +65,10 @@ int clip_text_bind(ClipText *t, const ClipConfig *cfg, ClipTensorFn get, void *s
 int clip_vision_bind(ClipVision *v, const ClipConfig *cfg, ClipTensorFn get, void *src);
 void clip_text_release(ClipText *t);
 void clip_vision_release(ClipVision *v);
+// Packs the vision tower's GEMM weights once into the kernel's layout (memory: one more copy of them), so
+// forwards skip packing per call: worth it for many images (a batch-1 ViT-B/16 forward spends about a third of
+// its time packing), not for one. 0 (nothing to do on builds without the packed kernel), -1 out of memory.
+int clip_vision_prepack(ClipVision *v);
 
 enum { CLIP_TEXT = 1, CLIP_VISION = 2 };
 

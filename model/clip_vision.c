@@ -212,7 +212,7 @@ int clip_vision_forward(ClipVisionRun *r, const float *pixels, int B, const Clip
     // O_0 = LN_pre([class; patches · Wpatchᵀ] + positions)
     EmbedJob ej = {r, pixels};
     task_pool_run(B, im2col_task, &ej);
-    linear_forward(r->x, W, r->h, K, v->patch_weight, NULL, N, K, W, LINEAR_STORE);
+    linear_forward_packed(r->x, W, r->h, K, v->patch_weight, v->patch_p, NULL, N, K, W, LINEAR_STORE);
     task_pool_run(B, positions_task, &ej);
     layernorm_rows_forward(r->x, NULL, NULL, r->x, v->pre_ln_w, v->pre_ln_b, N, W, sh->ln_eps);
     record(r, out, 0, B, 0);
@@ -221,18 +221,19 @@ int clip_vision_forward(ClipVisionRun *r, const float *pixels, int B, const Clip
         const ClipBlock *k = &v->blocks[l - 1];
         int vv_live = out->vv_from && l >= out->vv_from;
         layernorm_rows_forward(r->ln, NULL, NULL, r->x, k->ln1_w, k->ln1_b, N, W, sh->ln_eps);
-        linear_forward(r->qkv, 3 * W, r->ln, W, k->qkv_w, k->qkv_b, N, W, 3 * W, LINEAR_STORE);
+        linear_forward_packed(r->qkv, 3 * W, r->ln, W, k->qkv_w, k->qkv_p, k->qkv_b, N, W, 3 * W, LINEAR_STORE);
         const float *q = r->qkv, *kk = r->qkv + W, *vv = r->qkv + 2 * W;
         if (vv_live) {  // S_l = S_{l-1} + out_proj(MHA(V, V, V)), S_{vv_from-1} = O_{vv_from-1}
             if (l == out->vv_from) memcpy(r->s, r->x, sizeof(float) * N * W);
             attention_infer_forward(r->y, vv, vv, vv, B, T, T, H, hd, 3 * W, 3 * W, W, 0, scale);
-            linear_forward(r->s, W, r->y, W, k->out_w, k->out_b, N, W, W, LINEAR_ACCUM);
+            linear_forward_packed(r->s, W, r->y, W, k->out_w, k->out_p, k->out_b, N, W, W, LINEAR_ACCUM);
         }
         attention_infer_forward(r->y, q, kk, vv, B, T, T, H, hd, 3 * W, 3 * W, W, 0, scale);
-        linear_forward(r->x, W, r->y, W, k->out_w, k->out_b, N, W, W, LINEAR_ACCUM);
+        linear_forward_packed(r->x, W, r->y, W, k->out_w, k->out_p, k->out_b, N, W, W, LINEAR_ACCUM);
         layernorm_rows_forward(r->ln, NULL, NULL, r->x, k->ln2_w, k->ln2_b, N, W, sh->ln_eps);
-        linear_forward(r->h, Wm, r->ln, W, k->fc1_w, k->fc1_b, N, W, Wm, act == 2 ? LINEAR_GELU : LINEAR_QUICKGELU);
-        linear_forward(r->x, W, r->h, Wm, k->fc2_w, k->fc2_b, N, Wm, W, LINEAR_ACCUM);
+        linear_forward_packed(r->h, Wm, r->ln, W, k->fc1_w, k->fc1_p, k->fc1_b, N, W, Wm,
+                              act == 2 ? LINEAR_GELU : LINEAR_QUICKGELU);
+        linear_forward_packed(r->x, W, r->h, Wm, k->fc2_w, k->fc2_p, k->fc2_b, N, Wm, W, LINEAR_ACCUM);
         record(r, out, l, B, vv_live);
     }
 

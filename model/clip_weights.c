@@ -1,6 +1,7 @@
 // Binding the towers' weights by their Hugging Face names; q|k|v of each block packed into one (3W, W) matrix.
 #include "model/clip_model.h"
 #include "common/error.h"
+#include "model/ops_infer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,30 @@ void clip_text_release(ClipText *t) {
 void clip_vision_release(ClipVision *v) {
     free(v->blocks);
     free(v->packed);
+    free(v->prepacked);
     v->blocks = NULL;
     v->packed = NULL;
+    v->prepacked = NULL;
+}
+
+int clip_vision_prepack(ClipVision *v) {
+    int W = v->shape.width, Wm = v->shape.mlp, K = v->channels * v->patch_size * v->patch_size;
+    size_t nqkv = linear_packed_floats(3 * W, W), nout = linear_packed_floats(W, W);
+    size_t nfc1 = linear_packed_floats(Wm, W), nfc2 = linear_packed_floats(W, Wm), npatch = linear_packed_floats(W, K);
+    size_t per = nqkv + nout + nfc1 + nfc2, total = per * v->shape.layers + npatch;
+    if (total == 0 || v->prepacked) return 0;
+    float *p = aligned_alloc(64, (sizeof(float) * total + 63) / 64 * 64);
+    if (!p) return err_set("vision tower: out of memory packing the weights (%zu MB)", total * 4 >> 20);
+    v->prepacked = p;
+    linear_pack(p, v->patch_weight, W, K);
+    v->patch_p = p;
+    p += npatch;
+    for (int l = 0; l < v->shape.layers; l++) {
+        ClipBlock *b = &v->blocks[l];
+        linear_pack(p, b->qkv_w, 3 * W, W), b->qkv_p = p, p += nqkv;
+        linear_pack(p, b->out_w, W, W), b->out_p = p, p += nout;
+        linear_pack(p, b->fc1_w, Wm, W), b->fc1_p = p, p += nfc1;
+        linear_pack(p, b->fc2_w, W, Wm), b->fc2_p = p, p += nfc2;
+    }
+    return 0;
 }

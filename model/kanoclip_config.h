@@ -1,5 +1,5 @@
 // KAnoCLIP method configuration: every switch of the heads with its default (kanoclip-components.md §0, §10).
-// The harness fills it from the YAML `method:` section (experiments/defaults.method.yaml lists the same keys);
+// The harness fills it from the YAML `method:` section (experiments/defaults.yaml lists the same keys);
 // the numbers in brackets are the FLAG numbers of the checklist in §10 of that note.
 #ifndef MODEL_KANOCLIP_CONFIG_H
 #define MODEL_KANOCLIP_CONFIG_H

@@ -3,6 +3,7 @@
 #include "model/ops_infer.h"
 #include "model/ops.h"
 #include "model/task_pool.h"
+#include "model/gemm_avx512.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -88,8 +89,24 @@ static void linear_task(void *ctx, int t) {
     linear_tile(j->out, j->ldo, j->inp, j->ldi, j->weight, j->bias, j->C, r0, m, c0, n, j->mode);
 }
 
+// KANOCLIP_GEMM=openblas forces the OpenBLAS tiles where the AVX-512 kernel is built (for comparisons, tests).
+static int use_openblas(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("KANOCLIP_GEMM");
+        v = e && !strcmp(e, "openblas");
+    }
+    return v;
+}
+
 void linear_forward(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *bias, int N,
                     int C, int OC, LinearMode mode) {
+#if defined(__AVX512F__)
+    if (!use_openblas()) {
+        gemm_avx512_forward(out, ldo, inp, ldi, weight, bias, N, C, OC, mode);
+        return;
+    }
+#endif
     int threads = task_pool_threads();
     // Row blocks of 256 keep OpenBLAS's re-packing of the weights small; column groups (multiples of 64) make
     // at least 4 tiles per thread so that the dynamic claiming can even out.
@@ -101,6 +118,33 @@ void linear_forward(float *out, int ldo, const float *inp, int ldi, const float 
     ng = (col_units + units_per - 1) / units_per;
     LinearJob j = {out, inp, weight, bias, ldo, ldi, N, C, OC, rb, ng, units_per * 64, mode};
     task_pool_run(nr * ng, linear_task, &j);
+}
+
+size_t linear_packed_floats(int OC, int C) {
+#if defined(__AVX512F__)
+    if (!use_openblas()) return gemm_avx512_packed_floats(OC, C);
+#endif
+    (void)OC, (void)C;
+    return 0;
+}
+
+void linear_pack(float *dst, const float *weight, int OC, int C) {
+#if defined(__AVX512F__)
+    gemm_avx512_pack(dst, weight, OC, C);
+#else
+    (void)dst, (void)weight, (void)OC, (void)C;
+#endif
+}
+
+void linear_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *packed,
+                           const float *bias, int N, int C, int OC, LinearMode mode) {
+#if defined(__AVX512F__)
+    if (packed) {
+        gemm_avx512_forward_packed(out, ldo, inp, ldi, packed, bias, N, C, OC, mode);
+        return;
+    }
+#endif
+    linear_forward(out, ldo, inp, ldi, weight, bias, N, C, OC, mode);
 }
 
 typedef struct {

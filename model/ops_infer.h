@@ -42,11 +42,20 @@ void bias_act_forward(float *x, float *pre, const float *bias, int N, int C, int
 //   LINEAR_ACCUM   out += inp·Wᵀ + bias (a residual stream)
 //   LINEAR_QUICKGELU / LINEAR_GELU   out = act(inp·Wᵀ + bias)
 // The work is split into row x column tiles that threads take dynamically (a thread that loses its core
-// delays nothing but its own tile); each tile is one single-threaded OpenBLAS call whose epilogue runs while
-// the tile is still in cache (model/task_pool.h).
+// delays nothing but its own tile), the epilogue running while the tile is still in cache (model/task_pool.h).
+// On AVX-512 builds the tiles run model/gemm_avx512.c's kernel on weights packed once per call; elsewhere (or
+// with KANOCLIP_GEMM=openblas) each tile is one single-threaded OpenBLAS call.
 typedef enum { LINEAR_STORE, LINEAR_ACCUM, LINEAR_QUICKGELU, LINEAR_GELU } LinearMode;
 void linear_forward(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *bias, int N,
                     int C, int OC, LinearMode mode);
+
+// Frozen weights packed ahead of time for linear_forward_packed: the floats one (OC,C) weight needs (0 when
+// this build has no packed kernel, or KANOCLIP_GEMM=openblas) and the packing (dst 64-byte aligned).
+size_t linear_packed_floats(int OC, int C);
+void linear_pack(float *dst, const float *weight, int OC, int C);
+// linear_forward with the weight also given packed (NULL: use weight as linear_forward does).
+void linear_forward_packed(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *packed,
+                           const float *bias, int N, int C, int OC, LinearMode mode);
 
 // LayerNorm of N rows of C, rows spread over the task pool; out may alias inp; mean/rstd (N) may be NULL.
 void layernorm_rows_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,

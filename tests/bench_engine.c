@@ -1,5 +1,6 @@
 // The engine's side of `make bench` (tests/bench_engine.py drives it):
-//   bench_engine serve DIR S     load DIR's vision tower at input size S, then answer lines on stdin:
+//   bench_engine serve DIR S     load DIR's vision tower at input size S (weights packed ahead of time for the
+//                                GEMM kernel unless BENCH_NO_PREPACK is set), then answer lines on stdin:
 //                                  "vision B N"  -> "vision B SECONDS_PER_FORWARD" (N timed forwards, batch B)
 //                                  "sgemm B N"   -> "sgemm B GFLOPS" (OpenBLAS SGEMM over the tower's GEMM shapes
 //                                                   at B*T rows, N rounds; FLOP-weighted)
@@ -66,6 +67,10 @@ static double sgemm_rate(const ClipVision *v, int N, int rounds) {
 static int serve(const char *dir, int S) {
     ClipModel *m = clip_model_load(dir, CLIP_VISION | CLIP_TEXT);
     if (!m) { fprintf(stderr, "bench_engine: %s\n", err_msg()); return 1; }
+    if (!getenv("BENCH_NO_PREPACK") && clip_vision_prepack(&m->vision) < 0) {
+        fprintf(stderr, "bench_engine: %s\n", err_msg());
+        return 1;
+    }
     ClipVisionRun *r = clip_vision_run_new(&m->vision, S, CLIP_POS_BILINEAR);
     ClipTextRun *tr = clip_text_run_new(&m->text, 1);
     int T = clip_vision_tokens(r), P = m->vision.proj_dim, Wt = m->text.shape.width;

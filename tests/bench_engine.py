@@ -145,6 +145,21 @@ def main():
           "(limit 1024 MB): %s"
           % (float(f["seconds"]), peak / 1024, file_kb / 1024, weights / 1024, above / 1024,
              "ok" if above < 1024 * 1024 else "OVER"))
+    # the same through the command, end to end (decode, resize, forward, HDF5): peak RSS of the process
+    h5 = os.path.join(BENCH, "embed_518.h5")
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    cmd = ["/usr/bin/python3", "-c", probe, os.path.join(ROOT, "build", "kanoclip"), "embed", "--model", l14,
+           "--out", h5, "--image-size", "518", "--layers", "6,12,18,24", "--vv-from", "6", "--image",
+           os.path.join(BENCH, "image_518.png")]
+    t = time.time()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if out.returncode != 0:
+        print("kanoclip embed at 518 px failed: %s" % out.stderr.strip())
+        return 1
+    kb = int(out.stdout.split()[-1])
+    print("kanoclip embed --image-size 518 --layers 6,12,18,24 --vv-from 6 (ViT-L/14-336 shape, one image): %.1f s, "
+          "peak RSS %.0f MB, above the vision weights %.0f MB" % (time.time() - t, kb / 1024, (kb - weights) / 1024))
     return 0
 
 

@@ -112,3 +112,9 @@ Test(clip_text, errors_name_the_problem) {
     clip_model_free(m);
     cr_assert_null(clip_model_load(FIX "/a/images", CLIP_TEXT));
 }
+
+// The OpenBLAS-tile path of linear_forward (non-AVX-512 builds), forced through the environment.
+Test(clip_text, shape_c_openblas_tiles) {
+    setenv("KANOCLIP_GEMM", "openblas", 1);
+    check_text("c", "f32");
+}

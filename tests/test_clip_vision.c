@@ -25,6 +25,8 @@ static void meta(const char *in, int *S, int *vv_from, int *L) {
     free(a.data);
 }
 
+static int prepack;  // run on weights packed ahead of time (clip_vision_prepack)
+
 static void check_vision(const char *shape, const char *fmt) {
     char dir[256], in[256], ref[256], name[64], what[300];
     snprintf(dir, sizeof dir, FIX "/%s/%s", shape, fmt);
@@ -33,6 +35,7 @@ static void check_vision(const char *shape, const char *fmt) {
              !strcmp(fmt, "f16") ? "ref_f16" : !strcmp(fmt, "bf16") ? "ref_bf16" : "ref");
     ClipModel *m = clip_model_load(dir, CLIP_VISION);
     cr_assert_not_null(m, "%s: %s", dir, err_msg());
+    if (prepack) cr_assert_eq(clip_vision_prepack(&m->vision), 0, "%s", err_msg());
     const ClipVision *v = &m->vision;
     int S, vv_from, L;
     meta(in, &S, &vv_from, &L);
@@ -143,4 +146,21 @@ Test(clip_vision, errors_name_the_problem) {
     cr_assert_eq(clip_vision_forward(r, px, 1, &out2), -1);
     clip_vision_run_free(r);
     clip_model_free(m);
+}
+
+// The OpenBLAS-tile path of linear_forward (the one non-AVX-512 builds take), forced through the environment
+// (each Criterion test runs in its own process, where the switch is read once).
+Test(clip_vision, shape_b_openblas_tiles) {
+    setenv("KANOCLIP_GEMM", "openblas", 1);
+    check_vision("b", "f32");
+}
+
+Test(clip_vision, shape_b_prepacked_weights) {
+    prepack = 1;
+    check_vision("b", "f32");
+}
+
+Test(clip_vision, shape_c_prepacked_weights_f16) {
+    prepack = 1;
+    check_vision("c", "f16");
 }

@@ -1,0 +1,26 @@
+// Evaluation of one dataset: anomaly maps and image scores from the heads over cached features, streamed class
+// by class into the metrics (harness/metrics.h: image AUROC/AP/F1-max, pixel AUROC/AUPRO/AP/F1-max), with the
+// dataset's class means; optionally the maps (HDF5, eval.save_maps) and overlay PNGs (eval.overlays per class).
+#ifndef HARNESS_EVAL_LOOP_H
+#define HARNESS_EVAL_LOOP_H
+
+#include "harness/cache_feature.h"
+#include "harness/config.h"
+#include "harness/exec_dataset.h"
+#include "harness/run_dir.h"
+#include "model/kanoclip.h"
+
+struct cJSON;
+
+typedef struct {
+    struct cJSON *json;   // the dataset's entry of metrics.json: image, pixel (if masks), classes
+    char *per_class;      // per_class.csv rows of this dataset (no header), in class order
+    char *roc;            // roc_<dataset>.csv (header included): pooled image-level ROC
+    double image_auroc, pixel_auroc;  // class means (NaN when undefined), for the log
+} EvalResult;
+
+// m must have been made for d's classes (its prompts or fixed text set). -1 with err_set.
+int eval_dataset(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d, FeatureCache *fc, EvalResult *out);
+void eval_result_free(EvalResult *r);
+
+#endif

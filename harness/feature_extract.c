@@ -1,0 +1,112 @@
+// Extraction into the feature cache (see feature_extract.h).
+#include "harness/feature_extract.h"
+#include "harness/log.h"
+#include "harness/progress.h"
+#include "common/error.h"
+#include "common/fsutil.h"
+#include "common/hash.h"
+#include "datasets/image.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Bump when the feature computation changes: caches of older code are then rebuilt (the reason is logged).
+#define FEATURE_CODE_VERSION "exec-1"
+
+FeatureCache *features_prepare(const char *dir, ClipModel *model, const BackboneSettings *b, ExecDataset *d,
+                               int batch, int *reused) {
+    *reused = 0;
+    const char *model_hash = checkpoint_hash(model->ck);
+    if (!model_hash) return NULL;
+    if (exec_dataset_hash(d) < 0) return NULL;
+    const ClipVision *v = &model->vision;
+    int S = b->image_size, grid = S / v->patch_size, T = grid * grid + 1, P = v->proj_dim;
+    char preprocess[512], layers[128] = "", dataset[160];
+    const float *mean = model->cfg.image_mean, *std = model->cfg.image_std;
+    snprintf(preprocess, sizeof preprocess,
+             "resize=bicubic-square;mean=%.8g,%.8g,%.8g;std=%.8g,%.8g,%.8g;pos=%s;global_ln_post=%d", mean[0], mean[1],
+             mean[2], std[0], std[1], std[2], b->pos_bicubic ? "bicubic" : "bilinear", b->global_ln_post);
+    for (int i = 0; i < b->n_layers; i++)
+        snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%d", i ? "," : "", b->layers[i]);
+    snprintf(dataset, sizeof dataset, "%s:%s", d->type, d->manifest);
+    const char **hashes = malloc(sizeof(char *) * d->n);
+    for (int i = 0; i < d->n; i++) hashes[i] = d->hash[i];
+    FeatureCacheKey key = {.model_hash = model_hash, .preprocess = preprocess, .dataset = dataset,
+                           .code_version = FEATURE_CODE_VERSION, .input_size = S, .n_layers = b->n_layers,
+                           .layers = b->layers, .vv_from = b->vv_from, .n_images = d->n, .tokens = T, .width = P,
+                           .global_dim = P, .image_hashes = hashes};
+    // The file name holds the key minus the code version, so a code change rebuilds in place with a reason.
+    char idtext[2048], id[65], name[256];
+    snprintf(idtext, sizeof idtext, "%s|%s|%d|%s|%d|%s", model_hash, preprocess, S, layers, b->vv_from, dataset);
+    sha256_hex(idtext, strlen(idtext), id);
+    snprintf(name, sizeof name, "%s-%s-%.16s.h5", d->name, d->type, id);
+    if (fs_mkdirs(dir) < 0) { free(hashes); return NULL; }
+    char *path = fs_join(dir, name);
+    FeatureCache *fc = feature_cache_open(path, &key);
+    free(hashes);
+    if (!fc) { free(path); return NULL; }
+    if (feature_cache_complete(fc)) {
+        log_msg("feature cache %s: reused (%d images of %s; layers %s, vv_from %d, %d px)", path, d->n, d->name, layers,
+                b->vv_from, S);
+        *reused = 1;
+        free(path);
+        return fc;
+    }
+    if (feature_cache_reason(fc)[0]) log_msg("feature cache %s: rebuilt: %s", path, feature_cache_reason(fc));
+    int todo = d->n - feature_cache_n_done(fc);
+    log_msg("features of %s: %d images to extract (layers %s, vv_from %d, %d px) into %s", d->name, todo, layers,
+            b->vv_from, S, path);
+    ClipVisionRun *run = clip_vision_run_new(v, S, b->pos_bicubic ? CLIP_POS_BICUBIC : CLIP_POS_BILINEAR);
+    if (!run) { feature_cache_close(fc); free(path); return NULL; }
+    if (batch < 1) batch = 1;
+    float *pixels = malloc(sizeof(float) * batch * 3 * S * S);         // (B,3,S,S)
+    float *stage_buf = malloc(sizeof(float) * b->n_layers * batch * T * P);  // n_layers x (B,T,P)
+    float *global = malloc(sizeof(float) * batch * P);                  // (B,P)
+    float *stages[8];
+    for (int s = 0; s < b->n_layers; s++) stages[s] = stage_buf + (size_t)s * batch * T * P;
+    int *idx = malloc(sizeof(int) * batch), rc = 0;
+    progress_start("features", todo);
+    for (int i = 0; i < d->n && rc == 0;) {
+        int B = 0;
+        for (; i < d->n && B < batch; i++)
+            if (!feature_cache_has(fc, i)) idx[B++] = i;
+        if (B == 0) break;
+        int bad = -1;
+        char msg[1024] = "";
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int j = 0; j < B; j++)
+            if (image_load_preprocessed(d->s[idx[j]]->image_path, S, IMAGE_RESIZE_SQUARE, mean, std,
+                                        pixels + (size_t)j * 3 * S * S) < 0) {
+#pragma omp critical
+                if (bad < 0) { bad = j; snprintf(msg, sizeof msg, "%s", err_msg()); }
+            }
+        if (bad >= 0) { rc = err_set("%s", msg); break; }
+        rc = clip_vision_stage_features(run, pixels, B, b->vv_from, b->n_layers, b->layers, stages, global,
+                                        b->global_ln_post);
+        for (int j = 0; j < B && rc == 0; j++) {
+            for (int s = 0; s < b->n_layers && rc == 0; s++)
+                rc = feature_cache_put(fc, idx[j], s, stages[s] + (size_t)j * T * P);
+            if (rc == 0) rc = feature_cache_put(fc, idx[j], FEATURE_GLOBAL, global + (size_t)j * P);
+            if (rc == 0) rc = feature_cache_mark_done(fc, idx[j]);
+        }
+        progress_step(B);
+    }
+    progress_end();
+    free(pixels);
+    free(stage_buf);
+    free(global);
+    free(idx);
+    clip_vision_run_free(run);
+    if (rc == 0) rc = feature_cache_finish(fc);
+    if (rc < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", err_msg());
+        feature_cache_close(fc);  // keeps what is done: the next run resumes
+        err_set("features of %s: %s", d->name, msg);
+        free(path);
+        return NULL;
+    }
+    free(path);
+    return fc;
+}

@@ -1,0 +1,283 @@
+// `kanoclip experiment` end to end on the demo config at a tiny size (synthetic data and a random checkpoint
+// generated into a temporary folder): result files, a finished run not run again, the feature cache shared by
+// runs with one backbone, a killed run resumed to the same parameters and metrics, the Table 3 switches, and a
+// paper config stopping before any compute when weights and data are missing.
+#include <criterion/criterion.h>
+#include <cjson/cJSON.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/fsutil.h"
+#include "harness/experiment.h"
+#include "harness/log.h"
+#include "tmpdir.h"
+
+static char tmp[64];
+
+static void setup(void) {
+    strcpy(tmp, "/tmp/kanoclip-exp-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp));
+    log_set_echo(0);
+    unsetenv("KANOCLIP_STOP_AFTER_EPOCHS");
+}
+static void teardown(void) { tmpdir_remove(tmp); }
+
+// Runs experiments/demo.yaml shrunk to seconds, everything under tmp, plus extra overrides.
+static int run_demo(const char *name, int n_extra, const char *const *extra) {
+    static char ov[24][512];
+    const char *fmt[] = {"run.out_dir=%s/results", "cache.dir=%s/cache", "model.checkpoint=%s/ckpt",
+                         "data.synthetic.out=%s/data", "data.train.root=%s/data",
+                         "eval.datasets=[{name: synthetic, type: mvtec, root: %s/data}]"};
+    char *argv[64];
+    int n = 0;
+    argv[n++] = "experiment";
+    argv[n++] = "experiments/demo.yaml";
+    int k = 0;
+    for (size_t i = 0; i < sizeof fmt / sizeof *fmt; i++, k++) {
+        snprintf(ov[k], sizeof ov[k], fmt[i], tmp);
+        argv[n++] = ov[k];
+    }
+    snprintf(ov[k], sizeof ov[k], "run.name=%s", name);
+    argv[n++] = ov[k++];
+    static const char *tiny[] = {"model.image_size=32", "data.synthetic.image_size=32", "eval.image_size=32",
+                                 "data.synthetic.classes=5", "data.synthetic.train_classes=3",
+                                 "data.synthetic.images_per_class=6", "train.epochs=2", "train.log_every=1",
+                                 "report.plots=false", "report.tables=false", "eval.pixel_bins=1024", "--quiet"};
+    for (size_t i = 0; i < sizeof tiny / sizeof *tiny; i++) argv[n++] = (char *)tiny[i];
+    for (int i = 0; i < n_extra; i++) argv[n++] = (char *)extra[i];
+    argv[n] = NULL;
+    FILE *saved = stdout;
+    stdout = fopen("/dev/null", "w");  // the command prints the run folder
+    int rc = experiment_main(n, argv, experiment_execute);
+    fclose(stdout);
+    stdout = saved;
+    return rc;
+}
+
+// The run folder of run.name NAME (exactly one), malloc'd.
+static char *run_folder(const char *name) {
+    char pat[256];
+    snprintf(pat, sizeof pat, "%s/results/%s-*", tmp, name);
+    glob_t g;
+    cr_assert_eq(glob(pat, 0, NULL, &g), 0, "no run folder %s", pat);
+    cr_assert_eq(g.gl_pathc, 1, "%zu run folders match %s", g.gl_pathc, pat);
+    char *dir = strdup(g.gl_pathv[0]);
+    globfree(&g);
+    return dir;
+}
+
+static char *read_in(const char *dir, const char *name, size_t *len) {
+    char *p = fs_join(dir, name);
+    size_t n = 0;
+    char *text = fs_read_file(p, &n);
+    cr_assert_not_null(text, "%s: %s", p, err_msg());
+    free(p);
+    if (len) *len = n;
+    return text;
+}
+
+static int count_lines(const char *text) {
+    int n = 0;
+    for (const char *p = text; *p; p++) n += *p == '\n';
+    return n;
+}
+
+static double json_num(cJSON *o, const char *a, const char *b, const char *c, const char *d) {
+    const char *path[4] = {a, b, c, d};
+    for (int i = 0; i < 4 && path[i]; i++) {
+        o = cJSON_GetObjectItemCaseSensitive(o, path[i]);
+        cr_assert_not_null(o, "metrics.json: no %s", path[i]);
+    }
+    cr_assert(cJSON_IsNumber(o), "metrics.json: %s.%s.%s.%s is not a number", a, b, c, d ? d : "");
+    return o->valuedouble;
+}
+
+TestSuite(experiment, .init = setup, .fini = teardown, .timeout = 300);
+
+Test(experiment, demo_end_to_end_writes_every_result_file) {
+    cr_assert_eq(run_demo("e2e", 0, NULL), 0, "%s", err_msg());
+    char *dir = run_folder("e2e");
+    // metrics.json as harness/experiment.h specifies it.
+    char *text = read_in(dir, "metrics.json", NULL);
+    cJSON *m = cJSON_Parse(text);
+    cr_assert_not_null(m, "metrics.json does not parse");
+    cr_assert_str_eq(cJSON_GetObjectItem(m, "method")->valuestring, "kanoclip");
+    cr_assert_str_eq(cJSON_GetObjectItem(m, "train_dataset")->valuestring, "mvtec");
+    double ia = json_num(m, "datasets", "synthetic", "image", "auroc");
+    double pa = json_num(m, "datasets", "synthetic", "pixel", "auroc");
+    cr_assert(ia >= 0 && ia <= 1 && pa >= 0 && pa <= 1, "image %g pixel %g", ia, pa);
+    cJSON *classes = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "datasets"), "synthetic"), "classes");
+    // Zero-shot: the 2 evaluated classes are the generated classes 3 and 4, never the 3 trained on.
+    cr_assert_eq(cJSON_GetArraySize(classes), 2);
+    cr_assert_not_null(cJSON_GetObjectItem(classes, "rubber_ring"));
+    cr_assert_not_null(cJSON_GetObjectItem(classes, "granite_stone"));
+    cr_assert_null(cJSON_GetObjectItem(classes, "woven_fabric"));
+    cJSON_Delete(m);
+    free(text);
+    // per_class.csv: header and one row per class, sorted.
+    text = read_in(dir, "per_class.csv", NULL);
+    cr_assert(!strncmp(text, "dataset,class,image_auroc,image_ap,image_f1_max,pixel_auroc,pixel_aupro,pixel_ap,pixel_f1_max\n"
+                             "synthetic,granite_stone,", 118), "per_class.csv:\n%s", text);
+    cr_assert_eq(count_lines(text), 3, "per_class.csv:\n%s", text);
+    free(text);
+    // roc_synthetic.csv: from (0,0) to (1,1), fpr never decreasing.
+    text = read_in(dir, "roc_synthetic.csv", NULL);
+    cr_assert(!strncmp(text, "fpr,tpr\n0,0\n", 12), "%s", text);
+    double last_f = 0, f = 0, t = 0;
+    for (char *l = strchr(text, '\n') + 1; *l; l = strchr(l, '\n') + 1) {
+        cr_assert_eq(sscanf(l, "%lf,%lf", &f, &t), 2);
+        cr_assert(f >= last_f, "fpr decreases at %s", l);
+        last_f = f;
+    }
+    cr_assert(f == 1 && t == 1, "ROC ends at (%g, %g)", f, t);
+    free(text);
+    // train_log.csv: 2 epochs x 2 steps (9 images of 3 classes... 18 images, batch 8: 3 steps), log_every 1.
+    text = read_in(dir, "train_log.csv", NULL);
+    cr_assert(!strncmp(text, "step,epoch,loss_total,loss_focal,loss_dice,loss_bce,loss_kd\n", 59), "%s", text);
+    cr_assert_eq(count_lines(text), 1 + 2 * 3, "train_log.csv:\n%s", text);
+    free(text);
+    char *p = fs_join(dir, "DONE");
+    cr_assert(fs_exists(p), "no DONE");
+    free(p);
+    p = fs_join(dir, "state.bin");
+    cr_assert(fs_exists(p), "no state.bin");
+    free(p);
+    // The epoch lines carry the three cosine monitors.
+    text = read_in(dir, "log.txt", NULL);
+    cr_assert_not_null(strstr(text, "epoch 2/2: loss"), "%s", text);
+    cr_assert_not_null(strstr(text, "cos(LAP,KB)"), "%s", text);
+    free(text);
+    free(dir);
+}
+
+Test(experiment, finished_run_is_not_run_again) {
+    cr_assert_eq(run_demo("again", 0, NULL), 0, "%s", err_msg());
+    char *dir = run_folder("again");
+    size_t n1, n2;
+    char *m1 = read_in(dir, "metrics.json", NULL), *l1 = read_in(dir, "log.txt", &n1);
+    cr_assert_eq(run_demo("again", 0, NULL), 0, "%s", err_msg());
+    char *m2 = read_in(dir, "metrics.json", NULL), *l2 = read_in(dir, "log.txt", &n2);
+    cr_assert_str_eq(m1, m2);
+    cr_assert_eq(n1, n2, "the finished run wrote to its log again");
+    free(m1); free(m2); free(l1); free(l2); free(dir);
+}
+
+Test(experiment, runs_with_one_backbone_share_the_feature_cache) {
+    cr_assert_eq(run_demo("first", 0, NULL), 0, "%s", err_msg());
+    const char *lr[] = {"train.lr=0.002"};
+    cr_assert_eq(run_demo("second", 1, lr), 0, "%s", err_msg());
+    char *d1 = run_folder("first"), *d2 = run_folder("second");
+    char *l1 = read_in(d1, "log.txt", NULL), *l2 = read_in(d2, "log.txt", NULL);
+    cr_assert_not_null(strstr(l1, "images to extract"), "%s", l1);
+    cr_assert_null(strstr(l2, "images to extract"), "the second run extracted features again:\n%s", l2);
+    cr_assert_not_null(strstr(l2, ": reused ("), "%s", l2);
+    // CLIP-VV off reads other features: a cache of its own.
+    const char *novv[] = {"model.vv_from=0"};
+    cr_assert_eq(run_demo("novv", 1, novv), 0, "%s", err_msg());
+    char *d3 = run_folder("novv"), *l3 = read_in(d3, "log.txt", NULL);
+    cr_assert_not_null(strstr(l3, "images to extract"), "CLIP-VV off reused the V-V features:\n%s", l3);
+    cr_assert_not_null(strstr(l3, "vv_from 0"), "%s", l3);
+    free(l1); free(l2); free(l3); free(d1); free(d2); free(d3);
+}
+
+Test(experiment, killed_run_resumes_to_the_uninterrupted_result) {
+    const char *ep[] = {"train.epochs=3"};
+    cr_assert_eq(run_demo("whole", 1, ep), 0, "%s", err_msg());
+    setenv("KANOCLIP_STOP_AFTER_EPOCHS", "1", 1);
+    cr_assert_neq(run_demo("parts", 1, ep), 0, "the stop hook did not stop the run");
+    cr_assert_neq(run_demo("parts", 1, ep), 0, "the stop hook did not stop the second attempt");
+    unsetenv("KANOCLIP_STOP_AFTER_EPOCHS");
+    char *dp = run_folder("parts");
+    char *done = fs_join(dp, "DONE");
+    cr_assert(!fs_exists(done), "a stopped run is marked finished");
+    free(done);
+    cr_assert_eq(run_demo("parts", 1, ep), 0, "%s", err_msg());
+    char *dw = run_folder("whole");
+    size_t nw, np;
+    char *sw = read_in(dw, "state.bin", &nw), *sp = read_in(dp, "state.bin", &np);
+    cr_assert_eq(nw, np);
+    cr_assert(memcmp(sw, sp, nw) == 0, "parameters, Adam moments or step differ after resuming");
+    char *cw = read_in(dw, "per_class.csv", NULL), *cp = read_in(dp, "per_class.csv", NULL);
+    cr_assert_str_eq(cw, cp);
+    char *tw = read_in(dw, "train_log.csv", NULL), *tp = read_in(dp, "train_log.csv", NULL);
+    cr_assert_str_eq(tw, tp, "train_log.csv differs:\n%s\nvs\n%s", tw, tp);
+    char *log = read_in(dp, "log.txt", NULL);
+    cr_assert_not_null(strstr(log, "resuming from"), "%s", log);
+    free(sw); free(sp); free(cw); free(cp); free(tw); free(tp); free(log); free(dw); free(dp);
+}
+
+Test(experiment, table3_switches_run_and_change_the_result) {
+    cr_assert_eq(run_demo("full", 0, NULL), 0, "%s", err_msg());
+    char *df = run_folder("full"), *mf = read_in(df, "per_class.csv", NULL);
+    const char *sw[][1] = {{"method.knpl=false"}, {"method.bicmci=false"}, {"method.adapter=false"}};
+    const char *names[] = {"noknpl", "nobicmci", "noadapter"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(run_demo(names[i], 1, sw[i]), 0, "%s: %s", sw[i][0], err_msg());
+        char *d = run_folder(names[i]), *m = read_in(d, "per_class.csv", NULL);
+        cr_assert_str_neq(m, mf, "%s gives the full model's numbers", sw[i][0]);
+        free(d);
+        free(m);
+    }
+    free(df);
+    free(mf);
+}
+
+Test(experiment, paper_config_without_weights_stops_before_compute) {
+    char ov1[300], ov2[300];
+    snprintf(ov1, sizeof ov1, "run.out_dir=%s/results", tmp);
+    snprintf(ov2, sizeof ov2, "cache.dir=%s/cache", tmp);
+    char *argv[] = {"experiment", "experiments/kanoclip-mvtec-to-all.yaml", ov1, ov2, "--quiet", NULL};
+    FILE *saved = stdout;
+    stdout = fopen("/dev/null", "w");
+    int rc = experiment_main(5, argv, experiment_execute);
+    fclose(stdout);
+    stdout = saved;
+    cr_assert_neq(rc, 0);
+    const char *msg = err_msg();
+    cr_assert_not_null(strstr(msg, "model.checkpoint: folder models/clip-vit-large-patch14-336 not found"), "%s", msg);
+    cr_assert_not_null(strstr(msg, "download openai/clip-vit-large-patch14-336"), "%s", msg);
+    cr_assert_null(strchr(msg, '\n'), "not one line: %s", msg);
+    char *cache = fs_join(tmp, "cache");
+    cr_assert(!fs_exists(cache), "something was computed into %s", cache);
+    free(cache);
+}
+
+Test(experiment, missing_dataset_is_named_with_its_key) {
+    char ov[6][300];
+    snprintf(ov[0], 300, "run.out_dir=%s/results", tmp);
+    snprintf(ov[1], 300, "cache.dir=%s/cache", tmp);
+    snprintf(ov[2], 300, "model.checkpoint=%s/ckpt", tmp);
+    snprintf(ov[3], 300, "data.synthetic.out=%s/data", tmp);
+    snprintf(ov[4], 300, "data.train.root=%s/data", tmp);
+    snprintf(ov[5], 300, "eval.datasets=[{name: v, type: visa, root: %s/nowhere}]", tmp);
+    char *argv[] = {"experiment", "experiments/demo.yaml", ov[0], ov[1], ov[2], ov[3], ov[4], ov[5],
+                    "model.image_size=32", "data.synthetic.image_size=32", "--quiet", NULL};
+    FILE *saved = stdout;
+    stdout = fopen("/dev/null", "w");
+    int rc = experiment_main(11, argv, experiment_execute);
+    fclose(stdout);
+    stdout = saved;
+    cr_assert_neq(rc, 0);
+    cr_assert_not_null(strstr(err_msg(), "eval.datasets: dataset v: folder"), "%s", err_msg());
+    cr_assert_not_null(strstr(err_msg(), "nowhere not found"), "%s", err_msg());
+    char *feat = fs_join(tmp, "cache/features");
+    cr_assert(!fs_exists(feat), "features were extracted before the check");
+    free(feat);
+}
+
+Test(experiment, check_dataset_reads_the_tree) {
+    cr_assert_eq(run_demo("chk", 1, (const char *[]){"train.epochs=0"}), 0, "%s", err_msg());
+    char *root = fs_join(tmp, "data");
+    cr_assert_eq(experiment_check_dataset("mvtec", root), 0, "%s", err_msg());
+    char *empty = fs_join(tmp, "empty");
+    cr_assert_eq(fs_mkdirs(empty), 0);
+    cr_assert_neq(experiment_check_dataset("mvtec", empty), 0, "an empty folder read as MVTec-AD");
+    free(empty);
+    cr_assert_neq(experiment_check_dataset("mvtec", "/nonexistent/kanoclip"), 0);
+    cr_assert_not_null(strstr(err_msg(), "/nonexistent/kanoclip not found"), "%s", err_msg());
+    cr_assert_neq(experiment_check_dataset("nosuch", root), 0);
+    free(root);
+}

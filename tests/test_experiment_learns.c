@@ -1,0 +1,73 @@
+// The demo learns something that transfers: on synthetic classes never seen in training, the trained heads'
+// pixel AUROC beats the untrained model's (train.epochs=0, same seed) by a clear margin. Measured on the demo
+// config itself (random tiny CLIP, 6 training classes, 3 unseen): untrained 0.21 / 0.37 / 0.34, trained 0.71 /
+// 0.73 / 0.71 for run.seed 111 / 1 / 2.
+#include <criterion/criterion.h>
+#include <cjson/cJSON.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/fsutil.h"
+#include "harness/experiment.h"
+#include "harness/log.h"
+#include "tmpdir.h"
+
+static char tmp[64];
+static void setup(void) {
+    strcpy(tmp, "/tmp/kanoclip-learn-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp));
+    log_set_echo(0);
+}
+static void teardown(void) { tmpdir_remove(tmp); }
+TestSuite(experiment_learns, .init = setup, .fini = teardown, .timeout = 600);
+
+// Pixel AUROC (class mean) on the unseen classes after `epochs` epochs of the demo.
+static double demo_pixel_auroc(const char *epochs) {
+    char ov[7][512];
+    snprintf(ov[0], 512, "run.out_dir=%s/results", tmp);
+    snprintf(ov[1], 512, "cache.dir=%s/cache", tmp);
+    snprintf(ov[2], 512, "model.checkpoint=%s/ckpt", tmp);
+    snprintf(ov[3], 512, "data.synthetic.out=%s/data", tmp);
+    snprintf(ov[4], 512, "data.train.root=%s/data", tmp);
+    snprintf(ov[5], 512, "eval.datasets=[{name: synthetic, type: mvtec, root: %s/data}]", tmp);
+    snprintf(ov[6], 512, "train.epochs=%s", epochs);
+    char *argv[] = {"experiment", "experiments/demo.yaml", ov[0], ov[1], ov[2], ov[3], ov[4], ov[5], ov[6],
+                    "report.tables=false", "report.plots=false", "eval.overlays=0", "--quiet", NULL};
+    FILE *saved = stdout;
+    stdout = fopen("/dev/null", "w");
+    int rc = experiment_main(13, argv, experiment_execute);
+    fclose(stdout);
+    stdout = saved;
+    cr_assert_eq(rc, 0, "%s", err_msg());
+    char pat[300];
+    snprintf(pat, sizeof pat, "%s/results/demo-*/metrics.json", tmp);
+    glob_t g;
+    cr_assert_eq(glob(pat, 0, NULL, &g), 0);
+    double best = -1;
+    for (size_t i = 0; i < g.gl_pathc; i++) {  // the run whose train.epochs matches
+        char *text = fs_read_file(g.gl_pathv[i], NULL);
+        cJSON *m = cJSON_Parse(text);
+        cJSON *ep = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "train"), "epochs");
+        if (ep && ep->valuedouble == atof(epochs)) {
+            cJSON *a = cJSON_GetObjectItem(m, "datasets");
+            a = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "synthetic"), "pixel"), "auroc");
+            cr_assert(cJSON_IsNumber(a));
+            best = a->valuedouble;
+        }
+        cJSON_Delete(m);
+        free(text);
+    }
+    globfree(&g);
+    cr_assert(best >= 0, "no metrics.json for train.epochs=%s", epochs);
+    return best;
+}
+
+Test(experiment_learns, trained_beats_untrained_on_unseen_classes) {
+    double untrained = demo_pixel_auroc("0"), trained = demo_pixel_auroc("10");
+    cr_log_info("pixel AUROC on unseen classes: untrained %.4f, trained %.4f", untrained, trained);
+    cr_assert(trained > untrained + 0.15, "trained %.4f vs untrained %.4f", trained, untrained);
+    cr_assert(trained > 0.6, "trained %.4f", trained);
+}
