@@ -1,0 +1,87 @@
+// KAnoCLIP: the trainable heads over cached frozen features (kanoclip-components.md §4-§7).
+//
+// One training step on a mini-batch:
+//   text   KnPL prompts [SOT] ctx_s(n_ctx) [state word] [class] . [EOT] for the classes in the batch -> frozen
+//          text tower -> t_n(c), t_a(c) (unit); or, with knpl off, fixed text features given by the harness
+//   KD     against the knowledge-base mean of those classes (bounded / triplet / InfoNCE)
+//   global I -> Conv-Adapter -> I_c; p = softmax([cos(I_c,t_n), cos(I_c,t_a)] / tau); BCE on p_a
+//   local  per stage s: Bi-CMCI(F_s, T) -> (M_n, M_a) on the grid -> bilinear to image size ->
+//          focal + dice(M_a, G) + dice(M_n, 1-G)
+//   L = w_kd L_KD + w_global L_global + w_local Σ_s L_local,s; Adam on every trainable parameter.
+// Each (stage, image) pair is run forward and backward at once (the losses separate that way), so only one
+// pair's activations are alive at a time.
+#ifndef MODEL_KANOCLIP_H
+#define MODEL_KANOCLIP_H
+
+#include <stdint.h>
+
+#include "model/bicmci.h"
+#include "model/clip_model.h"
+#include "model/kanoclip_config.h"
+#include "model/kanoclip_params.h"
+
+// One mini-batch of cached features. S = cfg.image_size, N = grid_h*grid_w, P = cfg.width.
+typedef struct {
+    int B;
+    const float *stage;     // (B, n_stages, 1+N, P): projected stage tokens, row 0 (CLS) is skipped
+    const float *global;    // (B, P) global image feature
+    const float *mask;      // (B, S, S) ground truth, binarised at > 0.5 here; NULL for evaluation
+    const int *label;       // (B) 0 normal, 1 anomalous; NULL for evaluation
+    const int *class_id;    // (B) row of the prompt set / knowledge base
+} KanoBatch;
+
+// The per-class prompt token ids the harness tokenises (KnPL on): ids (n_classes, 2, ctx_len) with
+// [SOT] at 0, the n_ctx context positions 1..n_ctx (their ids are ignored: the contexts replace them),
+// then the state word, the class name, "." and [EOT]; state 0 normal, 1 abnormal. kanoclip_prompt_ids builds it.
+typedef struct {
+    int n_classes, ctx_len;
+    int *ids;               // (n_classes, 2, ctx_len)
+    int *eot;               // (n_classes, 2) position of [EOT]
+} KanoPrompts;
+
+typedef struct {
+    float total, kd, global, local;  // weighted total and the unweighted terms (local summed over stages)
+    float focal, dice;               // parts of local, summed over stages
+    float cos_ak, cos_nk, cos_an;    // monitors: cos(mean LAP, KB), cos(mean LNP, KB), cos(LAP, LNP)
+} KanoLosses;
+
+typedef struct Kanoclip Kanoclip;
+
+// A model with parameters initialised from cfg->seed. n_classes: rows of prompts/KB/fixed text.
+// text: the frozen text tower (needed when cfg->knpl; may be NULL otherwise). NULL with err_set.
+Kanoclip *kanoclip_new(const KanoclipConfig *cfg, int n_classes, const ClipText *text);
+void kanoclip_free(Kanoclip *m);
+
+// Builds a KanoPrompts entry: words (n_words) = token ids of "<state word> <class name> ." without SOT/EOT.
+// -1 with err_set when the prompt does not fit ctx_len.
+int kanoclip_prompt_ids(int *ids, int *eot, int ctx_len, int n_ctx, const int *words, int n_words);
+// Inputs that stay fixed over training (copied): prompts (KnPL on), kb (n_classes, P) per-class knowledge-base
+// embeddings (KnPL on; rows are L2-normalised here), fixed_text (n_classes, 2, P) (KnPL off).
+int kanoclip_set_prompts(Kanoclip *m, const KanoPrompts *prompts);
+int kanoclip_set_kb(Kanoclip *m, const float *kb);
+int kanoclip_set_fixed_text(Kanoclip *m, const float *fixed_text);
+
+// Forward and backward over the batch: gradients (zeroed first) and losses. -1 with err_set.
+int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out);
+// One Adam update from the current gradients.
+void kanoclip_adam_step(Kanoclip *m);
+// forward_backward + adam_step.
+int kanoclip_train_step(Kanoclip *m, const KanoBatch *b, KanoLosses *out);
+
+// Evaluation: maps (B, S, S) = Gaussian-smoothed mean over stages of the upsampled anomaly maps; p_global (B)
+// = global p_a; score (B) = p_global + max(map). Any output may be NULL. -1 with err_set.
+int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global, float *score);
+
+// The parameter block (one allocation), its table, and the gradient block.
+float *kanoclip_params(Kanoclip *m);
+float *kanoclip_grads(Kanoclip *m);
+const KanoLayout *kanoclip_layout_of(const Kanoclip *m);
+const KanoclipConfig *kanoclip_config(const Kanoclip *m);
+long kanoclip_step(const Kanoclip *m);
+
+// Training state as one file: header, parameters, Adam moments, step and RNG state. Written atomically.
+// Loading checks the layout (tensor count, sizes and names) against the model's and names what differs.
+int kanoclip_save(const Kanoclip *m, const char *path);
+int kanoclip_load(Kanoclip *m, const char *path);
+
+#endif

@@ -1,0 +1,49 @@
+// CPU kernels beside the op table (model/ops.h) that the CLIP towers need: exact GELU, activations fused with a
+// bias add, attention that keeps no probability matrix (inference), and a vectorisable exp.
+#ifndef MODEL_OPS_INFER_H
+#define MODEL_OPS_INFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// exp(x) for float, within 2 ulp (Cephes polynomial on [-ln2/2, ln2/2]); branch-free so
+// loops over it vectorise. Inputs are clamped to [-87.33, 88.3] (the normal float range).
+static inline float exp_fast(float x) {
+    x = x < -87.33f ? -87.33f : x;
+    x = x > 88.30f ? 88.30f : x;
+    // n = round(x / ln2) through the 1.5 * 2^23 trick; r = x - n ln2 in two parts (Cody-Waite)
+    float t = x * 1.44269504088896341f + 12582912.0f;
+    float n = t - 12582912.0f;
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { float f; int32_t i; } u = {t}, s;
+    s.i = (u.i - 0x4B400000 + 127) << 23;  // 2^n from the integer hidden in t's mantissa
+    return p * s.f;
+}
+
+// Exact (erf) GELU, Hugging Face hidden_act "gelu": x * Φ(x).
+void gelu_forward(float *out, const float *inp, size_t N);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
+
+// x (N,C) = act(x + bias) in place, bias (C) may be NULL; act 0 = identity, 1 = QuickGELU, 2 = exact GELU.
+// When pre (N,C) is given it receives x + bias before the activation (kept for a backward).
+void bias_act_forward(float *x, float *pre, const float *bias, int N, int C, int act);
+
+// x (N,C) += bias (C) row-wise (a residual stream that a GEMM then accumulates into with beta = 1).
+void add_bias_rows(float *x, const float *bias, int N, int C);
+
+// Multi-head attention that keeps no (B,H,T,T) matrix: each thread holds the scores of one block of at most
+// 128 queries of one head (128 x Tk floats), so memory stays small at any token count.
+// q (B,Tq,·) row stride ldq, head h at columns [h*hd, (h+1)*hd); k, v (B,Tk,·) row stride ldkv;
+// out (B,Tq,·) row stride ldo. causal: query i sees keys j <= i (Tq == Tk).
+void attention_infer_forward(float *out, const float *q, const float *k, const float *v, int B, int Tq, int Tk,
+                             int H, int hd, int ldq, int ldkv, int ldo, int causal, float scale);
+
+#endif
