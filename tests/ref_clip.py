@@ -12,7 +12,7 @@ LL = 0..L (the V-V path, equal to hidden_LL before vv_from); stage_LL (N,T,P) = 
 image_embeds_noln (N,P) (projection without post-LN); ids (M,ctx) int64; eot (M) int64; text_embeds (M,P);
 ctx_embeds (M,ctx,W) token embeddings with context vectors written at positions 1..n_ctx; text_embeds_ctx (M,P);
 dtext (M,P) a random upstream gradient and dembeds (M,ctx,W) the gradient of <text_embeds_ctx, dtext> w.r.t.
-ctx_embeds. Shape c also has image_embeds_bicubic and hidden_L_bicubic (positions resized bicubically).
+ctx_embeds; meta (3) int64 = input size, vv_from, layers. Shapes b and c also have image_embeds_bicubic and hidden_L_bicubic (positions resized bicubically).
 """
 import json, math, os, struct, sys
 import numpy as np
@@ -375,7 +375,8 @@ def build(tag, s):
     dtext = torch.randn(s["n_texts"], s["projection_dim"], generator=g)
     d = os.path.join(root, "ref")
     os.makedirs(d, exist_ok=True)
-    for name, t in (("pixels", pixels), ("ids", ids), ("dtext", dtext), ("ctx", ctx_vec)):
+    meta = np.array([S, s["vv_from"], s["vision"]["num_hidden_layers"]], dtype=np.int64)
+    for name, t in (("pixels", pixels), ("ids", ids), ("dtext", dtext), ("ctx", ctx_vec), ("meta", meta)):
         save(d, name, t)
 
     for fmt, d in (("F32", "ref"), ("F16", "ref_f16"), ("BF16", "ref_bf16")):
@@ -387,5 +388,38 @@ def build(tag, s):
         reference(mm, s, pixels, ids, ctx_vec, dtext, os.path.join(root, d))
 
 
+CLI_TEXTS = ["a photo of a damaged screw.", "Flawless  metal nut!", "a close-up photo of a bottle with a crack"]
+
+
+def cli_text_reference():
+    """text_embeds of CLI_TEXTS for shape a, tokenized by the independent Python tokenizer of
+    tests/ref_tokenizer.py (skipped when the shared vocabulary is absent)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import ref_tokenizer
+    path = ref_tokenizer.vocab_path()
+    if not os.path.exists(path):
+        print("ref_clip.py: %s not found; no reference for kanoclip embed --text" % path)
+        return
+    tok = ref_tokenizer.SimpleTokenizer(path)
+    s = SHAPES["a"]
+    ctx = s["text"]["max_position_embeddings"]
+    ids = torch.zeros(len(CLI_TEXTS), ctx, dtype=torch.int64)
+    for i, t in enumerate(CLI_TEXTS):
+        e = tok.encode(t)
+        ids[i, :len(e)] = torch.tensor(e)
+    m = CLIP(make_config(s))
+    sd = torch.load(os.path.join(OUT, "a", "bin", "pytorch_model.bin"))
+    m.load_state_dict({k: v for k, v in sd.items() if not k.endswith("position_ids")})
+    m = m.double()
+    with torch.no_grad():
+        out = text_forward_embeds(m, m.text_model.embeddings.token_embedding.weight[ids], eot_positions(ids, m.eos))
+    d = os.path.join(OUT, "a", "ref")
+    save(d, "cli_text_embeds", out)
+    save(d, "cli_ids", ids)
+    with open(os.path.join(d, "cli_texts.json"), "w") as f:
+        json.dump(CLI_TEXTS, f)
+
+
 for tag, s in SHAPES.items():
     build(tag, s)
+cli_text_reference()
