@@ -25,7 +25,7 @@ static int cuda_device_count(const char **why) {
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
         *why = cudaGetErrorString(e);
-        cudaGetLastError();  // clear the sticky-free error so later calls start clean
+        cudaGetLastError();  // reset the runtime's last error so later calls do not report this one
         return -1;
     }
     if (n == 0) *why = "0 devices";
@@ -43,9 +43,9 @@ int device_available(void) {
 }
 
 const char *device_describe(DeviceKind kind) {
-    static _Thread_local char line[256];
     if (kind == DEVICE_CPU) return "cpu";
 #ifdef KANOCLIP_CUDA
+    static _Thread_local char line[256];
     const char *why = NULL;
     if (cuda_device_count(&why) <= 0) {
         snprintf(line, sizeof line, "cuda: no device (%s)", why);

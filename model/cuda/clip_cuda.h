@@ -21,6 +21,8 @@ int clip_vision_cuda_forward(ClipVisionCuda *r, const float *pixels, int B, cons
 // Queues a forward and returns; out's buffers are written by clip_vision_cuda_finish. One batch in flight.
 int clip_vision_cuda_submit(ClipVisionCuda *r, const float *pixels, int B, const ClipVisionOut *out);
 int clip_vision_cuda_finish(ClipVisionCuda *r);
+// GPU time of the last finished forward in ms (from the pixel upload to the last download, by CUDA events).
+double clip_vision_cuda_last_gpu_ms(const ClipVisionCuda *r);
 // FLOPs of one image's forward through all layers (2 per multiply-add; GEMMs and attention), for benchmarks.
 double clip_vision_flops_per_image(const ClipVision *v, int image_size);
 

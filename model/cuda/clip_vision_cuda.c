@@ -2,6 +2,7 @@
 #ifdef KANOCLIP_CUDA
 #include "model/cuda/clip_cuda.h"
 
+#include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,9 @@ struct ClipVisionCuda {
     size_t pin_in_cap, pin_out_cap, pin_out_used;
     Pending *pending;
     int n_pending, pending_cap, in_flight;
+    cudaEvent_t ev[2];  // around the GPU part of the last forward
+    int have_events;
+    double last_ms;
 };
 
 ClipVisionCuda *clip_vision_cuda_new(const ClipVision *v, int image_size, ClipPosResize mode) {
@@ -68,6 +72,7 @@ ClipVisionCuda *clip_vision_cuda_new(const ClipVision *v, int image_size, ClipPo
         arena_put_blocks(&a, r->blocks, v->blocks, sh->layers, W, sh->mlp);
     }
     free(pos);
+    r->have_events = cudaEventCreate(&r->ev[0]) == cudaSuccess && cudaEventCreate(&r->ev[1]) == cudaSuccess;
     if (!r->weights || cuda_ops_sync()) {
         err_wrap("vision tower (cuda): uploading weights: ");
         clip_vision_cuda_free(r);
@@ -83,6 +88,10 @@ void clip_vision_cuda_free(ClipVisionCuda *r) {
     cuda_free(r->act);
     cuda_host_free(r->pin_in);
     cuda_host_free(r->pin_out);
+    if (r->have_events) {
+        cudaEventDestroy(r->ev[0]);
+        cudaEventDestroy(r->ev[1]);
+    }
     free(r->blocks);
     free(r->pending);
     free(r);
@@ -213,6 +222,7 @@ int clip_vision_cuda_submit(ClipVisionCuda *r, const float *pixels, int B, const
 
     size_t npx = (size_t)B * v->channels * r->S * r->S;
     memcpy(r->pin_in, pixels, sizeof(float) * npx);
+    if (r->have_events) cudaEventRecord(r->ev[0], (cudaStream_t)cuda_ops_stream());
     cuda_upload(r->pixels, r->pin_in, npx);
     // O_0 = LN_pre([class; patches · Wpatchᵀ] + positions)
     im2col_patches_cuda(r->h, r->pixels, B, v->channels, r->S, p, r->g);
@@ -253,6 +263,7 @@ int clip_vision_cuda_submit(ClipVisionCuda *r, const float *pixels, int B, const
         matmul_forward_cuda(dst, r->pool, r->proj, NULL, B, W, v->proj_dim);
         download_to(r, out->image_embeds, dst, (size_t)B * v->proj_dim);
     }
+    if (r->have_events) cudaEventRecord(r->ev[1], (cudaStream_t)cuda_ops_stream());
     r->in_flight = 1;
     return 0;
 }
@@ -263,8 +274,12 @@ int clip_vision_cuda_finish(ClipVisionCuda *r) {
     if (cuda_ops_sync()) return err_wrap("vision tower (cuda): ");
     for (int i = 0; i < r->n_pending; i++)
         memcpy(r->pending[i].dst, r->pin_out + r->pending[i].off, sizeof(float) * r->pending[i].n);
+    float ms = 0.0f;
+    r->last_ms = r->have_events && cudaEventElapsedTime(&ms, r->ev[0], r->ev[1]) == cudaSuccess ? ms : -1.0;
     return 0;
 }
+
+double clip_vision_cuda_last_gpu_ms(const ClipVisionCuda *r) { return r->last_ms; }
 
 int clip_vision_cuda_forward(ClipVisionCuda *r, const float *pixels, int B, const ClipVisionOut *out) {
     if (clip_vision_cuda_submit(r, pixels, B, out)) return -1;

@@ -123,6 +123,12 @@ void gather_rows_cuda(float *dst, const float *src, const int *idx, int B, int T
 // dst rows (b*T + idx[b]) += src (B,W).
 void scatter_add_rows_cuda(float *dst, const float *src, const int *idx, int B, int T, int W);
 
+// ---- benchmark helpers ---------------------------------------------------------------------------------------
+// x (n) = scale · uniform[-1, 1) from a counter hash of (seed, i): random data without a host round trip.
+void fill_uniform_cuda(float *x, size_t n, unsigned long long seed, float scale);
+// dst (n bf16, device) = src (n) rounded to nearest even.
+void float_to_bf16_cuda(void *dst, const float *src, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,7 @@
 // The CUDA op table, part 2: elementwise activations, the heads' extra ops (model/ops_extra.c), Adam, and the
 // towers' small helpers (patches, class/positions, row gathers). Each kernel mirrors its CPU loop; scatters
 // that the CPU splits by channel use atomicAdd here.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 
@@ -561,4 +562,31 @@ extern "C" void gather_rows_cuda(float *dst, const float *src, const int *idx, i
 extern "C" void scatter_add_rows_cuda(float *dst, const float *src, const int *idx, int B, int T, int W) {
     LIVE("scatter_add_rows_cuda");
     CUDA_LAUNCH("scatter_add_rows", scatter_add_rows_kernel, blocks_for((size_t)B * W, 256), 256, 0, dst, src, idx, B, T, W);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// benchmark helpers
+
+__global__ void fill_uniform_kernel(float *x, size_t n, unsigned long long seed, float scale) {
+    GRID_STRIDE(i, n) {
+        unsigned long long z = seed + 0x9e3779b97f4a7c15ULL * (i + 1);  // splitmix64 of the index
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+        x[i] = scale * ((float)(z >> 40) * (1.0f / 8388608.0f) - 1.0f);
+    }
+}
+
+__global__ void float_to_bf16_kernel(__nv_bfloat16 *dst, const float *src, size_t n) {
+    GRID_STRIDE(i, n) dst[i] = __float2bfloat16_rn(src[i]);
+}
+
+extern "C" void fill_uniform_cuda(float *x, size_t n, unsigned long long seed, float scale) {
+    LIVE("fill_uniform_cuda");
+    CUDA_LAUNCH("fill_uniform", fill_uniform_kernel, blocks_for(n, 256), 256, 0, x, n, seed, scale);
+}
+
+extern "C" void float_to_bf16_cuda(void *dst, const float *src, size_t n) {
+    LIVE("float_to_bf16_cuda");
+    CUDA_LAUNCH("float_to_bf16", float_to_bf16_kernel, blocks_for(n, 256), 256, 0, (__nv_bfloat16 *)dst, src, n);
 }
