@@ -59,7 +59,7 @@ cuda_path=$(printf '%s\n' "${libdirs[@]}" | awk '!seen[$0]++' | paste -sd: -)
 export LIBRARY_PATH="$work${LIBRARY_PATH:+:$LIBRARY_PATH}"
 
 # ---- binaries: build here, or the bundle -------------------------------------------------------------------------
-bins=(test_device test_cuda_ops test_cuda_towers bench_cuda)
+bins=(test_device test_towers test_cuda_ops test_cuda_towers bench_cuda)
 nvcc=$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; } || true)
 missing=""
 [ -n "$nvcc" ] || missing+=" nvcc"
@@ -67,31 +67,41 @@ for p in openblas hdf5 yaml-0.1 libcurl libcjson libpng libjpeg zlib libzip libc
     pkg-config --exists "$p" 2>/dev/null || missing+=" $p"
 done
 [ -f /usr/include/criterion/criterion.h ] || missing+=" criterion"
-bindir="" runlib=""
+bindir="" runlib="" cudart_fallback=""
+use_bundle() {  # unpacks build/gpu-bundle.tar.xz; $1 says why
+    mkdir -p "$work/bundle"
+    tar -C "$work/bundle" -xJf build/gpu-bundle.tar.xz
+    bindir=$work/bundle/bin
+    runlib=$work/bundle/lib
+    cudart_fallback=$work/bundle/cudart
+    row bundle ok 0 "$(head -1 "$work/bundle/BUNDLE"); $1"
+    local head_commit
+    head_commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+    grep -q "$head_commit" "$work/bundle/BUNDLE" || say "warning: the bundle was not built from HEAD ($head_commit)"
+}
 if [ -z "$missing" ] && [ "${GPU_CHECK_USE_BUNDLE:-0}" != 1 ]; then
     t=$(date +%s)
     if timeout 240 make -s -j"$(nproc)" "${bins[@]/#/build/tests/}" >"$logdir/build.log" 2>&1; then
         row build ok $(($(date +%s) - t)) "nvcc $("$nvcc" --version | grep -o 'release [0-9.]*')"
         bindir=build/tests
     else
-        row build FAIL $(($(date +%s) - t)) "see build.log"
         tail -20 "$logdir/build.log"
+        if [ -f build/gpu-bundle.tar.xz ]; then
+            row build FAIL $(($(date +%s) - t)) "see build.log; falling back to the bundle"
+            use_bundle "the build here failed"
+        else
+            row build FAIL $(($(date +%s) - t)) "see build.log"
+        fi
         status=1
     fi
 elif [ -f build/gpu-bundle.tar.xz ]; then
-    mkdir -p "$work/bundle"
-    tar -C "$work/bundle" -xJf build/gpu-bundle.tar.xz
-    bindir=$work/bundle/bin
-    runlib=$work/bundle/lib
-    row build bundle 0 "$(head -1 "$work/bundle/BUNDLE")${missing:+; cannot build here, missing:$missing}"
-    head_commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-    grep -q "$head_commit" "$work/bundle/BUNDLE" || say "warning: the bundle was not built from HEAD ($head_commit)"
+    use_bundle "${missing:+cannot build here, missing:$missing}"
 else
     row build FAIL 0 "cannot build here (missing:$missing) and no build/gpu-bundle.tar.xz (scripts/gpu_bundle.sh)"
     status=1
 fi
-# The bundle's libraries first, then the CUDA libraries found above (the bundle's libcudart only as a fallback).
-export LD_LIBRARY_PATH="${runlib:+$runlib:}${cuda_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The bundle's libraries first, then the CUDA libraries found above, the bundle's libcudart only as a fallback.
+export LD_LIBRARY_PATH="${runlib:+$runlib:}${cuda_path}${cudart_fallback:+:$cudart_fallback}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # ---- tests -------------------------------------------------------------------------------------------------------
 run_suite() {  # name, timeout
@@ -122,6 +132,7 @@ run_suite() {  # name, timeout
 bench_tables=""
 if [ -n "$bindir" ]; then
     run_suite test_device 60
+    run_suite test_towers 60
     run_suite test_cuda_ops 150
     run_suite test_cuda_towers 150
     t=$(date +%s)

@@ -1,5 +1,6 @@
 // Helpers for the CUDA parity suites: skipping without a GPU, seeded random inputs, device round trips, and the
-// tolerance of each GEMM precision (fp32 1e-5, TF32 1e-3, bf16 1e-2, relative to the largest reference value).
+// tolerance of each GEMM precision (fp32 1e-5, TF32 1e-3, bf16 1e-2, relative to the largest reference value;
+// twice that for attention's chain of GEMMs).
 #ifndef TESTS_CUDA_TEST_H
 #define TESTS_CUDA_TEST_H
 
@@ -44,6 +45,9 @@ static inline void need_gpu(void) {
 
 static const GemmPrecision PRECISIONS[3] = {GEMM_FP32, GEMM_TF32, GEMM_BF16};
 static const double PRECISION_TOL[3] = {1e-5, 1e-3, 1e-2};
+// Attention chains two GEMMs forward and four backward; emulating truncated TF32/bf16 inputs puts that chain at
+// up to 1.8e-3 / 1.4e-2 (tests/cuda_tolerances.py), so it gets twice the one-GEMM tolerance.
+static const double CHAIN_TOL[3] = {1e-5, 2e-3, 2e-2};
 
 // Fresh random values per test: a seed from the test's own tag, so a failure replays.
 static uint64_t test_rng __attribute__((unused)) = 88172645463325252ULL;

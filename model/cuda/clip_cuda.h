@@ -1,13 +1,18 @@
 // The frozen CLIP towers on a CUDA device: the same computations as model/clip_vision.c and model/clip_text.c,
 // op for op through model/cuda/ops_cuda.h, with the weights uploaded once (one device allocation per tower) and
 // activations allocated once per batch size and reused. Inputs and outputs are host buffers in the CPU API's
-// layouts, so a caller switches device without changing its buffers. Only with KANOCLIP_CUDA.
+// layouts, so a caller switches device without changing its buffers. Only with KANOCLIP_CUDA. (The towers are
+// .cu files although they launch no kernel themselves: only .cu objects stay out of the AddressSanitizer builds.)
 //
 // Overlap: clip_vision_cuda_submit copies the pixels into pinned memory and queues the whole forward (upload,
 // layers, downloads into pinned memory) on the op stream, then returns; the caller decodes and preprocesses the
 // next batch on its CPU threads while the GPU works, and clip_vision_cuda_finish waits and hands the outputs over.
 #ifndef MODEL_CUDA_CLIP_CUDA_H
 #define MODEL_CUDA_CLIP_CUDA_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #include "model/clip_model.h"
 
@@ -33,5 +38,9 @@ void clip_text_cuda_free(ClipTextCuda *r);
 // As clip_text_forward / clip_text_backward (host buffers; dembeds accumulates).
 int clip_text_cuda_forward(ClipTextCuda *r, const float *embeds, const int *eot, int B, int T, float *text_embeds);
 int clip_text_cuda_backward(ClipTextCuda *r, float *dembeds, const float *dtext_embeds);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,9 +1,11 @@
-// Weight upload for the CUDA towers: one device allocation per tower, filled by the same code run twice (first
+// Weight upload for the CUDA towers (C++: included by the tower .cu files only): one device allocation per tower, filled by the same code run twice (first
 // counting, then copying), so the list of tensors is written once.
 #ifndef MODEL_CUDA_CLIP_CUDA_INTERNAL_H
 #define MODEL_CUDA_CLIP_CUDA_INTERNAL_H
 
+extern "C" {
 #include "model/clip_model.h"
+}
 #include "model/cuda/ops_cuda.h"
 
 typedef struct {

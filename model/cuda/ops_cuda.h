@@ -14,11 +14,11 @@
 
 #include <stddef.h>
 
-#include "model/device.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "model/device.h"
 
 // ---- context -----------------------------------------------------------------------------------------------
 // Selects device 0 and creates the stream and the cuBLAS handle (idempotent). -1 with err_set.

@@ -1,5 +1,4 @@
 // The CLIP vision tower on a CUDA device (see model/cuda/clip_cuda.h): model/clip_vision.c step for step.
-#ifdef KANOCLIP_CUDA
 #include "model/cuda/clip_cuda.h"
 
 #include <cuda_runtime_api.h>
@@ -7,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+extern "C" {
 #include "common/error.h"
+}
 #include "model/cuda/clip_cuda_internal.h"
 #include "model/cuda/ops_cuda.h"
 
@@ -44,7 +45,7 @@ ClipVisionCuda *clip_vision_cuda_new(const ClipVision *v, int image_size, ClipPo
         err_set("vision tower (cuda): input size %d is smaller than the patch size %d", image_size, v->patch_size);
         return NULL;
     }
-    ClipVisionCuda *r = calloc(1, sizeof *r);
+    ClipVisionCuda *r = (ClipVisionCuda *)calloc(1, sizeof *r);
     if (!r) { err_set("vision tower (cuda): out of memory"); return NULL; }
     const TowerShape *sh = &v->shape;
     int W = sh->width, K = v->channels * v->patch_size * v->patch_size;
@@ -52,8 +53,8 @@ ClipVisionCuda *clip_vision_cuda_new(const ClipVision *v, int image_size, ClipPo
     r->S = image_size;
     r->g = image_size / v->patch_size;
     r->T = r->g * r->g + 1;
-    r->blocks = calloc(sh->layers, sizeof(ClipBlock));
-    float *pos = malloc(sizeof(float) * r->T * W);
+    r->blocks = (ClipBlock *)calloc(sh->layers, sizeof(ClipBlock));
+    float *pos = (float *)malloc(sizeof(float) * r->T * W);
     if (!r->blocks || !pos) { free(pos); clip_vision_cuda_free(r); err_set("vision tower (cuda): out of memory"); return NULL; }
     if (r->g != v->grid) clip_resize_positions(pos, v->position_embedding, v->grid, r->g, W, mode);
     else memcpy(pos, v->position_embedding, sizeof(float) * r->T * W);
@@ -133,7 +134,7 @@ static int vision_layout(ClipVisionCuda *r, int B) {
     if (npx > r->pin_in_cap) {
         cuda_host_free(r->pin_in);
         r->pin_in_cap = 0;
-        if (!(r->pin_in = cuda_host_alloc(npx * sizeof(float)))) return -1;
+        if (!(r->pin_in = (float *)cuda_host_alloc(npx * sizeof(float)))) return -1;
         r->pin_in_cap = npx;
     }
     return 0;
@@ -153,13 +154,13 @@ static int staging(ClipVisionCuda *r, const ClipVisionOut *out, int B) {
     if (n > r->pin_out_cap) {
         cuda_host_free(r->pin_out);
         r->pin_out_cap = 0;
-        if (!(r->pin_out = cuda_host_alloc(n * sizeof(float)))) return -1;
+        if (!(r->pin_out = (float *)cuda_host_alloc(n * sizeof(float)))) return -1;
         r->pin_out_cap = n;
     }
     if (np > r->pending_cap) {
         free(r->pending);
         r->pending_cap = 0;
-        if (!(r->pending = malloc(sizeof(Pending) * np))) return err_set("vision tower (cuda): out of memory");
+        if (!(r->pending = (Pending *)malloc(sizeof(Pending) * np))) return err_set("vision tower (cuda): out of memory");
         r->pending_cap = np;
     }
     r->pin_out_used = 0;
@@ -285,4 +286,3 @@ int clip_vision_cuda_forward(ClipVisionCuda *r, const float *pixels, int B, cons
     if (clip_vision_cuda_submit(r, pixels, B, out)) return -1;
     return clip_vision_cuda_finish(r);
 }
-#endif

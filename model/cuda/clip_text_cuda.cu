@@ -1,13 +1,14 @@
 // The CLIP text tower on a CUDA device (see model/cuda/clip_cuda.h): model/clip_text.c step for step, forward
 // from input embeddings and the backward to them (frozen weights: dinp = dout · W only).
-#ifdef KANOCLIP_CUDA
 #include "model/cuda/clip_cuda.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+extern "C" {
 #include "common/error.h"
+}
 #include "model/cuda/clip_cuda_internal.h"
 #include "model/cuda/ops_cuda.h"
 
@@ -26,13 +27,15 @@ struct ClipTextCuda {
     float *dres, *dqkv, *datt, *dpool, *dpx, *dtext;                    // backward scratch
     int *eot;                                                            // (B) device
     float *host_emb;                                                     // (B,Te,W) host scratch
-    int *host_eot;
+    int *host_eot;                                                       // (B)
+    size_t host_emb_cap;
+    int host_eot_cap;
 };
 
 ClipTextCuda *clip_text_cuda_new(const ClipText *t, int keep_for_backward) {
     if (cuda_ops_init()) return NULL;
-    ClipTextCuda *r = calloc(1, sizeof *r);
-    if (!r || !(r->blocks = calloc(t->shape.layers, sizeof(ClipBlock)))) {
+    ClipTextCuda *r = (ClipTextCuda *)calloc(1, sizeof *r);
+    if (!r || !(r->blocks = (ClipBlock *)calloc(t->shape.layers, sizeof(ClipBlock)))) {
         free(r);
         err_set("text tower (cuda): out of memory");
         return NULL;
@@ -99,12 +102,16 @@ static int text_layout(ClipTextCuda *r, int B, int Te) {
         if (!(r->act = cuda_alloc_floats(total)))
             return err_wrap("text tower (cuda): activations for %d texts of %d positions: ", B, Te);
         r->act_cap = total;
-        free(r->host_emb);
-        free(r->host_eot);
-        r->host_emb = malloc(sizeof(float) * N * W);
-        r->host_eot = malloc(sizeof(int) * B);
-        if (!r->host_emb || !r->host_eot) return err_set("text tower (cuda): out of memory");
     }
+    if (N * W > r->host_emb_cap) {
+        free(r->host_emb);
+        r->host_emb_cap = (r->host_emb = (float *)malloc(sizeof(float) * N * W)) ? N * W : 0;
+    }
+    if (B > r->host_eot_cap) {
+        free(r->host_eot);
+        r->host_eot_cap = (r->host_eot = (int *)malloc(sizeof(int) * B)) ? B : 0;
+    }
+    if (!r->host_emb || !r->host_eot) return err_set("text tower (cuda): out of memory");
     float *p = r->act;
     for (int i = 0; i < NS; i++) {
         *ptrs[i] = p;
@@ -223,4 +230,3 @@ int clip_text_cuda_backward(ClipTextCuda *r, float *dembeds, const float *dtext_
         }
     return 0;
 }
-#endif
