@@ -134,7 +134,7 @@ Test(cuda_towers, text_forward_backward_and_prompt_step) {
     float *gm = cuda_alloc_floats(nc), *gv = cuda_alloc_floats(nc), *gp = to_dev(ctx, nc), *gg = cuda_alloc_floats(nc);
     cuda_zero(gm, nc);
     cuda_zero(gv, nc);
-    float *grad = malloc(4 * nc), *emb = copy_buf(emb0, ne);
+    float *grad[2] = {malloc(4 * nc), malloc(4 * nc)}, *emb = copy_buf(emb0, ne);
     for (int dev = 0; dev < 2; dev++) {
         float *c = dev ? ctx_g : ctx;
         for (int b = 0; b < B; b++) memcpy(emb + ((size_t)b * T + 1) * W, c + (size_t)b * n_ctx * W, 4 * n_ctx * W);
@@ -146,19 +146,27 @@ Test(cuda_towers, text_forward_backward_and_prompt_step) {
             cr_assert_eq(clip_text_forward(cpu, emb, eot, B, T, te), 0, "%s", err_msg());
             cr_assert_eq(clip_text_backward(cpu, de, dtext), 0, "%s", err_msg());
         }
-        for (int b = 0; b < B; b++) memcpy(grad + (size_t)b * n_ctx * W, de + ((size_t)b * T + 1) * W, 4 * n_ctx * W);
+        float *g = grad[dev];
+        for (int b = 0; b < B; b++) memcpy(g + (size_t)b * n_ctx * W, de + ((size_t)b * T + 1) * W, 4 * n_ctx * W);
         if (dev) {
-            cuda_upload(gg, grad, nc);
+            cuda_upload(gg, g, nc);
             adam_update_cuda(gp, gg, gm, gv, nc, 1, 1e-3f, 0.5f, 0.999f, 1e-8f);
         } else {
-            adam_update(ctx, grad, m, v, nc, 1, 1e-3f, 0.5f, 0.999f, 1e-8f);
+            adam_update(ctx, g, m, v, nc, 1, 1e-3f, 0.5f, 0.999f, 1e-8f);
         }
         free(de);
     }
-    // Adam's first step moves each parameter by about lr·sign(g): compare the moves, not just the values.
-    float *after = to_host(gp, nc), *move = malloc(4 * nc), *move_g = malloc(4 * nc);
-    for (size_t i = 0; i < nc; i++) { move[i] = ctx[i] - ctx_g[i]; move_g[i] = after[i] - ctx_g[i]; }
-    assert_close(move_g, move, nc, 1e-3, "prompt step: context updates");
+    assert_close(grad[1], grad[0], nc, TOWER_TOL[0], "prompt step: context gradients");
+    // The moments follow the gradient smoothly; the first step itself moves each parameter by about ±lr (the
+    // sign of its gradient), so the parameters get a tolerance that one sign flip of a near-zero gradient
+    // (2 lr against parameters of size ~0.5) would still pass, while a wrong or missing update would not.
+    check_dev(gm, m, nc, 1e-4, "prompt step: Adam first moments");
+    check_dev(gv, v, nc, 1e-4, "prompt step: Adam second moments");
+    check_dev(gp, ctx, nc, 5e-3, "prompt step: updated contexts");
+    float *after = to_host(gp, nc);
+    double moved = 0;
+    for (size_t i = 0; i < nc; i++) moved += fabs(after[i] - ctx_g[i]);
+    cr_assert(fabs(moved / nc - 1e-3) < 1e-4, "prompt step: mean |update| %g, expected about lr = 1e-3", moved / nc);
     clip_text_cuda_free(gpu);
     clip_text_run_free(cpu);
 }
