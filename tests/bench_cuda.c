@@ -175,6 +175,23 @@ int main(int argc, char **argv) {
                    fused ? "fused (fp32 kernel)" : "cuBLAS + softmax", ips, tf, 100.0 * tf / rate[p]);
         }
 
+    // the method's workload: V-V path from layer 6, stage features after 6/12/18/24 (every token, post-LN +
+    // projection, downloaded) and the global feature, bf16
+    {
+        int stage_layers[4] = {6, 12, 18, 24}, T = clip_vision_cuda_tokens(vr);
+        float *stages[4];
+        for (int i = 0; i < 4; i++)
+            if (!(stages[i] = malloc(sizeof(float) * (size_t)B * T * 768))) { err_set("out of memory"); die("stages"); }
+        ClipVisionOut kout = {.image_embeds = emb, .vv_from = 6, .n_stages = 4, .stage_layers = stage_layers,
+                              .stages = stages};
+        cuda_ops_set_precision(GEMM_BF16);
+        cuda_attention_set_fused(0);
+        double ms = vision_ms(vr, pixels, B, &kout, reps);
+        printf("| bf16, KAnoCLIP features (V-V from 6, 4 stages of %d x 768 downloaded) | cuBLAS + softmax | "
+               "%.1f | | |\n", T, B / (ms / 1e3));
+        for (int i = 0; i < 4; i++) free(stages[i]);
+    }
+
     // 3. overlap: CPU preparing the next batch (here: filling pixels) while the GPU runs the current one
     cuda_ops_set_precision(GEMM_BF16);
     cuda_attention_set_fused(0);
