@@ -1,0 +1,136 @@
+// The op table on a CUDA device: the same forward/backward pairs as model/ops.h, model/ops_infer.h,
+// model/ops_extra.h and model/adam.h, with every buffer a device pointer (same shapes, same row-major layouts,
+// same accumulate-into-gradients rule). The CPU ops are the reference; tests/test_cuda_ops.c compares each.
+//
+// All work is queued on one stream owned by this layer (cuda_ops_stream), so a call returns before the GPU has
+// finished; cuda_ops_sync() waits and reports the first failure of any call since the last check (a launch
+// error, a cuBLAS status, a fault) as an err_set message. Calls after a failure do nothing until then.
+//
+// GEMMs go through cuBLAS with fp32 buffers; the precision mode picks the compute type: fp32 (CUDA cores),
+// TF32 tensor cores, or bf16 tensor cores with fp32 accumulation (inputs rounded to bf16 inside cuBLAS).
+// Only declared when the build has CUDA (KANOCLIP_CUDA); callers guard with #ifdef.
+#ifndef MODEL_CUDA_OPS_CUDA_H
+#define MODEL_CUDA_OPS_CUDA_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "model/device.h"
+
+// ---- context -----------------------------------------------------------------------------------------------
+// Selects device 0 and creates the stream and the cuBLAS handle (idempotent). -1 with err_set.
+int cuda_ops_init(void);
+void cuda_ops_shutdown(void);
+void cuda_ops_set_precision(GemmPrecision p);
+GemmPrecision cuda_ops_precision(void);
+void *cuda_ops_stream(void);   // the cudaStream_t every op runs on
+// Waits for the stream; 0, or -1 with err_set naming the first failed call since the last sync.
+int cuda_ops_sync(void);
+
+// ---- memory (device buffers are allocated once and reused by their owners) -------------------------------
+float *cuda_alloc_floats(size_t n);          // NULL with err_set
+void *cuda_alloc_bytes(size_t bytes);        // NULL with err_set
+void cuda_free(void *p);
+void *cuda_host_alloc(size_t bytes);         // pinned host memory (async copies); NULL with err_set
+void cuda_host_free(void *p);
+// Copies queued on the stream (async when the host side is pinned).
+void cuda_upload(float *dst_dev, const float *src_host, size_t n);
+void cuda_download(float *dst_host, const float *src_dev, size_t n);
+void cuda_copy(float *dst_dev, const float *src_dev, size_t n);
+void cuda_upload_bytes(void *dst_dev, const void *src_host, size_t bytes);
+void cuda_zero(float *dst_dev, size_t n);
+// Copies rows: dst (rows, ld_dst) first `cols` columns = src (rows, ld_src) first `cols` columns, device side.
+void cuda_copy_rows(float *dst, int ld_dst, const float *src, int ld_src, int rows, int cols);
+
+// ---- GEMMs ---------------------------------------------------------------------------------------------------
+// Row-major C (M,N) = alpha · op(A) · op(B) + beta · C, op(X) = Xᵀ when trans_X; lda/ldb/ldc are row strides.
+// batch > 1: stride_a/b/c floats between consecutive problems.
+void gemm_cuda(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, long stride_a,
+               const float *B, int ldb, long stride_b, float beta, float *C, int ldc, long stride_c, int batch);
+
+// ---- model/ops.h ---------------------------------------------------------------------------------------------
+void matmul_forward_cuda(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
+void matmul_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                          const float *weight, int N, int C, int OC);
+void layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                            const float *bias, int N, int C, float eps);
+void layernorm_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                             const float *weight, const float *mean, const float *rstd, int N, int C);
+void attention_forward_cuda(float *out, float *att, const float *q, const float *k, const float *v, int B, int Tq,
+                            int Tk, int H, int hd, int ldq, int ldkv, int ldo, int causal, float scale);
+void attention_backward_cuda(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
+                             const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H, int hd,
+                             int ldq, int ldkv, int ldo, float scale);
+void quickgelu_forward_cuda(float *out, const float *inp, size_t N);
+void quickgelu_backward_cuda(float *dinp, const float *inp, const float *dout, size_t N);
+void residual_forward_cuda(float *out, const float *a, const float *b, size_t N);
+
+// ---- model/ops_infer.h ---------------------------------------------------------------------------------------
+void gelu_forward_cuda(float *out, const float *inp, size_t N);
+void gelu_backward_cuda(float *dinp, const float *inp, const float *dout, size_t N);
+void bias_act_forward_cuda(float *x, float *pre, const float *bias, int N, int C, int act);
+void add_bias_rows_cuda(float *x, const float *bias, int N, int C);
+// dx (N) *= act'(pre) in place (act 1 QuickGELU, 2 exact GELU): the MLP backward of a frozen tower.
+void act_backward_inplace_cuda(float *dx, const float *pre, size_t N, int act);
+// Attention without a kept probability matrix. The unfused path runs the scores through cuBLAS into a bounded
+// workspace, a few images at a time; the fused path (one kernel, online softmax, fp32 CUDA cores, hd <= 128)
+// never writes scores. cuda_attention_set_fused picks; the benchmark measures both.
+void attention_infer_forward_cuda(float *out, const float *q, const float *k, const float *v, int B, int Tq, int Tk,
+                                  int H, int hd, int ldq, int ldkv, int ldo, int causal, float scale);
+void cuda_attention_set_fused(int fused);
+int cuda_attention_fused(void);
+
+// ---- model/ops_extra.h ---------------------------------------------------------------------------------------
+void relu_forward_cuda(float *out, const float *inp, size_t N);
+void relu_backward_cuda(float *dinp, const float *out, const float *dout, size_t N);
+void softmax_rows_forward_cuda(float *out, const float *inp, int R, int C, float scale);
+void softmax_rows_backward_cuda(float *dinp, const float *dout, const float *out, int R, int C, float scale);
+void l2norm_rows_forward_cuda(float *out, float *norm, const float *inp, int R, int C);
+void l2norm_rows_backward_cuda(float *dinp, const float *dout, const float *out, const float *norm, int R, int C);
+void grid_sample_forward_cuda(float *out, const float *inp, const float *grid, int H, int W, int C, int ld_in,
+                              int Np, int ld_out, int align_corners);
+void grid_sample_backward_cuda(float *dinp, float *dgrid, const float *dout, const float *inp, const float *grid,
+                               int H, int W, int C, int ld_in, int Np, int ld_out, int align_corners);
+void dwconv_forward_cuda(float *out, const float *inp, const float *weight, const float *bias, int H, int W, int C,
+                         int ld_in, int k);
+void dwconv_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                          const float *weight, int H, int W, int C, int ld_in, int k);
+void upsample_bilinear_forward_cuda(float *out, const float *inp, int B, int h, int w, int Ho, int Wo,
+                                    int align_corners);
+void upsample_bilinear_backward_cuda(float *dinp, const float *dout, int B, int h, int w, int Ho, int Wo,
+                                     int align_corners);
+void gaussian_filter_forward_cuda(float *out, const float *inp, int B, int H, int W, float sigma, float truncate);
+// loss (device, 1 float) = mean(softplus(x) - y x) over N; dx (N) += scale·(σ(x) - y)/N.
+void bce_logits_forward_cuda(float *loss, const float *x, const float *y, int N);
+void bce_logits_backward_cuda(float *dx, const float *x, const float *y, int N, float scale);
+
+// ---- model/adam.h --------------------------------------------------------------------------------------------
+void adam_update_cuda(float *p, const float *g, float *m, float *v, size_t n, long step, float lr, float beta1,
+                      float beta2, float eps);
+
+// ---- tower helpers -------------------------------------------------------------------------------------------
+// cols (B,T,K), T = g*g+1: row 0 of each image zero, row 1+gy*g+gx the patch (c, ky, kx) of pixels (B,C,S,S).
+void im2col_patches_cuda(float *cols, const float *pixels, int B, int C, int S, int p, int g);
+// x (B,T,W): row 0 of each image = cls + pos[0]; other rows += pos[t].
+void add_class_positions_cuda(float *x, const float *cls, const float *pos, int B, int T, int W);
+// x (B,T,W) += rows (T,W) for every b (positions added to a batch).
+void add_positions_cuda(float *x, const float *rows, int B, int T, int W);
+// dst (B,W) = src rows (b*T + idx[b]) of src (B*T, W); idx (B) a device array.
+void gather_rows_cuda(float *dst, const float *src, const int *idx, int B, int T, int W);
+// dst rows (b*T + idx[b]) += src (B,W).
+void scatter_add_rows_cuda(float *dst, const float *src, const int *idx, int B, int T, int W);
+
+// ---- benchmark helpers ---------------------------------------------------------------------------------------
+// x (n) = scale · uniform[-1, 1) from a counter hash of (seed, i): random data without a host round trip.
+void fill_uniform_cuda(float *x, size_t n, unsigned long long seed, float scale);
+// dst (n bf16, device) = src (n) rounded to nearest even.
+void float_to_bf16_cuda(void *dst, const float *src, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,46 @@
+// Device selection in every build: "cpu" always works; "cuda" works only with CUDA built in and a device
+// present, and otherwise fails with the message that says which of the two is missing.
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "model/device.h"
+
+Test(device, cpu_always_selectable) {
+    DeviceKind k = DEVICE_CUDA;
+    cr_assert_eq(device_select("cpu", &k), 0, "%s", err_msg());
+    cr_assert_eq(k, DEVICE_CPU);
+    cr_assert_str_eq(device_describe(DEVICE_CPU), "cpu");
+}
+
+Test(device, cuda_selectable_or_says_why) {
+    DeviceKind k = DEVICE_CPU;
+    int rc = device_select("cuda", &k);
+    if (!device_cuda_built()) {
+        cr_assert_eq(rc, -1);
+        cr_assert(strstr(err_msg(), "CUDA was asked for, but this binary was built without CUDA"), "%s", err_msg());
+        cr_assert_eq(device_available(), 0);
+    } else if (!device_available()) {
+        cr_assert_eq(rc, -1);
+        cr_assert(strstr(err_msg(), "CUDA was asked for, but no CUDA device found (cudaGetDeviceCount: "), "%s",
+                  err_msg());
+    } else {
+        cr_assert_eq(rc, 0, "%s", err_msg());
+        cr_assert_eq(k, DEVICE_CUDA);
+        cr_assert(strncmp(device_describe(DEVICE_CUDA), "cuda: ", 6) == 0, "%s", device_describe(DEVICE_CUDA));
+    }
+}
+
+Test(device, unknown_names_rejected) {
+    DeviceKind k;
+    cr_assert_eq(device_select("tpu", &k), -1);
+    cr_assert_str_eq(err_msg(), "unknown device 'tpu' (expected cpu or cuda)");
+    GemmPrecision p;
+    cr_assert_eq(gemm_precision_parse("fp16", &p), -1);
+    cr_assert(strstr(err_msg(), "'fp16'"), "%s", err_msg());
+    const char *names[] = {"fp32", "tf32", "bf16"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(gemm_precision_parse(names[i], &p), 0);
+        cr_assert_str_eq(gemm_precision_name(p), names[i]);
+    }
+}
