@@ -69,9 +69,9 @@ $(BUILD)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -O3,$(CFLAGS)) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -c -o $@ $<
 
-$(BUILD)/asan/tests/%: tests/%.c $(ASAN_OBJ)
+$(BUILD)/asan/tests/%: tests/%.c $(ASAN_OBJ) $(CUDA_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -O3,$(CFLAGS)) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcriterion
+	$(CC) $(filter-out -O3,$(CFLAGS)) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -o $@ $< $(ASAN_OBJ) $(CUDA_OBJ) $(LDLIBS) -lcriterion
 
 $(BUILD)/fixtures/%/.done: tests/ref_%.py
 	@mkdir -p $(dir $@)
@@ -104,7 +104,8 @@ paper: tables plots
 grid: all
 	$(BUILD)/kanoclip grid $(GRID) --run
 
-gpu-check: all
+# No `all` prerequisite: the GPU machine has no network for `deps`; the script builds or unpacks a bundle.
+gpu-check:
 	@bash scripts/gpu_check.sh
 
 clean:
