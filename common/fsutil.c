@@ -21,9 +21,9 @@ char *fs_read_file(const char *path, size_t *size) {
         cap *= 2;
         buf = realloc(buf, cap + 1);
     }
-    int bad = ferror(f);
+    int bad = ferror(f) ? errno : 0;
     fclose(f);
-    if (bad) { free(buf); err_set("%s: read error", path); return NULL; }
+    if (bad) { free(buf); err_set("%s: cannot read: %s", path, bad == EISDIR ? "is a folder" : strerror(bad)); return NULL; }
     buf[n] = '\0';
     if (size) *size = n;
     return buf;
