@@ -90,3 +90,19 @@ char *fs_join(const char *dir, const char *name) {
     memcpy(out + k, name, b + 1);
     return out;
 }
+
+int fs_find_repo_file(const char *rel, char *out, size_t cap) {
+    if (fs_exists(rel)) {
+        snprintf(out, cap, "%s", rel);
+        return 0;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return -1;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return -1;
+    *slash = '\0';
+    int len = snprintf(out, cap, "%s/../%s", exe, rel);
+    return len > 0 && (size_t)len < cap && fs_exists(out) ? 0 : -1;
+}

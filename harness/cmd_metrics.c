@@ -14,6 +14,7 @@
 #include "harness/metrics.h"
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "common/json_file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -505,15 +506,9 @@ int cmd_metrics(int argc, char **argv) {
     if (csv ? metrics_from_csv(csv, &bo, &json) : metrics_from_maps(maps, masks, (int)bins, &bo, &json))
         return fail_with_error();
     char *text = cJSON_Print(json);
-    cJSON_Delete(json);
     printf("%s\n", text);
-    int rc = 0;
-    if (out_path) {
-        size_t len = strlen(text);
-        text[len] = '\n';
-        if (fs_write_atomic(out_path, text, len + 1)) rc = fail_with_error();
-        text[len] = '\0';
-    }
     free(text);
+    int rc = out_path && json_write_file(out_path, json) ? fail_with_error() : 0;
+    cJSON_Delete(json);
     return rc;
 }

@@ -33,19 +33,9 @@ const char *plots_scripts_dir(void) {
         snprintf(dir, sizeof dir, "%s/", env);
         return dir;
     }
-    if (fs_exists("plots/roc.gp")) return strcpy(dir, "plots/");
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(dir, sizeof dir, "%s/../plots/", exe);
-            char probe[4200];
-            snprintf(probe, sizeof probe, "%sroc.gp", dir);
-            if (fs_exists(probe)) return dir;
-        }
+    if (fs_find_repo_file("plots/roc.gp", dir, sizeof dir) == 0) {
+        strrchr(dir, '/')[1] = '\0'; // the folder, with its '/'
+        return dir;
     }
     err_set("plots/roc.gp not found (run from the repository root or set KANOCLIP_PLOTS)");
     return NULL;

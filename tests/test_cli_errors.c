@@ -1,7 +1,7 @@
 // The user-error rule, end to end through build/kanoclip: bad input gets exactly one line on stderr naming
 // the file, key, option or field (`kanoclip: ...` for failures, `kanoclip CMD: ...` or `usage: ...` for usage
 // errors), a non-zero exit (1 for failures, 2 for usage errors), and no output file half-written.
-// Each case runs the binary in a fresh process (fork + exec, no shell) inside a scratch folder.
+// Each case runs the binary in a fresh process (tests/run_cli.h: fork + exec, no shell) in a scratch folder.
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +16,7 @@
 #include "common/fsutil.h"
 #include "harness/plots.h"
 #include "tests/report_fixtures.h"
+#include "tests/run_cli.h"
 #include "tests/tmpdir.h"
 
 static char exe[PATH_MAX];      // build/kanoclip, absolute: the commands run in the scratch folder
@@ -79,23 +80,13 @@ typedef struct {
     char *err;  // all of stderr
 } Run;
 
-// Runs `kanoclip args...` (NULL-terminated) in the scratch folder, stdout discarded, stderr captured.
+// Runs `kanoclip args...` (NULL-terminated, args[0] = exe) in the scratch folder, stdout discarded, stderr
+// captured.
 static Run run_argv(char *const *args) {
     char errpath[PATH_MAX];
     snprintf(errpath, sizeof errpath, "%s/.stderr", scratch);
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork");
-    if (pid == 0) {
-        int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644), o = open("/dev/null", O_WRONLY);
-        if (e < 0 || o < 0 || chdir(scratch) != 0) _exit(125);
-        dup2(e, 2);
-        dup2(o, 1);
-        execv(exe, args);
-        _exit(126);
-    }
-    int st = 0;
-    cr_assert(waitpid(pid, &st, 0) == pid);
-    Run r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), fs_read_file(errpath, NULL)};
+    int st = run_cli(args, scratch, "/dev/null", errpath);
+    Run r = {st, fs_read_file(errpath, NULL)};
     cr_assert_not_null(r.err, "%s", err_msg());
     unlink(errpath);
     return r;

@@ -5,12 +5,12 @@
 // (an edited cached vector moves its class mean); `kanoclip kb embed` twice through the real binary.
 #define _GNU_SOURCE
 #include "tests/npy.h"
+#include "tests/run_cli.h"
 #include "tests/tmpdir.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include "common/error.h"
@@ -26,7 +26,6 @@
 #define FIX "build/fixtures/kb_embed"
 #define TOL 1e-4
 
-extern char **environ;
 
 static char *tmp_root;
 
@@ -274,17 +273,7 @@ Test(kb_embed, errors_name_what_is_at_fault) {
 
 // Runs build/kanoclip with args, stdout to out_path and stderr to err_path; returns the exit status.
 static int run_kanoclip(char *const args[], const char *out_path, const char *err_path) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int rc = posix_spawn(&pid, "build/kanoclip", &fa, NULL, args, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    cr_assert_eq(rc, 0, "cannot start build/kanoclip (run from the repository root after make)");
-    int status;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    return run_cli(args, NULL, out_path, err_path);
 }
 
 static int json_int(const cJSON *o, const char *key) {
