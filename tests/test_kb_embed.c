@@ -65,6 +65,11 @@ static RefTexts ref_texts(void) {
     return r;
 }
 
+static void ref_texts_free(RefTexts *r) {
+    for (int i = 0; i < r->n_texts; i++) free(r->texts[i]);
+    free(r->texts);
+}
+
 static void settings(KbSettings *s, const char *cache) {
     kb_settings_defaults(s);
     kb_settings_set(&s->shipped_dir, FIX "/shipped");
@@ -141,7 +146,9 @@ Test(kb_embed, matches_pytorch_and_the_second_call_reads_the_cache) {
     cr_assert_eq(st.n_cached, 0);
     cr_assert(strstr(log, "3 classes, 8 texts (7 distinct): 7 embedded, 0 read from the cache"), "%s", log);
     free(log);
-    assert_close(means, npy_f32(FIX "/a", "means", NULL), (size_t)3 * P, TOL, "class means, checkpoint a");
+    float *ref_means = npy_f32(FIX "/a", "means", NULL);
+    assert_close(means, ref_means, (size_t)3 * P, TOL, "class means, checkpoint a");
+    free(ref_means);
 
     // Every cached vector is the reference's normalised embedding of its text (the long one truncated to 77).
     char *path = kb_embed_cache_path(cache, st.encoder_hash);
@@ -180,6 +187,7 @@ Test(kb_embed, matches_pytorch_and_the_second_call_reads_the_cache) {
     cr_assert_float_eq(again[2 * P + 5], 1.0f, 1e-6);
     cr_assert_eq(memcmp(means, again, sizeof(float) * 2 * P), 0, "the other classes are unchanged");
 
+    ref_texts_free(&r);
     tower_free(&a);
     kb_dataset_free(&d);
     kb_settings_free(&s);
@@ -211,7 +219,9 @@ Test(kb_embed, the_cache_is_keyed_by_the_text_tower) {
     free(log);
     cr_assert_eq(st.n_embedded, 7);
     cr_assert_eq(st.n_cached, 0);
-    assert_close(mb, npy_f32(FIX "/b", "means", NULL), (size_t)3 * P, TOL, "class means, checkpoint b");
+    float *ref_b = npy_f32(FIX "/b", "means", NULL);
+    assert_close(mb, ref_b, (size_t)3 * P, TOL, "class means, checkpoint b");
+    free(ref_b);
     double dot = 0;
     for (int i = 0; i < P; i++) dot += (double)ma[i] * mb[i];
     cr_assert_lt(dot, 0.99, "two random towers give different means");
@@ -247,6 +257,7 @@ Test(kb_embed, tokens_are_truncated_to_the_context_keeping_eot) {
     cr_assert_eq(long_rows, 1);
     free(ids.data);
     tower_free(&a);
+    ref_texts_free(&r);
 }
 
 Test(kb_embed, errors_name_what_is_at_fault) {
