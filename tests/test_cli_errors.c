@@ -4,6 +4,8 @@
 // Each case runs the binary in a fresh process (tests/run_cli.h: fork + exec, no shell) in a scratch folder.
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <hdf5.h>
+#include <hdf5_hl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,6 +66,7 @@ static void setup(void) {
     put("grid_key.yaml", "name: g\nconfigs: [ok.yaml]\nbogus: 1\n");
     put("grid_seed.yaml", "name: g\nconfigs: [ok.yaml]\nseeds: [abc]\nout: gout\n");
     put("grid_ok.yaml", "name: g\nconfigs: [ok.yaml]\nout: gout\n");
+    put("grid_none.yaml", "name: g\nconfigs: []\n");
     put("meta/meta.json", "{\"test\": ");
     const char *ds[] = {"visa"};
     char *run = fs_join(scratch, "run1");
@@ -153,6 +156,34 @@ Test(cli_errors, metrics_files) {
     E(1, "good.csv: cannot open as HDF5", "metrics", "--maps", "good.csv");
 }
 
+// maps [n,4,4] float32, and masks [n,4,mask_w] uint8 and labels [n_labels] when asked for.
+static void put_maps(const char *rel, int n, int mask_w, int n_labels) {
+    char *path = fs_join(scratch, rel);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(f >= 0);
+    float maps[2 * 16] = {0};
+    unsigned char masks[2 * 4 * 8] = {0};
+    int labels[3] = {0, 1, 0};
+    for (int i = 0; i < 2 * 16; i++) maps[i] = (float)((i * 37) % 11) / 11.0f;
+    hsize_t dm[3] = {(hsize_t)n, 4, 4}, dk[3] = {(hsize_t)n, 4, (hsize_t)mask_w}, dl[1] = {(hsize_t)n_labels};
+    cr_assert(H5LTmake_dataset_float(f, "maps", 3, dm, maps) >= 0);
+    if (mask_w) cr_assert(H5LTmake_dataset(f, "masks", 3, dk, H5T_NATIVE_UCHAR, masks) >= 0);
+    if (n_labels) cr_assert(H5LTmake_dataset_int(f, "labels", 1, dl, labels) >= 0);
+    H5Fclose(f);
+    free(path);
+}
+
+Test(cli_errors, metrics_maps) {
+    put_maps("no_masks.h5", 2, 0, 0);
+    put_maps("mask_shape.h5", 2, 5, 0);
+    put_maps("labels.h5", 2, 4, 3);
+    E(1, "no_masks.h5: no dataset 'masks'", "metrics", "--maps", "no_masks.h5");
+    E(1, "mask_shape.h5: maps[0]: anomaly map is 4x4 but its mask", "metrics", "--maps", "mask_shape.h5");
+    E(1, "labels.h5: labels has 3 items, maps 2", "metrics", "--maps", "labels.h5", "--out", "m.json");
+    cr_expect(!exists("m.json"));
+    E(1, "good.csv: cannot open as HDF5", "metrics", "--maps", "no_masks.h5", "--masks", "good.csv");
+}
+
 // ---- tokenize, embed ---------------------------------------------------------------------------------------
 
 Test(cli_errors, tokenize) {
@@ -160,6 +191,7 @@ Test(cli_errors, tokenize) {
     E(2, "--model", "tokenize", "--model");
     E(2, "--context", "tokenize", "--model", "x", "--context", "abc", "hi");
     E(2, "--bogus", "tokenize", "--model", "x", "--bogus", "hi");
+    E(2, "--context: expected 0 or an integer >= 2, got 1", "tokenize", "--model", "x", "--context", "1", "hi");
     E(1, "nope", "tokenize", "--model", "nope", "hi");
     E(1, "adir: no tokenizer files", "tokenize", "--model", "adir", "hi");
 }
@@ -201,6 +233,7 @@ Test(cli_errors, synth) {
     E(2, "'foo'", "synth", "--out", "s", "--layout", "foo");
     E(2, "unknown option --bogus", "synth", "--out", "s", "--bogus");
     E(2, "--seed", "synth", "--out", "s", "--seed", "-1");
+    E(2, "--size must be an integer in 16..8192, not '15'", "synth", "--out", "s", "--size", "15");
     cr_expect(!exists("s"), "synth made its folder after a usage error");
     E(1, "good.csv/x", "synth", "--out", "good.csv/x", "--classes", "1", "--size", "32");
     // a dataset written, then its meta.json asked for in a folder that does not exist
@@ -239,6 +272,8 @@ Test(cli_errors, kb) {
     E(1, "nope.yaml: No such file", "kb", "show", "nope.yaml");
     E(1, "badkey.yaml:3:3: unknown key 'run.bogus'", "kb", "show", "badkey.yaml");
     E(1, "unknown key 'kb.nokey'", "kb", "show", "ok.yaml", "kb.nokey=1");
+    E(1, "kb.dataset: unknown dataset type 'foo'", "kb", "show", "--dataset-type", "foo", "--dataset-root", "adir");
+    E(1, "nope: dataset root not found", "kb", "show", "--dataset-type", "mvtec", "--dataset-root", "nope");
 }
 
 // ---- reports -----------------------------------------------------------------------------------------------
@@ -273,6 +308,7 @@ Test(cli_errors, grid) {
     E(1, "nope.yaml: No such file", "grid", "nope.yaml");
     E(1, "grid_key.yaml:3:1: unknown key 'bogus'", "grid", "grid_key.yaml");
     E(1, "run.seed: expected an integer", "grid", "grid_seed.yaml");
+    E(1, "grid_none.yaml: configs: the grid has no configs", "grid", "grid_none.yaml");
     E(1, "nodir/job.sh: cannot write", "grid", "grid_ok.yaml", "--slurm", "nodir/job.sh");
     cr_expect(!exists("nodir"));
 }
