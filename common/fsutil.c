@@ -21,9 +21,9 @@ char *fs_read_file(const char *path, size_t *size) {
         cap *= 2;
         buf = realloc(buf, cap + 1);
     }
-    int bad = ferror(f);
+    int bad = ferror(f) ? errno : 0;
     fclose(f);
-    if (bad) { free(buf); err_set("%s: read error", path); return NULL; }
+    if (bad) { free(buf); err_set("%s: cannot read: %s", path, bad == EISDIR ? "is a folder" : strerror(bad)); return NULL; }
     buf[n] = '\0';
     if (size) *size = n;
     return buf;
@@ -89,4 +89,20 @@ char *fs_join(const char *dir, const char *name) {
     if (a > 0 && dir[a - 1] != '/') out[k++] = '/';
     memcpy(out + k, name, b + 1);
     return out;
+}
+
+int fs_find_repo_file(const char *rel, char *out, size_t cap) {
+    if (fs_exists(rel)) {
+        snprintf(out, cap, "%s", rel);
+        return 0;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return -1;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return -1;
+    *slash = '\0';
+    int len = snprintf(out, cap, "%s/../%s", exe, rel);
+    return len > 0 && (size_t)len < cap && fs_exists(out) ? 0 : -1;
 }

@@ -19,5 +19,9 @@ int fs_exists(const char *path);
 int fs_is_dir(const char *path);
 // path joined with name by one '/', malloc'd.
 char *fs_join(const char *dir, const char *name);
+// A file that ships with the repository (experiments/defaults.yaml, plots/roc.gp): rel itself when it exists
+// (run from the repository root), else <folder of the running binary>/../rel (build/kanoclip run from
+// elsewhere), written to out (cap bytes). 0 when found, -1 when neither exists (no error set).
+int fs_find_repo_file(const char *rel, char *out, size_t cap);
 
 #endif

@@ -2,6 +2,7 @@
 #include "datasets/dataset.h"
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "common/json_file.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -40,14 +41,7 @@ int dataset_write_meta(const Dataset *test, const Dataset *train, const char *pa
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddItemToObject(doc, "train", phase_json(train));
     cJSON_AddItemToObject(doc, "test", phase_json(test));
-    char *text = cJSON_Print(doc);
+    int rc = json_write_file(path, doc);
     cJSON_Delete(doc);
-    if (!text) return err_set("%s: out of memory formatting JSON", path);
-    size_t n = strlen(text);
-    text = realloc(text, n + 2);
-    text[n] = '\n';
-    text[n + 1] = '\0';
-    int rc = fs_write_atomic(path, text, n + 1);
-    free(text);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include "datasets/reader_internal.h"
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "common/json_file.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -65,15 +66,10 @@ int read_meta(DatasetBuilder *b, const char *root, DatasetSplit split, const Dat
         free(b->ds->root);
         b->ds->root = strdup(dir);
     }
-    size_t size = 0;
-    char *text = fs_read_file(json, &size);
-    if (!text) { free(json); free(dir); return -1; }
-    cJSON *doc = cJSON_ParseWithLength(text, size);
-    free(text);
+    cJSON *doc = json_read_object(json);
+    if (!doc) { free(json); free(dir); return -1; }
     int rc = 0;
-    if (!cJSON_IsObject(doc)) {
-        rc = err_set("%s: not a JSON object%s", json, doc ? "" : " (parse error)");
-    } else {
+    { // the split's phase: {class: [records]}
         const char *names[2][2] = {{"test", "Test"}, {"train", "Train"}};
         const char *const *pn = names[split == SPLIT_TRAIN];
         const cJSON *phase = cJSON_GetObjectItemCaseSensitive(doc, pn[0]);

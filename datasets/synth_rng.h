@@ -6,37 +6,15 @@
 #include <math.h>
 #include <stdint.h>
 
-static inline uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#include "common/rng.h" // Rng, rng_seed, rng_next (xoshiro256**), rng_splitmix64
 
 // A seed for one item from a parent seed and up to three integers.
 static inline uint64_t seed_mix(uint64_t seed, uint64_t a, uint64_t b, uint64_t c) {
     uint64_t s = seed;
-    s ^= splitmix64(&s) + a * 0xD1B54A32D192ED03ull;
-    s ^= splitmix64(&s) + b * 0xAEF17502108EF2D9ull;
-    s ^= splitmix64(&s) + c * 0xDB4F0B9175AE2165ull;
-    return splitmix64(&s);
-}
-
-typedef struct { uint64_t s[4]; } Rng;
-
-static inline void rng_seed(Rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
-}
-
-static inline uint64_t rng_next(Rng *r) {
-    uint64_t *s = r->s;
-    uint64_t x = s[1] * 5;
-    uint64_t result = ((x << 7) | (x >> 57)) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = (s[3] << 45) | (s[3] >> 19);
-    return result;
+    s ^= rng_splitmix64(&s) + a * 0xD1B54A32D192ED03ull;
+    s ^= rng_splitmix64(&s) + b * 0xAEF17502108EF2D9ull;
+    s ^= rng_splitmix64(&s) + c * 0xDB4F0B9175AE2165ull;
+    return rng_splitmix64(&s);
 }
 
 // Uniform in [0, 1) with 24 bits, and in [lo, hi).

@@ -4,6 +4,7 @@
 //   {"type": T, "classes": {CLASS: {"normal": n, "anomalous": n, "masks": n}, ...}}
 // --write-meta also writes an AnomalyCLIP-style meta.json of the dataset (test, and train where the layout has it).
 #include "harness/commands.h"
+#include "harness/cli_args.h"
 #include "datasets/dataset.h"
 #include "common/error.h"
 
@@ -43,6 +44,9 @@ int cmd_dataset_info(int argc, char **argv) {
                    dataset_type_names());
             return 0;
         }
+        static const char *const valued[] = {"--type", "--root", "--split", "--write-meta", "--normal-folders",
+                                             "--anomalous-folders"};
+        if (!CLI_IS_ONE_OF(a, valued)) { fprintf(stderr, "kanoclip dataset-info: unknown option %s\n", a); return 2; }
         if (i + 1 >= argc) { fprintf(stderr, "kanoclip dataset-info: %s needs a value\n", a); return 2; }
         const char *v = argv[++i];
         if (!strcmp(a, "--type")) type_name = v;
@@ -50,8 +54,7 @@ int cmd_dataset_info(int argc, char **argv) {
         else if (!strcmp(a, "--split")) split_name = v;
         else if (!strcmp(a, "--write-meta")) meta_out = v;
         else if (!strcmp(a, "--normal-folders")) opts.normal_folders = v;
-        else if (!strcmp(a, "--anomalous-folders")) opts.anomalous_folders = v;
-        else { fprintf(stderr, "kanoclip dataset-info: unknown option %s\n", a); return 2; }
+        else opts.anomalous_folders = v; // --anomalous-folders
     }
     if (!type_name || !root) { usage_line(); return 2; }
     DatasetType type;

@@ -3,6 +3,7 @@
 // Writes float32 HDF5 datasets (design §5): image_embeds [N,P], hidden/layer_LL [N,T,W], vv/layer_LL [N,T,W]
 // for images; text_embeds [N,P] for texts. The file is written under a temporary name and renamed at the end.
 #include "harness/commands.h"
+#include "harness/cli_args.h"
 #include "harness/h5_writer.h"
 #include "model/clip_model.h"
 #include "model/tokenizer.h"
@@ -56,14 +57,6 @@ static int parse_layers(const char *s, int *layers, int max) {
         s = *end ? end + 1 : end;
     }
     return n;
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
 }
 
 typedef struct {
@@ -187,11 +180,11 @@ int cmd_embed(int argc, char **argv) {
         else if (!strcmp(o, "--out")) a.out = v;
         else if (!strcmp(o, "--vocab")) a.vocab = v;
         else if (!strcmp(o, "--image-size")) {
-            if (parse_int(v, 1, 100000, &a.image_size) < 0) return usage_error("--image-size: expected a size, got ", v);
+            if (cli_parse_int(v, 1, 100000, &a.image_size) < 0) return usage_error("--image-size: expected a size, got ", v);
         } else if (!strcmp(o, "--vv-from")) {
-            if (parse_int(v, 1, 1000, &a.vv_from) < 0) return usage_error("--vv-from: expected a layer >= 1, got ", v);
+            if (cli_parse_int(v, 1, 1000, &a.vv_from) < 0) return usage_error("--vv-from: expected a layer >= 1, got ", v);
         } else if (!strcmp(o, "--batch")) {
-            if (parse_int(v, 1, 4096, &a.batch) < 0) return usage_error("--batch: expected 1..4096, got ", v);
+            if (cli_parse_int(v, 1, 4096, &a.batch) < 0) return usage_error("--batch: expected 1..4096, got ", v);
         } else if (!strcmp(o, "--layers")) {
             if ((a.n_layers = parse_layers(v, a.layers, 256)) < 0)
                 return usage_error("--layers: expected a comma-separated list of layers, got ", v);

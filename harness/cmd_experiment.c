@@ -1,5 +1,6 @@
 // kanoclip experiment CONFIG [key=value ...] [--dry-run] [--force] [--print-config] [--quiet]
 #include "harness/commands.h"
+#include "harness/cli_args.h"
 #include "harness/experiment.h"
 #include "harness/experiment_plan.h"
 #include "harness/log.h"
@@ -16,13 +17,12 @@
 #pragma weak experiment_check_dataset
 #pragma weak experiment_plan
 
-static void usage(FILE *out) {
-    fprintf(out, "usage: kanoclip experiment CONFIG.yaml [key=value ...] [--dry-run] [--force] [--print-config] "
-                 "[--quiet]\n"
-                 "  --dry-run       check the config, the checkpoint folder and every dataset root; run nothing\n"
-                 "  --force         rerun a finished run (its folder is cleared, log.txt kept)\n"
-                 "  --print-config  print the composed config and exit\n");
-}
+static const char usage_text[] =
+    "usage: kanoclip experiment CONFIG.yaml [key=value ...] [--dry-run] [--force] [--print-config] "
+    "[--quiet]\n"
+    "  --dry-run       check the config, the checkpoint folder and every dataset root; run nothing\n"
+    "  --force         rerun a finished run (its folder is cleared, log.txt kept)\n"
+    "  --print-config  print the composed config and exit\n";
 
 typedef struct { int problems; } Check;
 
@@ -133,7 +133,7 @@ int experiment_main(int argc, char **argv, ExperimentFn execute) {
     char **ov = calloc((size_t)argc + 1, sizeof *ov);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); free(ov); return 0; }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(usage_text, stdout); free(ov); return 0; }
         else if (!strcmp(a, "--dry-run")) dry = 1;
         else if (!strcmp(a, "--force")) force = 1;
         else if (!strcmp(a, "--print-config")) print = 1;
@@ -143,7 +143,7 @@ int experiment_main(int argc, char **argv, ExperimentFn execute) {
         else if (!path) path = a;
         else { fprintf(stderr, "kanoclip experiment: more than one config ('%s', '%s')\n", path, a); free(ov); return 2; }
     }
-    if (!path) { usage(stderr); free(ov); return 2; }
+    if (!path) { free(ov); return cli_usage_error(usage_text); }
     Config *cfg = config_load(path, NULL, n_ov, ov);
     free(ov);
     if (!cfg) return fail_with_error();

@@ -1,5 +1,6 @@
 // kanoclip grid GRID.yaml [--run] [--slurm OUT.sh] [--refreeze]
 #include "harness/commands.h"
+#include "harness/cli_args.h"
 #include "harness/grid.h"
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -10,13 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void usage(FILE *out) {
-    fprintf(out, "usage: kanoclip grid GRID.yaml [--run] [--slurm OUT.sh] [--refreeze]\n"
-                 "  expands the grid into frozen cells (<out>/grid-<name>/cells.tsv) and lists them;\n"
-                 "  --run runs the cells not yet done, one after another, then writes the tables;\n"
-                 "  --slurm writes a script that submits them as a Slurm array plus an afterok tables job;\n"
-                 "  --refreeze replaces frozen cells after the grid or its configs changed\n");
-}
+static const char usage_text[] =
+    "usage: kanoclip grid GRID.yaml [--run] [--slurm OUT.sh] [--refreeze]\n"
+    "  expands the grid into frozen cells (<out>/grid-<name>/cells.tsv) and lists them;\n"
+    "  --run runs the cells not yet done, one after another, then writes the tables;\n"
+    "  --slurm writes a script that submits them as a Slurm array plus an afterok tables job;\n"
+    "  --refreeze replaces frozen cells after the grid or its configs changed\n";
 
 // Runs `exe args...` in a child process; its exit status (128+signal when killed).
 static int run_child(const char *exe, char *const *args) {
@@ -73,7 +73,7 @@ int cmd_grid(int argc, char **argv) {
     const char *path = NULL, *slurm = NULL;
     int run = 0, refreeze = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(usage_text, stdout); return 0; }
         else if (!strcmp(argv[i], "--run")) run = 1;
         else if (!strcmp(argv[i], "--refreeze")) refreeze = 1;
         else if (!strcmp(argv[i], "--slurm")) {
@@ -83,7 +83,7 @@ int cmd_grid(int argc, char **argv) {
         else if (!path) path = argv[i];
         else { fprintf(stderr, "kanoclip grid: more than one grid file\n"); return 2; }
     }
-    if (!path) { usage(stderr); return 2; }
+    if (!path) return cli_usage_error(usage_text);
     Grid *g = grid_load(path);
     if (!g) return fail_with_error();
     int rc = 0;

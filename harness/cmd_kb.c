@@ -2,6 +2,7 @@
 // descriptions each class would contribute (fetched, else shipped), or embed them with the frozen CLIP text tower
 // into the HDF5 embedding cache and print per-class counts.
 #include "harness/commands.h"
+#include "harness/cli_args.h"
 #include "harness/config.h"
 #include "harness/kb_build.h"
 #include "harness/kb_dataset.h"
@@ -16,42 +17,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: kanoclip kb build [CONFIG [key=value ...]] [options]\n"
-            "       kanoclip kb show  [CONFIG [key=value ...]] [options]\n"
-            "       kanoclip kb embed [CONFIG [key=value ...]] [--checkpoint DIR] [--vocab PATH] [options]\n"
-            "\n"
-            "build  asks the endpoint the LLM question for every class and the VQA question for every anomalous\n"
-            "       image, caching each answer under CACHE/answers/; cached questions are not asked again.\n"
-            "show   prints, as JSON, the descriptions each class contributes (fetched answers, else shipped).\n"
-            "embed  runs those descriptions through the frozen CLIP text tower (truncated to its context, EOT kept,\n"
-            "       L2-normalised) into CACHE/embeddings/text-<encoder hash>.h5, embedding only texts not cached\n"
-            "       yet, and prints per-class counts as JSON.\n"
-            "\n"
-            "CONFIG (over experiments/defaults.yaml) gives the kb: section, data.train and model.checkpoint;\n"
-            "options override it:\n"
-            "  --base-url URL          endpoint base, POST URL/chat/completions (kb.base_url)\n"
-            "  --model M               model for the LLM question (kb.model)\n"
-            "  --vqa-model M           model for the VQA question (kb.vqa_model; default: --model)\n"
-            "  --api-key-env NAME      environment variable holding the API key (kb.api_key_env)\n"
-            "  --dataset-type T        mvtec, visa, ... (kb.dataset)\n"
-            "  --dataset-root DIR      the dataset's folder (kb.dataset_root)\n"
-            "  --classes a,b,c         the classes (without a dataset reader)\n"
-            "  --images DIR            anomalous images under DIR/<class>/ (without a dataset reader)\n"
-            "  --offline               use only the cache; fail naming every missing answer (kb.offline)\n"
-            "  --no-vqa                ask only the per-class LLM question (kb.vqa: false)\n"
-            "  --concurrency N         requests in flight (kb.concurrency)\n"
-            "  --cache-dir DIR         answers go to DIR/answers (kb.cache_dir)\n"
-            "  --shipped-dir DIR       hand-written descriptions (kb.shipped_dir)\n"
-            "  --checkpoint DIR        embed: Hugging Face CLIP folder (model.checkpoint)\n"
-            "  --vocab PATH            embed: tokenizer files when DIR has none (folder or bpe_simple_vocab_16e6.txt.gz)\n"
-            "  --embed-batch N         embed: texts per forward (kb.embed_batch)\n"
-            "  --llm-prompt T, --vqa-prompt T, --system-prompt T, --llm-n N, --vqa-m N, --max-images-per-class N\n"
-            "  --temperature X, --top-p X, --seed N, --max-tokens N\n"
-            "  --timeout S, --connect-timeout S, --low-speed-time S, --low-speed-limit BPS,\n"
-            "  --retries N, --backoff S, --backoff-max S\n");
-}
+static const char usage_text[] =
+    "usage: kanoclip kb build [CONFIG [key=value ...]] [options]\n"
+    "       kanoclip kb show  [CONFIG [key=value ...]] [options]\n"
+    "       kanoclip kb embed [CONFIG [key=value ...]] [--checkpoint DIR] [--vocab PATH] [options]\n"
+    "\n"
+    "build  asks the endpoint the LLM question for every class and the VQA question for every anomalous\n"
+    "       image, caching each answer under CACHE/answers/; cached questions are not asked again.\n"
+    "show   prints, as JSON, the descriptions each class contributes (fetched answers, else shipped).\n"
+    "embed  runs those descriptions through the frozen CLIP text tower (truncated to its context, EOT kept,\n"
+    "       L2-normalised) into CACHE/embeddings/text-<encoder hash>.h5, embedding only texts not cached\n"
+    "       yet, and prints per-class counts as JSON.\n"
+    "\n"
+    "CONFIG (over experiments/defaults.yaml) gives the kb: section, data.train and model.checkpoint;\n"
+    "options override it:\n"
+    "  --base-url URL          endpoint base, POST URL/chat/completions (kb.base_url)\n"
+    "  --model M               model for the LLM question (kb.model)\n"
+    "  --vqa-model M           model for the VQA question (kb.vqa_model; default: --model)\n"
+    "  --api-key-env NAME      environment variable holding the API key (kb.api_key_env)\n"
+    "  --dataset-type T        mvtec, visa, ... (kb.dataset)\n"
+    "  --dataset-root DIR      the dataset's folder (kb.dataset_root)\n"
+    "  --classes a,b,c         the classes (without a dataset reader)\n"
+    "  --images DIR            anomalous images under DIR/<class>/ (without a dataset reader)\n"
+    "  --offline               use only the cache; fail naming every missing answer (kb.offline)\n"
+    "  --no-vqa                ask only the per-class LLM question (kb.vqa: false)\n"
+    "  --concurrency N         requests in flight (kb.concurrency)\n"
+    "  --cache-dir DIR         answers go to DIR/answers (kb.cache_dir)\n"
+    "  --shipped-dir DIR       hand-written descriptions (kb.shipped_dir)\n"
+    "  --checkpoint DIR        embed: Hugging Face CLIP folder (model.checkpoint)\n"
+    "  --vocab PATH            embed: tokenizer files when DIR has none (folder or bpe_simple_vocab_16e6.txt.gz)\n"
+    "  --embed-batch N         embed: texts per forward (kb.embed_batch)\n"
+    "  --llm-prompt T, --vqa-prompt T, --system-prompt T, --llm-n N, --vqa-m N, --max-images-per-class N\n"
+    "  --temperature X, --top-p X, --seed N, --max-tokens N\n"
+    "  --timeout S, --connect-timeout S, --low-speed-time S, --low-speed-limit BPS,\n"
+    "  --retries N, --backoff S, --backoff-max S\n";
 
 typedef enum { F_STR, F_INT, F_LONG, F_DOUBLE, F_SET, F_CLEAR } FlagType;
 
@@ -227,10 +226,8 @@ static int embed(const KbSettings *s, const KbDataset *d, const char *checkpoint
 }
 
 int cmd_kb(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
+    if (argc < 2) return cli_usage_error("usage: kanoclip kb build|show|embed [CONFIG [key=value ...]] [options]");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { fputs(usage_text, stdout); return 0; }
     const char *sub = argv[1];
     if (strcmp(sub, "build") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "embed") != 0) {
         fprintf(stderr, "kanoclip kb: unknown subcommand '%s' (build, show, embed)\n", sub);
@@ -243,7 +240,7 @@ int cmd_kb(int argc, char **argv) {
     const char *classes = NULL, *images = NULL, *checkpoint_flag = NULL, *vocab = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); free(overrides); return 0; }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(usage_text, stdout); free(overrides); return 0; }
         if (!strncmp(a, "--", 2)) {
             const Flag *f = find_flag(a);
             int takes_value = f ? (f->type != F_SET && f->type != F_CLEAR) : is_local_option(a);

@@ -10,9 +10,11 @@
 // Maps are read one at a time, twice: once to find each class's score range and image scores, once into
 // the streaming pixel histograms over that range, so memory does not depend on N.
 #include "harness/commands.h"
+#include "harness/cli_args.h"
 #include "harness/metrics.h"
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "common/json_file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -104,6 +106,7 @@ static int read_scores_csv(const char *path, double **scores_out, uint8_t **labe
         int nf = split_fields(line, fields, max_fields);
         int need = (col_label > col_score ? col_label : col_score) + 1;
         if (nf < need) { rc = err_set("%s:%d: expected %d fields, got %d", path, line_no, need, nf); break; }
+        if (nf > n_cols) { rc = err_set("%s:%d: expected %d fields as in the header, got %d", path, line_no, n_cols, nf); break; }
         const char *lab = fields[col_label], *sc = fields[col_score];
         if (strcmp(lab, "0") != 0 && strcmp(lab, "1") != 0) {
             rc = err_set("%s:%d: field 'label': '%s' is not 0 or 1", path, line_no, lab);
@@ -178,6 +181,14 @@ static int metrics_from_csv(const char *path, const boot_opts *bo, cJSON **out) 
 }
 
 // ---- HDF5 --------------------------------------------------------------------------------------------
+
+// Why H5Fopen failed: the file is missing or unreadable, else it is not HDF5.
+static int h5_open_error(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set("%s: %s", path, strerror(errno));
+    fclose(f);
+    return err_set("%s: cannot open as HDF5", path);
+}
 
 typedef struct {
     const char *path;
@@ -294,9 +305,9 @@ static int metrics_from_maps(const char *maps_path, const char *masks_path, int 
 
     if (!masks_path) masks_path = maps_path;
     fmaps = H5Fopen(maps_path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (fmaps < 0) { err_set("%s: cannot open as HDF5", maps_path); goto done; }
+    if (fmaps < 0) { h5_open_error(maps_path); goto done; }
     fmasks = strcmp(masks_path, maps_path) ? H5Fopen(masks_path, H5F_ACC_RDONLY, H5P_DEFAULT) : fmaps;
-    if (fmasks < 0) { err_set("%s: cannot open as HDF5", masks_path); goto done; }
+    if (fmasks < 0) { h5_open_error(masks_path); goto done; }
     if (h5_array_open(&maps, fmaps, maps_path, "maps", 3, 0)) goto done;
     if (h5_array_open(&masks, fmasks, masks_path, "masks", 3, 0)) goto done;
     N = (long)maps.dims[0];
@@ -463,29 +474,16 @@ done:
 
 // ---- command -----------------------------------------------------------------------------------------
 
-// fail_with_error() lives in harness/main.c, which the test binaries do not link; this is the same line.
-static int report_error(void) {
-    fprintf(stderr, "kanoclip: %s\n", err_msg()[0] ? err_msg() : "failed");
-    return 1;
-}
-
-static int parse_int(const char *s, long min, long max, long *out) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < min || v > max) return -1;
-    *out = v;
-    return 0;
-}
-
 int cmd_metrics(int argc, char **argv) {
     const char *csv = NULL, *maps = NULL, *masks = NULL, *out_path = NULL;
     long bins = PIXEL_BINS_DEFAULT, n_boot = 0, seed = 0;
     int stratified = 1;
+    static const char *const valued[] = {"--scores", "--maps", "--masks", "--out", "--bins", "--bootstrap", "--seed"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(usage_text, stdout); return 0; }
         if (!strcmp(a, "--unstratified")) { stratified = 0; continue; }
+        if (!CLI_IS_ONE_OF(a, valued)) { fprintf(stderr, "kanoclip metrics: unknown option '%s' (see --help)\n", a); return 2; }
         if (i + 1 >= argc) { fprintf(stderr, "kanoclip metrics: %s needs a value (see --help)\n", a); return 2; }
         const char *v = argv[++i];
         if (!strcmp(a, "--scores")) csv = v;
@@ -493,12 +491,12 @@ int cmd_metrics(int argc, char **argv) {
         else if (!strcmp(a, "--masks")) masks = v;
         else if (!strcmp(a, "--out")) out_path = v;
         else if (!strcmp(a, "--bins")) {
-            if (parse_int(v, 3, 1 << 26, &bins)) { fprintf(stderr, "kanoclip metrics: --bins: '%s' is not an integer in 3..%d\n", v, 1 << 26); return 2; }
+            if (cli_parse_long(v, 3, 1 << 26, &bins)) { fprintf(stderr, "kanoclip metrics: --bins: '%s' is not an integer in 3..%d\n", v, 1 << 26); return 2; }
         } else if (!strcmp(a, "--bootstrap")) {
-            if (parse_int(v, 1, 10000000, &n_boot)) { fprintf(stderr, "kanoclip metrics: --bootstrap: '%s' is not a positive integer\n", v); return 2; }
-        } else if (!strcmp(a, "--seed")) {
-            if (parse_int(v, 0, 0x7fffffffffffffffL, &seed)) { fprintf(stderr, "kanoclip metrics: --seed: '%s' is not a non-negative integer\n", v); return 2; }
-        } else { fprintf(stderr, "kanoclip metrics: unknown option '%s' (see --help)\n", a); return 2; }
+            if (cli_parse_long(v, 1, 10000000, &n_boot)) { fprintf(stderr, "kanoclip metrics: --bootstrap: '%s' is not a positive integer\n", v); return 2; }
+        } else { // --seed
+            if (cli_parse_long(v, 0, 0x7fffffffffffffffL, &seed)) { fprintf(stderr, "kanoclip metrics: --seed: '%s' is not a non-negative integer\n", v); return 2; }
+        }
     }
     if (!!csv + !!maps != 1) { fprintf(stderr, "kanoclip metrics: give exactly one of --scores FILE.csv or --maps FILE.h5\n"); return 2; }
     if (masks && !maps) { fprintf(stderr, "kanoclip metrics: --masks goes with --maps\n"); return 2; }
@@ -506,17 +504,11 @@ int cmd_metrics(int argc, char **argv) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our messages name the file and dataset instead
     cJSON *json = NULL;
     if (csv ? metrics_from_csv(csv, &bo, &json) : metrics_from_maps(maps, masks, (int)bins, &bo, &json))
-        return report_error();
+        return fail_with_error();
     char *text = cJSON_Print(json);
-    cJSON_Delete(json);
     printf("%s\n", text);
-    int rc = 0;
-    if (out_path) {
-        size_t len = strlen(text);
-        text[len] = '\n';
-        if (fs_write_atomic(out_path, text, len + 1)) rc = report_error();
-        text[len] = '\0';
-    }
     free(text);
+    int rc = out_path && json_write_file(out_path, json) ? fail_with_error() : 0;
+    cJSON_Delete(json);
     return rc;
 }

@@ -1,5 +1,6 @@
 // kanoclip plots RUN_DIR... --out DIR
 #include "harness/commands.h"
+#include "harness/cli_args.h"
 #include "harness/plots.h"
 #include "common/error.h"
 
@@ -7,18 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *out) {
-    fprintf(out, "usage: kanoclip plots RUN_DIR... --out DIR\n"
-                 "  ROC curves per dataset, per-class bars, the ablation chart and loss curves as PNG and PDF\n"
-                 "  (gnuplot, scripts in plots/), their data files in DIR/data/, and DIR/figures.tex\n");
-}
+static const char usage_text[] =
+    "usage: kanoclip plots RUN_DIR... --out DIR\n"
+    "  ROC curves per dataset, per-class bars, the ablation chart and loss curves as PNG and PDF\n"
+    "  (gnuplot, scripts in plots/), their data files in DIR/data/, and DIR/figures.tex\n";
 
 int cmd_plots(int argc, char **argv) {
     const char *out = NULL;
     const char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
     int n = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); free(dirs); return 0; }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(usage_text, stdout); free(dirs); return 0; }
         if (!strcmp(argv[i], "--out")) {
             if (i + 1 >= argc) { fprintf(stderr, "kanoclip plots: --out needs a folder\n"); free(dirs); return 2; }
             out = argv[++i];
@@ -30,7 +30,7 @@ int cmd_plots(int argc, char **argv) {
             dirs[n++] = argv[i];
         }
     }
-    if (n == 0 || !out) { usage(stderr); free(dirs); return 2; }
+    if (n == 0 || !out) { free(dirs); return cli_usage_error(usage_text); }
     const char *gnuplot = plots_find_gnuplot();
     if (!gnuplot) {
         fprintf(stderr, "kanoclip: gnuplot not found on PATH; install it (apt-get install gnuplot-nox) to make plots "

@@ -2,6 +2,7 @@
 //                [--per-class-normal n] [--per-class-anomalous n] [--train-normal n] [--meta] [--list-classes]
 // Writes a procedural anomaly dataset in a real layout (see datasets/synth.h).
 #include "harness/commands.h"
+#include "harness/cli_args.h"
 #include "datasets/synth.h"
 #include "common/error.h"
 
@@ -11,15 +12,9 @@
 #include <string.h>
 
 static int parse_int(const char *opt, const char *v, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi) {
-        fprintf(stderr, "kanoclip synth: %s must be an integer in %ld..%ld, not '%s'\n", opt, lo, hi, v);
-        return -1;
-    }
-    *out = x;
-    return 0;
+    if (cli_parse_long(v, lo, hi, out) == 0) return 0;
+    fprintf(stderr, "kanoclip synth: %s must be an integer in %ld..%ld, not '%s'\n", opt, lo, hi, v);
+    return -1;
 }
 
 int cmd_synth(int argc, char **argv) {
@@ -45,6 +40,9 @@ int cmd_synth(int argc, char **argv) {
             return 0;
         }
         if (!strcmp(a, "--meta")) { o.write_meta = 1; continue; }
+        static const char *const valued[] = {"--out", "--layout", "--seed", "--classes", "--class-offset", "--size",
+                                             "--per-class-normal", "--per-class-anomalous", "--train-normal"};
+        if (!CLI_IS_ONE_OF(a, valued)) { fprintf(stderr, "kanoclip synth: unknown option %s\n", a); return 2; }
         if (i + 1 >= argc) { fprintf(stderr, "kanoclip synth: %s needs a value\n", a); return 2; }
         const char *v = argv[++i];
         long x = 0;
@@ -79,12 +77,9 @@ int cmd_synth(int argc, char **argv) {
         } else if (!strcmp(a, "--per-class-anomalous")) {
             if (parse_int(a, v, 0, 100000, &x)) return 2;
             o.n_test_anomalous = (int)x;
-        } else if (!strcmp(a, "--train-normal")) {
+        } else { // --train-normal
             if (parse_int(a, v, 0, 100000, &x)) return 2;
             o.n_train_normal = (int)x;
-        } else {
-            fprintf(stderr, "kanoclip synth: unknown option %s\n", a);
-            return 2;
         }
     }
     if (!o.out) {

@@ -1,5 +1,6 @@
 // kanoclip tables RUN_DIR... [--out DIR] [--paper FILE.csv]
 #include "harness/commands.h"
+#include "harness/cli_args.h"
 #include "harness/tables.h"
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -8,18 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *out) {
-    fprintf(out, "usage: kanoclip tables RUN_DIR... [--out DIR] [--paper experiments/paper_numbers.csv]\n"
-                 "  writes table1_industrial, table2_medical, table3_ablation, table4_metrics and per_class_<dataset>\n"
-                 "  as .md, .csv and .tex (booktabs) into DIR (default: results/tables)\n");
-}
+static const char usage_text[] =
+    "usage: kanoclip tables RUN_DIR... [--out DIR] [--paper experiments/paper_numbers.csv]\n"
+    "  writes table1_industrial, table2_medical, table3_ablation, table4_metrics and per_class_<dataset>\n"
+    "  as .md, .csv and .tex (booktabs) into DIR (default: results/tables)\n";
 
 int cmd_tables(int argc, char **argv) {
     const char *out = "results/tables", *paper_path = NULL;
     const char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
     int n = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); free(dirs); return 0; }
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(usage_text, stdout); free(dirs); return 0; }
         if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "--paper")) {
             if (i + 1 >= argc) { fprintf(stderr, "kanoclip tables: %s needs a value\n", argv[i]); free(dirs); return 2; }
             if (!strcmp(argv[i], "--out")) out = argv[++i];
@@ -32,7 +32,7 @@ int cmd_tables(int argc, char **argv) {
             dirs[n++] = argv[i];
         }
     }
-    if (n == 0) { usage(stderr); free(dirs); return 2; }
+    if (n == 0) { free(dirs); return cli_usage_error(usage_text); }
     RunResult *runs = calloc((size_t)n, sizeof *runs);
     int rc = 0, loaded = 0;
     for (int i = 0; i < n && rc == 0; i++) {

@@ -3,6 +3,7 @@
 // (design §5). Texts longer than the context (77 by default) are truncated with EOT kept last; --context 0
 // prints every id.
 #include "harness/commands.h"
+#include "harness/cli_args.h"
 #include "model/tokenizer.h"
 #include "common/error.h"
 
@@ -35,11 +36,8 @@ int cmd_tokenize(int argc, char **argv) {
             if (i + 1 >= argc) return usage_error("a value is missing after ", a);
             const char *v = argv[++i];
             if (a[2] == 'm') { model = v; continue; }
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end || end == v || n < 0 || n == 1 || n > 1000000)
+            if (cli_parse_int(v, 0, 1000000, &context) || context == 1)
                 return usage_error("--context: expected 0 or an integer >= 2, got ", v);
-            context = (int)n;
             continue;
         }
         if (a[0] == '-' && a[1] == '-') return usage_error("unknown option ", a);

@@ -2,22 +2,15 @@
 // style, strings quoted exactly when they would otherwise read back as another type. Same tree, same bytes.
 #include "harness/config_tree.h"
 #include "common/error.h"
+#include "common/strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
-typedef struct { char *buf; size_t len, cap; } Out;
-
+// libyaml's output handler: append to a StrBuf.
 static int out_write(void *data, unsigned char *bytes, size_t n) {
-    Out *o = data;
-    if (o->len + n + 1 > o->cap) {
-        o->cap = (o->len + n + 1) * 2;
-        o->buf = realloc(o->buf, o->cap);
-    }
-    memcpy(o->buf + o->len, bytes, n);
-    o->len += n;
-    o->buf[o->len] = '\0';
+    strbuf_put(data, (const char *)bytes, n);
     return 1;
 }
 
@@ -76,7 +69,7 @@ static int emit_node(yaml_emitter_t *em, const ConfigNode *n, int flow) {
 char *cfgnode_to_yaml(const ConfigNode *root) {
     yaml_emitter_t em;
     yaml_event_t ev;
-    Out o = {0};
+    StrBuf o = {0};
     yaml_emitter_initialize(&em);
     yaml_emitter_set_output(&em, out_write, &o);
     yaml_emitter_set_width(&em, -1);
@@ -94,6 +87,6 @@ char *cfgnode_to_yaml(const ConfigNode *root) {
     ok = ok && yaml_emitter_emit(&em, &ev);
     if (!ok) err_set("config: cannot write YAML: %s", em.problem ? em.problem : "emitter error");
     yaml_emitter_delete(&em);
-    if (!ok) { free(o.buf); return NULL; }
-    return o.buf;
+    if (!ok) { free(o.s); return NULL; }
+    return strbuf_take(&o);
 }

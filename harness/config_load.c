@@ -600,18 +600,7 @@ const char *config_find_defaults(void) {
         snprintf(found, sizeof found, "%s", env);
         return found;
     }
-    if (fs_exists("experiments/defaults.yaml")) return strcpy(found, "experiments/defaults.yaml");
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(found, sizeof found, "%s/../experiments/defaults.yaml", exe);
-            if (fs_exists(found)) return found;
-        }
-    }
+    if (fs_find_repo_file("experiments/defaults.yaml", found, sizeof found) == 0) return found;
     err_set("experiments/defaults.yaml not found (run from the repository root or set KANOCLIP_DEFAULTS)");
     return NULL;
 }

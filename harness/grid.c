@@ -7,6 +7,7 @@
 #include "common/fsutil.h"
 
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,7 +283,7 @@ static void sh_quote(FILE *f, const char *s) {
 int grid_write_slurm(const Grid *g, const char *out_path, const char *exe) {
     char *tmp = fs_temp_name(out_path);
     FILE *f = fopen(tmp, "w");
-    if (!f) { free(tmp); return err_set("%s: cannot write", out_path); }
+    if (!f) { int e = errno; free(tmp); return err_set("%s: cannot write: %s", out_path, strerror(e)); }
     char cwd[4096];
     if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, ".");
     const Config *s = g->spec;

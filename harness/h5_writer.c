@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,11 @@ H5Writer *h5w_open(const char *path) {
     w->path = strdup(path);
     w->tmp = fs_temp_name(path);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);  // errors are reported as one line by the caller
+    errno = 0;
     w->file = w->tmp ? H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT) : -1;
     if (w->file < 0) {
-        err_set("%s: cannot create the HDF5 file", path);
+        int e = errno; // left by the open() under HDF5's file driver
+        err_set("%s: cannot create the HDF5 file%s%s", path, e ? ": " : "", e ? strerror(e) : "");
         free(w->path);
         free(w->tmp);
         free(w);

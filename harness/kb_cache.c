@@ -1,6 +1,7 @@
 #include "harness/kb_cache.h"
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "common/json_file.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -60,21 +61,15 @@ int kb_cache_write(const KbSettings *s, const KbQuestion *q, const KbCallResult 
     cJSON_AddStringToObject(root, "answer", r->content);
     cJSON *d = cJSON_AddArrayToObject(root, "descriptions");
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(d, cJSON_CreateString(descriptions[i]));
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
     free(endpoint);
 
     char *dir = fs_join(s->cache_dir, "answers");
     int rc = fs_mkdirs(dir);
     free(dir);
     char *path = kb_cache_path(s->cache_dir, q->key);
-    if (rc == 0) {
-        size_t len = strlen(text);
-        text[len] = '\n';  // cJSON_Print leaves no final newline; the NUL's place takes it
-        rc = fs_write_atomic(path, text, len + 1);
-    }
+    if (rc == 0) rc = json_write_file(path, root);
+    cJSON_Delete(root);
     free(path);
-    free(text);
     return rc;
 }
 
@@ -87,13 +82,9 @@ int kb_cache_read(const char *cache_dir, const char *key, KbAnswer *out) {
     memset(out, 0, sizeof *out);
     char *path = kb_cache_path(cache_dir, key);
     if (!fs_exists(path)) { free(path); return 0; }
-    size_t n = 0;
-    char *text = fs_read_file(path, &n);
-    if (!text) { free(path); return -1; }
-    cJSON *j = cJSON_ParseWithLength(text, n);
-    free(text);
+    cJSON *j = json_read_object(path);
     int rc = 1;
-    if (!j) { rc = err_set("%s: not valid JSON", path); goto done; }
+    if (!j) { rc = -1; goto done; }
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "key");
     if (!cJSON_IsString(k) || strcmp(k->valuestring, key) != 0) { rc = err_set("%s: field 'key' does not match the file name", path); goto done; }
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");

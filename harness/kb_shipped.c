@@ -82,6 +82,20 @@ static int same_class(const char *a, const char *b) {
     }
 }
 
+// The next entry line of a JSONL text: *cursor advances past it (its newline becomes NUL), *line_no counts
+// every line; blank and '#' lines are skipped. NULL at the end.
+static const char *next_entry(char **cursor, int *line_no) {
+    while (*cursor && **cursor) {
+        char *line = *cursor, *nl = strchr(line, '\n');
+        *cursor = nl ? nl + 1 : NULL;
+        if (nl) *nl = '\0';
+        (*line_no)++;
+        while (isspace((unsigned char)*line)) line++;
+        if (*line && *line != '#') return line;
+    }
+    return NULL;
+}
+
 // Visits the entries of one file; stops at the first for which match() says 1.
 // Returns 1 (found, *out filled), 0, or -1. *count gets the number of entries seen.
 static int scan_file(const char *path, const char *class_name, KbShippedEntry *out, int *count, KbShippedEntry *only) {
@@ -90,15 +104,8 @@ static int scan_file(const char *path, const char *class_name, KbShippedEntry *o
     if (!text) return -1;
     int line_no = 0, found = 0;
     *count = 0;
-    char *save = NULL;
-    for (char *line = text; line && *line && !found; line = save) {
-        char *nl = strchr(line, '\n');
-        save = nl ? nl + 1 : NULL;
-        if (nl) *nl = '\0';
-        line_no++;
-        const char *p = line;
-        while (isspace((unsigned char)*p)) p++;
-        if (!*p || *p == '#') continue;
+    char *cursor = text;
+    for (const char *p; !found && (p = next_entry(&cursor, &line_no));) {
         KbShippedEntry e;
         cJSON *aliases = NULL;
         if (parse_line(path, line_no, p, &e, &aliases) != 0) { free(text); return -1; }
@@ -121,15 +128,8 @@ int kb_shipped_read_file(const char *path, KbShippedEntry **out) {
     if (!text) return -1;
     int count = 0, line_no = 0;
     *out = NULL;
-    char *save = NULL;
-    for (char *line = text; line && *line; line = save) {
-        char *nl = strchr(line, '\n');
-        save = nl ? nl + 1 : NULL;
-        if (nl) *nl = '\0';
-        line_no++;
-        const char *p = line;
-        while (isspace((unsigned char)*p)) p++;
-        if (!*p || *p == '#') continue;
+    char *cursor = text;
+    for (const char *p; (p = next_entry(&cursor, &line_no));) {
         *out = realloc(*out, (count + 1) * sizeof **out);
         if (parse_line(path, line_no, p, &(*out)[count], NULL) != 0) {
             for (int i = 0; i < count; i++) kb_shipped_entry_free(&(*out)[i]);

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE  // memmem
 #include "harness/kb_text.h"
+#include "common/strbuf.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -7,34 +8,16 @@
 #include <string.h>
 #include <strings.h>
 
-// A growable string.
-typedef struct { char *s; size_t n, cap; } Buf;
-
-static void buf_put(Buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
-static char *buf_take(Buf *b) {
-    if (!b->s) return strdup("");
-    return b->s;
-}
-
 char *kb_prompt_fill(const char *tmpl, const char *class_name, int n) {
-    Buf b = {0};
+    StrBuf b = {0};
     char num[32];
     snprintf(num, sizeof num, "%d", n);
     for (const char *p = tmpl; *p;) {
-        if (!strncmp(p, "{class}", 7)) { buf_put(&b, class_name, strlen(class_name)); p += 7; }
-        else if (!strncmp(p, "{n}", 3)) { buf_put(&b, num, strlen(num)); p += 3; }
-        else { buf_put(&b, p, 1); p++; }
+        if (!strncmp(p, "{class}", 7)) { strbuf_put(&b, class_name, strlen(class_name)); p += 7; }
+        else if (!strncmp(p, "{n}", 3)) { strbuf_put(&b, num, strlen(num)); p += 3; }
+        else { strbuf_put(&b, p, 1); p++; }
     }
-    return buf_take(&b);
+    return strbuf_take(&b);
 }
 
 char *kb_class_words(const char *class_name) {
@@ -106,17 +89,17 @@ static void strip_wrapping_quotes(char *s) {
 }
 
 char *kb_clean_description(const char *line) {
-    Buf b = {0};
+    StrBuf b = {0};
     // Collapse whitespace (including newlines) and drop Markdown emphasis markers.
     int space = 0;
     for (const char *p = line; *p; p++) {
         if (!strncmp(p, "**", 2) || !strncmp(p, "__", 2)) { p++; continue; }
         if (isspace((unsigned char)*p)) { space = 1; continue; }
-        if (space && b.n > 0) buf_put(&b, " ", 1);
+        if (space && b.len > 0) strbuf_put(&b, " ", 1);
         space = 0;
-        buf_put(&b, p, 1);
+        strbuf_put(&b, p, 1);
     }
-    char *s = buf_take(&b);
+    char *s = strbuf_take(&b);
     // A list marker may only show after emphasis is gone ("**1.** A crack").
     const char *after = skip_list_marker(s);
     if (after != s) memmove(s, after, strlen(after) + 1);
@@ -179,16 +162,16 @@ int kb_split_answer(const char *answer, int max_items, char ***out) {
         free(one);
     }
     if (max_items == 1 && n > 1) {
-        Buf b = {0};
+        StrBuf b = {0};
         for (int i = 0; i < n; i++) {
             if (i > 0) {
-                char last = b.s[b.n - 1];
-                buf_put(&b, strchr(".!?;", last) ? " " : "; ", strchr(".!?;", last) ? 1 : 2);
+                char last = b.s[b.len - 1];
+                strbuf_put(&b, strchr(".!?;", last) ? " " : "; ", strchr(".!?;", last) ? 1 : 2);
             }
-            buf_put(&b, items[i], strlen(items[i]));
+            strbuf_put(&b, items[i], strlen(items[i]));
             free(items[i]);
         }
-        items[0] = buf_take(&b);
+        items[0] = strbuf_take(&b);
         n = 1;
     }
     while (n > max_items) free(items[--n]);

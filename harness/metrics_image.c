@@ -7,6 +7,7 @@
 //   F1-max = max_g 2 tp_g / (tp_g + fp_g + P)              (= 2PR/(P+R) at that threshold)
 #include "harness/metrics.h"
 #include "common/error.h"
+#include "common/rng.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -79,17 +80,10 @@ int image_metrics_compute(image_metrics *out, const double *scores, const uint8_
 
 // ---- bootstrap ---------------------------------------------------------------------------------------
 
-// splitmix64: a small, well-mixed generator; the interval depends only on (data, seed, n_resamples).
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-// Uniform in [0, n) (Lemire's multiply-shift; bias below n / 2^64).
+// Uniform in [0, n) (Lemire's multiply-shift; bias below n / 2^64) from splitmix64, a small well-mixed
+// generator: the interval depends only on (data, seed, n_resamples).
 static size_t uniform_below(uint64_t *s, size_t n) {
-    return (size_t)(((unsigned __int128)splitmix64(s) * n) >> 64);
+    return (size_t)(((unsigned __int128)rng_splitmix64(s) * n) >> 64);
 }
 
 static int cmp_double(const void *a, const void *b) {

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,19 +33,9 @@ const char *plots_scripts_dir(void) {
         snprintf(dir, sizeof dir, "%s/", env);
         return dir;
     }
-    if (fs_exists("plots/roc.gp")) return strcpy(dir, "plots/");
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(dir, sizeof dir, "%s/../plots/", exe);
-            char probe[4200];
-            snprintf(probe, sizeof probe, "%sroc.gp", dir);
-            if (fs_exists(probe)) return dir;
-        }
+    if (fs_find_repo_file("plots/roc.gp", dir, sizeof dir) == 0) {
+        strrchr(dir, '/')[1] = '\0'; // the folder, with its '/'
+        return dir;
     }
     err_set("plots/roc.gp not found (run from the repository root or set KANOCLIP_PLOTS)");
     return NULL;
@@ -154,7 +145,7 @@ static int roc_figures(Ctx *cx, RunResult *runs, int n, const char **ds, int nd)
         snprintf(leaf, sizeof leaf, "%s.dat", name);
         char *dat = data_path(cx, leaf);
         FILE *f = fopen(dat, "w");
-        if (!f) { free(dat); return err_set("%s: cannot write", leaf); }
+        if (!f) { int e = errno; err_set("%s: cannot write: %s", dat, strerror(e)); free(dat); return -1; }
         int blocks = 0;
         for (int i = 0; i < n; i++) {
             char *csv = fs_join(runs[i].dir, csv_name);
@@ -239,7 +230,7 @@ static int per_class_figures(Ctx *cx, RunResult *runs, int n, const char **ds, i
         snprintf(leaf, sizeof leaf, "%s.dat", name);
         char *dat = data_path(cx, leaf);
         FILE *f = fopen(dat, "w");
-        if (!f) { free(dat); return err_set("%s: cannot write", leaf); }
+        if (!f) { int e = errno; err_set("%s: cannot write: %s", dat, strerror(e)); free(dat); return -1; }
         fprintf(f, "\"class\"");
         for (int l = 0; l < nl; l++) { fputc(' ', f); header_label(f, labels[l]); }
         fputc('\n', f);
@@ -307,7 +298,7 @@ static int ablation_figure(Ctx *cx, RunResult *runs, int n) {
         }
     char *dat = data_path(cx, "ablation.dat");
     FILE *f = fopen(dat, "w");
-    if (!f) { free(dat); return err_set("ablation.dat: cannot write"); }
+    if (!f) { int e = errno; err_set("%s: cannot write: %s", dat, strerror(e)); free(dat); return -1; }
     fprintf(f, "\"variant\" \"Image AUROC\" \"Pixel AUROC\"\n");
     for (int l = 0; l < nl; l++) {
         header_label(f, labels[l]);

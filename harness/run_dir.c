@@ -5,6 +5,7 @@
 #include "harness/provenance.h"
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "common/json_file.h"
 
 #include <cblas.h>
 #include <cjson/cJSON.h>
@@ -52,14 +53,8 @@ static int clear_run_dir(const char *dir) {
 }
 
 static int write_provenance(Run *run) {
-    char *text = cJSON_Print(run->prov);
     char *path = run_path(run, "provenance.json");
-    size_t n = strlen(text);
-    text = realloc(text, n + 2);
-    text[n] = '\n';
-    text[n + 1] = '\0';
-    int rc = fs_write_atomic(path, text, n + 1);
-    free(text);
+    int rc = json_write_file(path, run->prov);
     free(path);
     return rc;
 }

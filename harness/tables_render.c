@@ -1,31 +1,12 @@
 // Rendering of result tables. Numbers: percent with one decimal ("%.1f"), CSV with two; "–" for missing.
 #include "harness/tables_render.h"
+#include "common/strbuf.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct { char *s; size_t len, cap; } Buf;
-
-static void add(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(Buf *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (b->len + (size_t)n + 1 > b->cap) {
-        b->cap = (b->len + (size_t)n + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static char *take(Buf *b) { return b->s ? b->s : strdup(""); }
 
 Table *table_new(const char *name, int n_rows, int n_cols, int values_per_cell) {
     Table *t = calloc(1, sizeof *t);
@@ -101,132 +82,132 @@ void table_bold_columns(Table *t) {
 
 enum { MD, TEX };
 
-static void value_text(Buf *b, const Cell *c, int j, int style) {
-    if (!c->has[j]) { add(b, "%s", style == TEX ? "--" : "–"); return; }
-    if (c->bold[j]) add(b, style == TEX ? "\\textbf{%.1f}" : "**%.1f**", c->v[j]);
-    else add(b, "%.1f", c->v[j]);
-    if (c->n_runs[j] > 1) add(b, style == TEX ? "$\\pm$%.1f" : "±%.1f", c->sd[j]);
-    else if (c->has_ci[j]) add(b, style == TEX ? "\\,{\\scriptsize[%.1f, %.1f]}" : " [%.1f, %.1f]", c->lo[j], c->hi[j]);
+static void value_text(StrBuf *b, const Cell *c, int j, int style) {
+    if (!c->has[j]) { strbuf_printf(b, "%s", style == TEX ? "--" : "–"); return; }
+    if (c->bold[j]) strbuf_printf(b, style == TEX ? "\\textbf{%.1f}" : "**%.1f**", c->v[j]);
+    else strbuf_printf(b, "%.1f", c->v[j]);
+    if (c->n_runs[j] > 1) strbuf_printf(b, style == TEX ? "$\\pm$%.1f" : "±%.1f", c->sd[j]);
+    else if (c->has_ci[j]) strbuf_printf(b, style == TEX ? "\\,{\\scriptsize[%.1f, %.1f]}" : " [%.1f, %.1f]", c->lo[j], c->hi[j]);
 }
 
-static void cell_text(Buf *b, const Cell *c, int style) {
+static void cell_text(StrBuf *b, const Cell *c, int style) {
     for (int j = 0; j < c->n; j++) {
-        if (j) add(b, " / ");
+        if (j) strbuf_printf(b, " / ");
         value_text(b, c, j, style);
     }
 }
 
-static void md_escape(Buf *b, const char *s) {
+static void md_escape(StrBuf *b, const char *s) {
     for (; *s; s++) {
-        if (*s == '|') add(b, "\\|");
-        else add(b, "%c", *s);
+        if (*s == '|') strbuf_printf(b, "\\|");
+        else strbuf_printf(b, "%c", *s);
     }
 }
 
 char *table_markdown(const Table *t, const char *header) {
-    Buf b = {0};
-    if (header) add(&b, "<!-- %s -->\n\n", header);
-    if (t->title) add(&b, "**%s.** ", t->title);
-    add(&b, "%s\n\n| ", t->caption);
+    StrBuf b = {0};
+    if (header) strbuf_printf(&b, "<!-- %s -->\n\n", header);
+    if (t->title) strbuf_printf(&b, "**%s.** ", t->title);
+    strbuf_printf(&b, "%s\n\n| ", t->caption);
     md_escape(&b, t->corner);
-    for (int c = 0; c < t->n_cols; c++) { add(&b, " | "); md_escape(&b, t->col_names[c]); }
-    add(&b, " |\n|---");
-    for (int c = 0; c < t->n_cols; c++) add(&b, "|---:");
-    add(&b, "|\n");
+    for (int c = 0; c < t->n_cols; c++) { strbuf_printf(&b, " | "); md_escape(&b, t->col_names[c]); }
+    strbuf_printf(&b, " |\n|---");
+    for (int c = 0; c < t->n_cols; c++) strbuf_printf(&b, "|---:");
+    strbuf_printf(&b, "|\n");
     for (int r = 0; r < t->n_rows; r++) {
-        add(&b, "| ");
+        strbuf_printf(&b, "| ");
         md_escape(&b, t->row_names[r]);
         for (int c = 0; c < t->n_cols; c++) {
-            add(&b, " | ");
+            strbuf_printf(&b, " | ");
             cell_text(&b, &t->cells[r * t->n_cols + c], MD);
         }
-        add(&b, " |\n");
+        strbuf_printf(&b, " |\n");
     }
-    if (t->note) add(&b, "\n%s\n", t->note);
-    return take(&b);
+    if (t->note) strbuf_printf(&b, "\n%s\n", t->note);
+    return strbuf_take(&b);
 }
 
-static void tex_escape(Buf *b, const char *s) {
+static void tex_escape(StrBuf *b, const char *s) {
     for (; *s; s++) {
         switch (*s) {
-        case '_': case '%': case '&': case '#': case '$': case '{': case '}': add(b, "\\%c", *s); break;
-        case '~': add(b, "\\textasciitilde{}"); break;
-        case '^': add(b, "\\textasciicircum{}"); break;
-        case '\\': add(b, "\\textbackslash{}"); break;
+        case '_': case '%': case '&': case '#': case '$': case '{': case '}': strbuf_printf(b, "\\%c", *s); break;
+        case '~': strbuf_printf(b, "\\textasciitilde{}"); break;
+        case '^': strbuf_printf(b, "\\textasciicircum{}"); break;
+        case '\\': strbuf_printf(b, "\\textbackslash{}"); break;
         default:
-            if ((unsigned char)*s == 0xc2 && (unsigned char)s[1] == 0xb1) { add(b, "$\\pm$"); s++; }  // ±
-            else if ((unsigned char)*s == 0xe2 && (unsigned char)s[1] == 0x80 && (unsigned char)s[2] == 0x93) { add(b, "--"); s += 2; }  // –
-            else if ((unsigned char)*s == 0xe2 && (unsigned char)s[1] == 0x89 && (unsigned char)s[2] == 0xa4) { add(b, "$\\leq$"); s += 2; }  // ≤
-            else add(b, "%c", *s);
+            if ((unsigned char)*s == 0xc2 && (unsigned char)s[1] == 0xb1) { strbuf_printf(b, "$\\pm$"); s++; }  // ±
+            else if ((unsigned char)*s == 0xe2 && (unsigned char)s[1] == 0x80 && (unsigned char)s[2] == 0x93) { strbuf_printf(b, "--"); s += 2; }  // –
+            else if ((unsigned char)*s == 0xe2 && (unsigned char)s[1] == 0x89 && (unsigned char)s[2] == 0xa4) { strbuf_printf(b, "$\\leq$"); s += 2; }  // ≤
+            else strbuf_printf(b, "%c", *s);
         }
     }
 }
 
 char *table_latex(const Table *t, const char *header) {
-    Buf b = {0};
-    if (header) add(&b, "%% %s\n", header);
-    add(&b, "%% needs \\usepackage{booktabs}\n\\begin{table}[t]\n\\centering\n\\small\n\\caption{");
+    StrBuf b = {0};
+    if (header) strbuf_printf(&b, "%% %s\n", header);
+    strbuf_printf(&b, "%% needs \\usepackage{booktabs}\n\\begin{table}[t]\n\\centering\n\\small\n\\caption{");
     tex_escape(&b, t->caption);
-    add(&b, "}\n\\label{%s}\n\\begin{tabular}{l", t->label);
-    for (int c = 0; c < t->n_cols; c++) add(&b, "c");
-    add(&b, "}\n\\toprule\n");
+    strbuf_printf(&b, "}\n\\label{%s}\n\\begin{tabular}{l", t->label);
+    for (int c = 0; c < t->n_cols; c++) strbuf_printf(&b, "c");
+    strbuf_printf(&b, "}\n\\toprule\n");
     tex_escape(&b, t->corner);
-    for (int c = 0; c < t->n_cols; c++) { add(&b, " & "); tex_escape(&b, t->col_names[c]); }
-    add(&b, " \\\\\n\\midrule\n");
+    for (int c = 0; c < t->n_cols; c++) { strbuf_printf(&b, " & "); tex_escape(&b, t->col_names[c]); }
+    strbuf_printf(&b, " \\\\\n\\midrule\n");
     for (int r = 0; r < t->n_rows; r++) {
-        if (r > 0 && t->row_group[r] != t->row_group[r - 1]) add(&b, "\\midrule\n");
+        if (r > 0 && t->row_group[r] != t->row_group[r - 1]) strbuf_printf(&b, "\\midrule\n");
         tex_escape(&b, t->row_names[r]);
         for (int c = 0; c < t->n_cols; c++) {
-            add(&b, " & ");
+            strbuf_printf(&b, " & ");
             cell_text(&b, &t->cells[r * t->n_cols + c], TEX);
         }
-        add(&b, " \\\\\n");
+        strbuf_printf(&b, " \\\\\n");
     }
-    add(&b, "\\bottomrule\n\\end{tabular}\n");
+    strbuf_printf(&b, "\\bottomrule\n\\end{tabular}\n");
     if (t->note) {
-        add(&b, "\\par\\smallskip\\footnotesize ");
+        strbuf_printf(&b, "\\par\\smallskip\\footnotesize ");
         tex_escape(&b, t->note);
-        add(&b, "\n");
+        strbuf_printf(&b, "\n");
     }
-    add(&b, "\\end{table}\n");
-    return take(&b);
+    strbuf_printf(&b, "\\end{table}\n");
+    return strbuf_take(&b);
 }
 
-static void csv_field(Buf *b, const char *s) {
+static void csv_field(StrBuf *b, const char *s) {
     if (strpbrk(s, ",\"\n")) {
-        add(b, "\"");
-        for (; *s; s++) add(b, *s == '"' ? "\"\"" : "%c", *s);
-        add(b, "\"");
+        strbuf_printf(b, "\"");
+        for (; *s; s++) strbuf_printf(b, *s == '"' ? "\"\"" : "%c", *s);
+        strbuf_printf(b, "\"");
     } else {
-        add(b, "%s", s);
+        strbuf_printf(b, "%s", s);
     }
 }
 
 // Long form: one line per cell; values in percent with two decimals, then sd, n, interval where known.
 char *table_csv(const Table *t) {
-    Buf b = {0};
+    StrBuf b = {0};
     csv_field(&b, t->corner);
-    add(&b, ",column");
+    strbuf_printf(&b, ",column");
     int n = t->n_rows && t->n_cols ? t->cells[0].n : 1;
     for (int j = 0; j < n; j++)
-        add(&b, ",%s,%s_sd,%s_n,%s_ci_low,%s_ci_high", t->value_names[j], t->value_names[j], t->value_names[j],
+        strbuf_printf(&b, ",%s,%s_sd,%s_n,%s_ci_low,%s_ci_high", t->value_names[j], t->value_names[j], t->value_names[j],
             t->value_names[j], t->value_names[j]);
-    add(&b, "\n");
+    strbuf_printf(&b, "\n");
     for (int r = 0; r < t->n_rows; r++)
         for (int c = 0; c < t->n_cols; c++) {
             const Cell *x = &t->cells[r * t->n_cols + c];
             csv_field(&b, t->row_names[r]);
-            add(&b, ",");
+            strbuf_printf(&b, ",");
             csv_field(&b, t->col_names[c]);
             for (int j = 0; j < x->n; j++) {
-                if (x->has[j]) add(&b, ",%.2f", x->v[j]);
-                else add(&b, ",");
-                if (x->has[j] && x->n_runs[j] > 1) add(&b, ",%.2f,%d", x->sd[j], x->n_runs[j]);
-                else add(&b, ",,%d", x->has[j] ? 1 : 0);
-                if (x->has_ci[j]) add(&b, ",%.2f,%.2f", x->lo[j], x->hi[j]);
-                else add(&b, ",,");
+                if (x->has[j]) strbuf_printf(&b, ",%.2f", x->v[j]);
+                else strbuf_printf(&b, ",");
+                if (x->has[j] && x->n_runs[j] > 1) strbuf_printf(&b, ",%.2f,%d", x->sd[j], x->n_runs[j]);
+                else strbuf_printf(&b, ",,%d", x->has[j] ? 1 : 0);
+                if (x->has_ci[j]) strbuf_printf(&b, ",%.2f,%.2f", x->lo[j], x->hi[j]);
+                else strbuf_printf(&b, ",,");
             }
-            add(&b, "\n");
+            strbuf_printf(&b, "\n");
         }
-    return take(&b);
+    return strbuf_take(&b);
 }

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "common/json_file.h"
 
 typedef struct {
     const char *file;    // for messages
@@ -110,21 +111,6 @@ static int read_triple(const cJSON *root, const char *key, float out[3], const c
     return 0;
 }
 
-// Parses path as a JSON object; NULL with err_set naming the file.
-static cJSON *read_json(const char *path) {
-    size_t n = 0;
-    char *text = fs_read_file(path, &n);
-    if (!text) return NULL;
-    cJSON *root = cJSON_ParseWithLength(text, n);
-    if (!root || !cJSON_IsObject(root)) {
-        err_set("%s: not a JSON object", path);
-        cJSON_Delete(root);
-        root = NULL;
-    }
-    free(text);
-    return root;
-}
-
 static int check_heads(const TowerShape *t, const char *file, const char *section) {
     if (t->width % t->heads != 0)
         return err_set("%s: %snum_attention_heads: %d does not divide hidden_size %d", file, section, t->heads, t->width);
@@ -135,7 +121,7 @@ int clip_config_load(const char *dir, ClipConfig *cfg) {
     set_defaults(cfg);
     char *path = fs_join(dir, "config.json");
     if (!path) return err_set("%s: out of memory", dir);
-    cJSON *root = read_json(path);
+    cJSON *root = json_read_object(path);
     int rc = root ? 0 : -1;
     if (root) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "model_type");
@@ -167,7 +153,7 @@ int clip_config_load(const char *dir, ClipConfig *cfg) {
     char *pre = fs_join(dir, "preprocessor_config.json");
     if (!pre) return err_set("%s: out of memory", dir);
     if (fs_exists(pre)) {
-        cJSON *p = read_json(pre);
+        cJSON *p = json_read_object(pre);
         rc = p ? (read_triple(p, "image_mean", cfg->image_mean, pre) || read_triple(p, "image_std", cfg->image_std, pre))
                : -1;
         rc = rc ? -1 : 0;

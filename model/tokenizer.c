@@ -5,6 +5,7 @@
 #include "model/unicode_tables.h"
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "common/json_file.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -311,13 +312,11 @@ fail:
 
 Tokenizer *tokenizer_load_hf(const char *vocab_json, const char *merges_txt) {
     Tokenizer *t = NULL;
-    char *json_text = NULL, *mtext = NULL;
+    char *mtext = NULL;
     char **lines = NULL;
     cJSON *root = NULL;
     size_t size;
-    if (!(json_text = fs_read_file(vocab_json, &size))) goto fail;
-    root = cJSON_ParseWithLength(json_text, size);
-    if (!root || !cJSON_IsObject(root)) { err_set("%s: not a JSON object", vocab_json); goto fail; }
+    if (!(root = json_read_object(vocab_json))) goto fail;
     if (!(t = tokenizer_new())) goto fail;
     t->n_vocab = cJSON_GetArraySize(root);
     if (t->n_vocab <= 0) { err_set("%s: empty vocabulary", vocab_json); goto fail; }
@@ -344,11 +343,11 @@ Tokenizer *tokenizer_load_hf(const char *vocab_json, const char *merges_txt) {
     int n = n_lines - first;
     while (n > 0 && lines[first + n - 1][0] == 0) n--; // trailing empty lines
     if (merges_build(t, lines + first, n, merges_txt, first + 1) || finish_load(t, vocab_json)) goto fail;
-    free(lines); free(mtext); free(json_text); cJSON_Delete(root);
+    free(lines); free(mtext); cJSON_Delete(root);
     return t;
 fail:
     tokenizer_free(t);
-    free(lines); free(mtext); free(json_text); cJSON_Delete(root);
+    free(lines); free(mtext); cJSON_Delete(root);
     return NULL;
 }
 

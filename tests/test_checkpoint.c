@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
+#include "common/rng.h"
 #include "model/checkpoint.h"
 #include "model/torch_pickle.h"
 
@@ -515,13 +516,8 @@ Test(checkpoint, corrupted_storage_record_fails_on_request) {
     free(file);
 }
 
-static uint64_t rng_state;
-static uint64_t rng_next(void) {   // splitmix64: seeded, so a failure reproduces
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+static uint64_t fuzz_state;
+static uint64_t fuzz_next(void) { return rng_splitmix64(&fuzz_state); } // seeded, so a failure reproduces
 
 // Flips 1-4 random bytes (biased towards the first `hot` bytes: the header) or truncates, for `rounds` files.
 static void fuzz_file(const char *src, size_t hot, int rounds, uint64_t seed) {
@@ -531,18 +527,18 @@ static void fuzz_file(const char *src, size_t hot, int rounds, uint64_t seed) {
     unsigned char *buf = malloc(size);
     char *dir = temp_dir();
     char *path = fs_join(dir, strstr(src, ".bin") ? "f.bin" : "f.safetensors");
-    rng_state = seed;
+    fuzz_state = seed;
     int opened = 0;
     for (int r = 0; r < rounds; r++) {
         memcpy(buf, orig, size);
         size_t n = size;
         if (r % 5 == 4) {
-            n = rng_next() % size;
+            n = fuzz_next() % size;
         } else {
-            int flips = 1 + rng_next() % 4;
+            int flips = 1 + fuzz_next() % 4;
             for (int f = 0; f < flips; f++) {
-                size_t limit = (rng_next() % 4 != 0 && hot < size) ? hot : size;
-                buf[rng_next() % limit] ^= (unsigned char)(1 + rng_next() % 255);
+                size_t limit = (fuzz_next() % 4 != 0 && hot < size) ? hot : size;
+                buf[fuzz_next() % limit] ^= (unsigned char)(1 + fuzz_next() % 255);
             }
         }
         write_path(path, buf, n);
@@ -583,15 +579,15 @@ Test(fuzz, pickle_random_corruption) {
     cr_assert_eq(n, 83);
     torch_pickle_free(t, n);
     unsigned char *buf = malloc(size);
-    rng_state = 4;
+    fuzz_state = 4;
     int ok = 0;
     for (int r = 0; r < 3000; r++) {
         memcpy(buf, orig, size);
         size_t len = size;
         if (r % 4 == 3) {
-            len = rng_next() % size;
+            len = fuzz_next() % size;
         } else {
-            for (int f = 1 + rng_next() % 3; f > 0; f--) buf[rng_next() % size] = (unsigned char)rng_next();
+            for (int f = 1 + fuzz_next() % 3; f > 0; f--) buf[fuzz_next() % size] = (unsigned char)fuzz_next();
         }
         err_clear();
         if (torch_pickle_state_dict(buf, len, "data.pkl", &t, &n) == 0) {

@@ -3,6 +3,7 @@
 // (from an environment variable) reaches the server but no file written. Also through the real command,
 // build/kanoclip, run twice as a child process.
 #include "tests/kb_test_server.h"
+#include "tests/run_cli.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -219,19 +220,8 @@ Test(kb_build, failures_are_reported_and_the_rest_is_cached) {
     remove_tree(root);
 }
 
-// Runs build/kanoclip with args; stderr goes to err_path. Returns the exit status.
-static int run_kanoclip(char *const args[], const char *err_path) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int rc = posix_spawn(&pid, "build/kanoclip", &fa, NULL, args, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    cr_assert_eq(rc, 0, "cannot start build/kanoclip (run from the repository root after make)");
-    int status;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
+// Runs build/kanoclip with args (args[0] = "build/kanoclip"); stderr goes to err_path. Returns the exit status.
+static int run_kanoclip(char *const args[], const char *err_path) { return run_cli(args, NULL, NULL, err_path); }
 
 Test(kb_build, the_command_twice_fills_then_only_reads_the_cache) {
     char root[] = "/tmp/kanoclip-kbcmd-XXXXXX";

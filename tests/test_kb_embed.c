@@ -5,12 +5,12 @@
 // (an edited cached vector moves its class mean); `kanoclip kb embed` twice through the real binary.
 #define _GNU_SOURCE
 #include "tests/npy.h"
+#include "tests/run_cli.h"
 #include "tests/tmpdir.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include "common/error.h"
@@ -26,7 +26,6 @@
 #define FIX "build/fixtures/kb_embed"
 #define TOL 1e-4
 
-extern char **environ;
 
 static char *tmp_root;
 
@@ -64,6 +63,11 @@ static RefTexts ref_texts(void) {
     cJSON_Delete(root);
     free(json);
     return r;
+}
+
+static void ref_texts_free(RefTexts *r) {
+    for (int i = 0; i < r->n_texts; i++) free(r->texts[i]);
+    free(r->texts);
 }
 
 static void settings(KbSettings *s, const char *cache) {
@@ -142,7 +146,9 @@ Test(kb_embed, matches_pytorch_and_the_second_call_reads_the_cache) {
     cr_assert_eq(st.n_cached, 0);
     cr_assert(strstr(log, "3 classes, 8 texts (7 distinct): 7 embedded, 0 read from the cache"), "%s", log);
     free(log);
-    assert_close(means, npy_f32(FIX "/a", "means", NULL), (size_t)3 * P, TOL, "class means, checkpoint a");
+    float *ref_means = npy_f32(FIX "/a", "means", NULL);
+    assert_close(means, ref_means, (size_t)3 * P, TOL, "class means, checkpoint a");
+    free(ref_means);
 
     // Every cached vector is the reference's normalised embedding of its text (the long one truncated to 77).
     char *path = kb_embed_cache_path(cache, st.encoder_hash);
@@ -181,6 +187,7 @@ Test(kb_embed, matches_pytorch_and_the_second_call_reads_the_cache) {
     cr_assert_float_eq(again[2 * P + 5], 1.0f, 1e-6);
     cr_assert_eq(memcmp(means, again, sizeof(float) * 2 * P), 0, "the other classes are unchanged");
 
+    ref_texts_free(&r);
     tower_free(&a);
     kb_dataset_free(&d);
     kb_settings_free(&s);
@@ -212,7 +219,9 @@ Test(kb_embed, the_cache_is_keyed_by_the_text_tower) {
     free(log);
     cr_assert_eq(st.n_embedded, 7);
     cr_assert_eq(st.n_cached, 0);
-    assert_close(mb, npy_f32(FIX "/b", "means", NULL), (size_t)3 * P, TOL, "class means, checkpoint b");
+    float *ref_b = npy_f32(FIX "/b", "means", NULL);
+    assert_close(mb, ref_b, (size_t)3 * P, TOL, "class means, checkpoint b");
+    free(ref_b);
     double dot = 0;
     for (int i = 0; i < P; i++) dot += (double)ma[i] * mb[i];
     cr_assert_lt(dot, 0.99, "two random towers give different means");
@@ -248,6 +257,7 @@ Test(kb_embed, tokens_are_truncated_to_the_context_keeping_eot) {
     cr_assert_eq(long_rows, 1);
     free(ids.data);
     tower_free(&a);
+    ref_texts_free(&r);
 }
 
 Test(kb_embed, errors_name_what_is_at_fault) {
@@ -274,17 +284,7 @@ Test(kb_embed, errors_name_what_is_at_fault) {
 
 // Runs build/kanoclip with args, stdout to out_path and stderr to err_path; returns the exit status.
 static int run_kanoclip(char *const args[], const char *out_path, const char *err_path) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int rc = posix_spawn(&pid, "build/kanoclip", &fa, NULL, args, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    cr_assert_eq(rc, 0, "cannot start build/kanoclip (run from the repository root after make)");
-    int status;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    return run_cli(args, NULL, out_path, err_path);
 }
 
 static int json_int(const cJSON *o, const char *key) {

@@ -309,13 +309,16 @@ Test(synth, visa_layout_with_csv_jpeg_images_and_index_masks) {
 }
 
 Test(synth, bad_options_are_usage_errors) {
-    int st = system("build/kanoclip synth --out /tmp/kanoclip-never --layout btad 2>/dev/null");
+    char *root = tree_tmpdir(), *never = fs_join(root, "never"), cmd[4096];
+    const char *bad[] = {"--layout btad", "--classes 99", "--classes 10 --class-offset 10"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "build/kanoclip synth --out '%s' %s 2>/dev/null", never, bad[i]);
+        int st = system(cmd);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s", bad[i]);
+    }
+    int st = system("build/kanoclip synth --classes 2 2>/dev/null");
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    st = system("build/kanoclip synth --out /tmp/kanoclip-never --classes 99 2>/dev/null");
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    st = system("build/kanoclip synth --out /tmp/kanoclip-never --classes 10 --class-offset 10 2>/dev/null");
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    st = system("build/kanoclip synth --classes 2 2>/dev/null");
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    cr_assert(!fs_exists("/tmp/kanoclip-never"));
+    cr_assert(!fs_exists(never));
+    free(never);
+    tree_remove(root);
 }
