@@ -1,5 +1,5 @@
-// CPU kernels for the CLIP towers beyond the core op table: linear layers with fused epilogues, an attention that
-// streams over query blocks instead of materialising (B,H,T,T) probabilities, and the pool-parallel loops.
+// CPU kernels for the CLIP towers beyond the core op table: exact GELU, fused bias + activation, and an
+// attention that streams over query blocks instead of materialising (B,H,T,T) probabilities.
 #include "model/ops_infer.h"
 #include "model/ops.h"
 #include "model/task_pool.h"
@@ -10,6 +10,41 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+
+void gelu_forward(float *out, const float *inp, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * (float)M_SQRT1_2));
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
+    // d/dx x Φ(x) = Φ(x) + x φ(x)
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+        float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
+        dinp[i] += dout[i] * (cdf + x * pdf);
+    }
+}
+
+void bias_act_forward(float *x, float *pre, const float *bias, int N, int C, int act) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        float *row = x + (size_t)n * C;
+        float *prow = pre ? pre + (size_t)n * C : NULL;
+        if (bias) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) row[c] += bias[c];
+        }
+        if (prow) memcpy(prow, row, sizeof(float) * C);
+        if (act == 1) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) row[c] = row[c] / (1.0f + exp_fast(-1.702f * row[c]));
+        } else if (act == 2) {
+            for (int c = 0; c < C; c++) row[c] = 0.5f * row[c] * (1.0f + erff(row[c] * (float)M_SQRT1_2));
+        }
+    }
+}
 
 // One tile: rows [r0, r0+m), columns [c0, c0+n).
 static void linear_tile(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *bias,
@@ -268,6 +303,15 @@ void attention_keep_backward(float *dq, float *dk, float *dv, float *datt, const
     KeepJob j = {.dq = dq, .dk = dk, .dv = dv, .datt = datt, .dout = dout, .catt = att, .q = q, .k = k, .v = v,
                  .Tq = Tq, .Tk = Tk, .H = H, .hd = hd, .ldq = ldq, .ldkv = ldkv, .ldo = ldo, .scale = scale};
     task_pool_run(B * H, keep_backward_task, &j);
+}
+
+void add_bias_rows(float *x, const float *bias, int N, int C) {
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        float *row = x + (size_t)n * C;
+        #pragma omp simd
+        for (int c = 0; c < C; c++) row[c] += bias[c];
+    }
 }
 
 // Row softmax of s[0..n) in place; s[n..len) is set to 0 (masked keys).

@@ -1,6 +1,5 @@
-// CPU kernels beside the op table (model/ops.h) that the CLIP towers need: linear layers with fused epilogues
-// (bias, residual, QuickGELU / exact GELU), attention that keeps no probability matrix (inference), a
-// vectorisable exp, and the towers' loops
+// CPU kernels beside the op table (model/ops.h) that the CLIP towers need: exact GELU, activations fused with a
+// bias add, attention that keeps no probability matrix (inference), a vectorisable exp, and the towers' loops
 // (GEMM tiles, LayerNorm rows, attention heads) spread over the task pool (model/task_pool.h).
 #ifndef MODEL_OPS_INFER_H
 #define MODEL_OPS_INFER_H
@@ -29,6 +28,14 @@ static inline float exp_fast(float x) {
     s.i = (u.i - 0x4B400000 + 127) << 23;  // 2^n from the integer hidden in t's mantissa
     return p * s.f;
 }
+
+// Exact (erf) GELU, Hugging Face hidden_act "gelu": x * Φ(x).
+void gelu_forward(float *out, const float *inp, size_t N);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
+
+// x (N,C) = act(x + bias) in place, bias (C) may be NULL; act 0 = identity, 1 = QuickGELU, 2 = exact GELU.
+// When pre (N,C) is given it receives x + bias before the activation (kept for a backward).
+void bias_act_forward(float *x, float *pre, const float *bias, int N, int C, int act);
 
 // out (N,OC) (row stride ldo) = epilogue(inp (N,C) (row stride ldi) · weight (OC,C)ᵀ, bias (OC) or NULL):
 //   LINEAR_STORE   out = inp·Wᵀ + bias
@@ -68,6 +75,9 @@ void attention_keep_forward(float *out, float *att, const float *q, const float 
 void attention_keep_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
                              const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H, int hd,
                              int ldq, int ldkv, int ldo, float scale);
+
+// x (N,C) += bias (C) row-wise (a residual stream that a GEMM then accumulates into with beta = 1).
+void add_bias_rows(float *x, const float *bias, int N, int C);
 
 // Multi-head attention that keeps no (B,H,T,T) matrix: each task holds the scores of one block of at most
 // 128 queries of one head (128 x Tk floats per thread), so memory stays small at any token count.
