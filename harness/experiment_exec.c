@@ -1,7 +1,8 @@
-// experiment_execute: one KAnoCLIP run end to end (harness/experiment.h). The order is fixed so that every
-// user error is found before any compute: demo assets, then the checkpoint folder and every dataset (one line
-// naming what is missing and how to get it), then the model, features (cached), text inputs, training
-// (resumable), evaluation, the result files, and the report (tables, plots) when report.* asks.
+// experiment_execute: one run end to end (harness/experiment.h), KAnoCLIP or a baseline (train.method; the
+// baselines' head, training and scoring are in exec_baseline.c). The order is fixed so that every user error is
+// found before any compute: demo assets, then the checkpoint folder and every dataset (one line naming what is
+// missing and how to get it), then the model, features (cached), text inputs, training (resumable), evaluation,
+// the result files, and the report (tables, plots) when report.* asks.
 #include "harness/experiment.h"
 #include "harness/baseline_setup.h"
 #include "harness/demo_assets.h"
