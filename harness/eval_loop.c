@@ -114,7 +114,8 @@ static char *roc_csv(const double *score, const uint8_t *label, int n) {
     return b.s;
 }
 
-int eval_dataset(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d, FeatureCache *fc, EvalResult *out) {
+int eval_dataset_scored(Run *run, const Config *cfg, const ExecDataset *d, int S, EvalScoreFn score_fn, void *ctx,
+                        EvalResult *out) {
     memset(out, 0, sizeof *out);
     out->image_auroc = out->pixel_auroc = NAN;
     long batch, bins_cfg, overlays;
@@ -127,8 +128,7 @@ int eval_dataset(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d,
     if (strcmp(aupro, "mvtec") && strcmp(aupro, "anomalyclip"))
         return err_set("eval.aupro: '%s' (valid: mvtec anomalyclip)", aupro);
     if (batch < 1) batch = 1;
-    const KanoclipConfig *kc = kanoclip_config(m);
-    int S = kc->image_size, P = kc->width, ns = kc->n_stages, T = kc->grid_h * kc->grid_w + 1, n = d->n;
+    int n = d->n;
     size_t SS = (size_t)S * S;
     int pixel = !d->ds->image_level_only;
     pixel_acc *acc = pixel ? pixel_acc_create(0.0, 1.0, bins_cfg > 0 ? (int)bins_cfg : PIXEL_BINS_DEFAULT) : NULL;
@@ -136,7 +136,6 @@ int eval_dataset(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d,
     double *score = malloc(sizeof(double) * n);
     uint8_t *label = malloc(n);
     int *idx = malloc(sizeof(int) * batch), *cls = malloc(sizeof(int) * batch), rc = 0;
-    float *stage = malloc(sizeof(float) * batch * ns * T * P), *global = malloc(sizeof(float) * batch * P);
     float *maps = malloc(sizeof(float) * batch * SS), *sc = malloc(sizeof(float) * batch);
     uint8_t *mask = malloc(SS);
     H5Writer *h5 = NULL;
@@ -173,9 +172,7 @@ int eval_dataset(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d,
             int B = 0;
             for (int i = first, seen = 0; i < n && B < batch; i++)
                 if (d->cls[i] == c && seen++ >= start) { idx[B] = i; cls[B++] = c; }
-            rc = train_load_features(fc, idx, B, ns, T, P, stage, global);
-            KanoBatch kb = {.B = B, .stage = stage, .global = global, .class_id = cls};
-            if (rc == 0) rc = kanoclip_eval(m, &kb, maps, NULL, sc);
+            rc = score_fn(ctx, idx, cls, B, maps, sc);
             for (int j = 0; j < B && rc == 0; j++) {
                 int i = idx[j];
                 float *map = maps + j * SS;
@@ -272,8 +269,37 @@ int eval_dataset(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d,
     cJSON_Delete(classes);
     free(rows.s);
     pixel_acc_free(acc);
-    free(score); free(label); free(idx); free(cls); free(stage); free(global); free(maps); free(sc); free(mask);
+    free(score); free(label); free(idx); free(cls); free(maps); free(sc); free(mask);
     free(overlay_root);
+    return rc;
+}
+
+// KAnoCLIP's scoring over the feature cache.
+typedef struct {
+    Kanoclip *m;
+    FeatureCache *fc;
+    int ns, T, P;
+    float *stage, *global;  // (batch, ns, T, P), (batch, P)
+} KanoEvalCtx;
+
+static int kano_score(void *ctx, const int *idx, const int *cls, int B, float *maps, float *scores) {
+    KanoEvalCtx *k = ctx;
+    if (train_load_features(k->fc, idx, B, k->ns, k->T, k->P, k->stage, k->global) < 0) return -1;
+    KanoBatch kb = {.B = B, .stage = k->stage, .global = k->global, .class_id = (int *)cls};
+    return kanoclip_eval(k->m, &kb, maps, NULL, scores);
+}
+
+int eval_dataset(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d, FeatureCache *fc, EvalResult *out) {
+    long batch;
+    if (config_get_int(cfg, "eval.batch_size", &batch) < 0) return -1;
+    if (batch < 1) batch = 1;
+    const KanoclipConfig *kc = kanoclip_config(m);
+    KanoEvalCtx k = {.m = m, .fc = fc, .ns = kc->n_stages, .T = kc->grid_h * kc->grid_w + 1, .P = kc->width};
+    k.stage = malloc(sizeof(float) * batch * k.ns * k.T * k.P);
+    k.global = malloc(sizeof(float) * batch * k.P);
+    int rc = eval_dataset_scored(run, cfg, d, kc->image_size, kano_score, &k, out);
+    free(k.stage);
+    free(k.global);
     return rc;
 }
 

@@ -19,7 +19,15 @@ typedef struct {
     double image_auroc, pixel_auroc;  // class means (NaN when undefined), for the log
 } EvalResult;
 
-// m must have been made for d's classes (its prompts or fixed text set). -1 with err_set.
+// Scores one batch of B images of one class: idx (B) sample indices into the dataset, cls (B) their local class
+// (all equal), maps (B,S,S) pixel anomaly maps (clamped to [0,1] by the caller), scores (B). -1 with err_set.
+typedef int (*EvalScoreFn)(void *ctx, const int *idx, const int *cls, int B, float *maps, float *scores);
+
+// The loop itself, for any scorer: batches of at most eval.batch_size images of one class, maps at S x S.
+int eval_dataset_scored(Run *run, const Config *cfg, const ExecDataset *d, int S, EvalScoreFn score_fn, void *ctx,
+                        EvalResult *out);
+
+// KAnoCLIP over its feature cache: m must have been made for d's classes (its prompts or fixed text set). -1 with err_set.
 int eval_dataset(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d, FeatureCache *fc, EvalResult *out);
 void eval_result_free(EvalResult *r);
 

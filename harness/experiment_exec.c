@@ -1,10 +1,13 @@
-// experiment_execute: one KAnoCLIP run end to end (harness/experiment.h). The order is fixed so that every
-// user error is found before any compute: demo assets, then the checkpoint folder and every dataset (one line
-// naming what is missing and how to get it), then the model, features (cached), text inputs, training
-// (resumable), evaluation, the result files, and the report (tables, plots) when report.* asks.
+// experiment_execute: one run end to end (harness/experiment.h), KAnoCLIP or a baseline (train.method; the
+// baselines' head, training and scoring are in exec_baseline.c). The order is fixed so that every user error is
+// found before any compute: demo assets, then the checkpoint folder and every dataset (one line naming what is
+// missing and how to get it), then the model, features (cached), text inputs, training (resumable), evaluation,
+// the result files, and the report (tables, plots) when report.* asks.
 #include "harness/experiment.h"
+#include "harness/baseline_setup.h"
 #include "harness/demo_assets.h"
 #include "harness/eval_loop.h"
+#include "harness/exec_baseline.h"
 #include "harness/exec_dataset.h"
 #include "harness/feature_extract.h"
 #include "harness/log.h"
@@ -100,7 +103,8 @@ static int write_metrics(Run *run, const Config *cfg, const ConfigDataset *train
         return -1;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "method", method);
-    cJSON_AddStringToObject(o, "label", label && *label ? label : "KAnoCLIP");
+    int bm = baseline_method_from_name(method);
+    cJSON_AddStringToObject(o, "label", label && *label ? label : bm >= 0 ? baseline_display_label((BaselineMethod)bm) : "KAnoCLIP");
     cJSON_AddStringToObject(o, "table", table);
     cJSON_AddNumberToObject(o, "order", (double)order);
     cJSON_AddStringToObject(o, "train_dataset", train->name);
@@ -197,8 +201,9 @@ int experiment_execute(Run *run, const Config *cfg) {
         config_get_float(cfg, "train.weight_decay", &wd) < 0 || config_get_str(cfg, "cache.dir", &cache_dir) < 0 ||
         config_get_bool(cfg, "cache.features", &cache_on) < 0)
         return -1;
-    if (strcmp(method, "kanoclip"))
-        return err_set("train.method: '%s' is not run by this executor yet (kanoclip is)", method);
+    int is_baseline = baseline_method_from_name(method) >= 0;
+    if (strcmp(method, "kanoclip") && !is_baseline)
+        return err_set("train.method: '%s' (valid: kanoclip clip clip-ac winclip april-gan anomalyclip)", method);
     if (strcmp(device, "cpu")) return err_set("run.device: '%s': this build runs on the CPU only (device: cpu)", device);
     if (wd != 0) return err_set("train.weight_decay: %g: KAnoCLIP trains with plain Adam (set 0)", wd);
 
@@ -233,9 +238,6 @@ int experiment_execute(Run *run, const Config *cfg) {
     // The model, the method's configuration, the feature side.
     if (!(model = clip_model_load(ckpt, CLIP_TEXT | CLIP_VISION))) { rc = err_set("model.checkpoint: %s", err_msg()); goto out; }
     if (!(tok = tokenizer_load_dir(ckpt))) { rc = err_set("model.checkpoint: %s", err_msg()); goto out; }
-    KanoclipConfig kc;
-    BackboneSettings bb;
-    if ((rc = method_config_from(cfg, &model->cfg, &kc)) < 0 || (rc = backbone_settings_from(cfg, &bb)) < 0) goto out;
     {
         const char *h = checkpoint_hash(model->ck);
         if (h) run_set_provenance(run, "weights_sha256", h);
@@ -249,13 +251,24 @@ int experiment_execute(Run *run, const Config *cfg) {
         feat_dir = strdup(run_dir(run));
         log_msg("cache.features is false: features go to the run folder (not shared with other runs)");
     }
+    TrainSummary ts;
+    double t1 = now_s(), t2 = t1, t3 = t1;
+    if (is_baseline) {  // the baselines' own head, training and scoring (exec_baseline.c), then the same result files
+        BaselineConfig bc;
+        if ((rc = baseline_config_from(cfg, model->cfg.vision.layers, &bc)) < 0) goto out;
+        if ((rc = exec_baseline(run, cfg, &bc, model, tok, &train, ev, n_eval, feat_dir, res, &ts)) < 0) goto out;
+        t3 = now_s();
+        goto results;
+    }
+    KanoclipConfig kc;
+    BackboneSettings bb;
+    if ((rc = method_config_from(cfg, &model->cfg, &kc)) < 0 || (rc = backbone_settings_from(cfg, &bb)) < 0) goto out;
     log_msg("method: KnPL %s, CLIP-VV %s (vv_from %d), Bi-CMCI %s, Conv-Adapter %s; %d stages at layers %d..%d, "
             "%dx%d grid, %d px", kc.knpl ? "on" : "off", kc.clip_vv ? "on" : "off", bb.vv_from, kc.bicmci ? "on" : "off",
             kc.adapter ? "on" : "off", kc.n_stages, bb.layers[0], bb.layers[bb.n_layers - 1], kc.grid_h, kc.grid_w,
             kc.image_size);
 
     // (c) training features, (d) knowledge base, (e) training.
-    double t1 = now_s();
     int reused = 0;
     if (!(fc = features_prepare(feat_dir, model, &bb, &train, (int)eval_batch, &reused))) { rc = -1; goto out; }
     if (kc.knpl) {
@@ -267,12 +280,11 @@ int experiment_execute(Run *run, const Config *cfg) {
     if (!(m = kanoclip_new(&kc, train.n_classes, kc.knpl ? &model->text : NULL))) { rc = -1; goto out; }
     if ((rc = set_text(m, cfg, &kc, model, tok, &train)) < 0) goto out;
     if (kb && (rc = kanoclip_set_kb(m, kb)) < 0) goto out;
-    TrainSummary ts;
-    double t2 = now_s();
+    t2 = now_s();
     if ((rc = train_run(run, cfg, m, &train, fc, &ts)) < 0) goto out;
     feature_cache_close(fc);
     fc = NULL;
-    double t3 = now_s();
+    t3 = now_s();
     if (ts.epochs_run > 0)
         log_msg("training: %d epochs in %.1f s, mean loss %.5f (first epoch) -> %.5f (last)", ts.epochs_run, t3 - t2,
                 ts.first_epoch_loss, ts.last_epoch_loss);
@@ -297,6 +309,7 @@ int experiment_execute(Run *run, const Config *cfg) {
     if (rc < 0) goto out;
 
     // Result files, then the report.
+results:
     for (int k = 0; k < n_eval && rc == 0; k++) {
         char name[300];
         snprintf(name, sizeof name, "roc_%s.csv", ev[k].name);
@@ -305,7 +318,8 @@ int experiment_execute(Run *run, const Config *cfg) {
     if (rc == 0) rc = write_per_class(run, res, n_eval);
     if (rc == 0) rc = write_metrics(run, cfg, &train_cd, res, ev, n_eval, &ts);
     if (rc == 0) rc = write_report(run, cfg);
-    if (rc == 0)
+    if (rc == 0 && is_baseline) log_msg("run complete in %.1f s", now_s() - t0);
+    else if (rc == 0)
         log_msg("run complete in %.1f s (features and text %.1f s, training %.1f s, evaluation %.1f s)", now_s() - t0,
                 t2 - t1, t3 - t2, now_s() - t3);
 out:

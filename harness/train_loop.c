@@ -20,7 +20,7 @@ int train_load_features(FeatureCache *fc, const int *idx, int B, int n_stages, i
 }
 
 // The order of epoch e: a Fisher-Yates shuffle from a generator seeded by (seed, e) alone.
-static void epoch_order(int *order, int n, uint64_t seed, int epoch) {
+void train_epoch_order(int *order, int n, unsigned long long seed, int epoch) {
     Rng r;
     rng_seed(&r, seed * 0x9e3779b97f4a7c15ULL + (uint64_t)epoch + 1);
     for (int i = 0; i < n; i++) order[i] = i;
@@ -114,7 +114,7 @@ int train_run(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d, Fe
     if (!lf) { rc = err_set("%s: cannot append", log_path); }
     int ran = 0;
     for (int e = start_epoch; e < epochs && rc == 0; e++) {
-        epoch_order(order, n, kc->seed, e);
+        train_epoch_order(order, n, kc->seed, e);
         LossSum ep = {0}, win = {0};
         char label_buf[64];
         snprintf(label_buf, sizeof label_buf, "epoch %d/%ld", e + 1, epochs);

@@ -26,4 +26,8 @@ int train_run(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d, Fe
 // global (B, P). -1 with err_set.
 int train_load_features(FeatureCache *fc, const int *idx, int B, int n_stages, int T, int P, float *stage, float *global);
 
+// The sample order of epoch e (0-based): a Fisher-Yates shuffle of 0..n-1 seeded by (seed, e) alone, so a
+// resumed run sees the orders of an uninterrupted one. Shared with the baselines' training (exec_baseline.c).
+void train_epoch_order(int *order, int n, unsigned long long seed, int epoch);
+
 #endif

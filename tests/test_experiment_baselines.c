@@ -1,0 +1,340 @@
+// The five baselines through `kanoclip experiment` and `kanoclip grid` on the demo config at a tiny size
+// (synthetic data and a random checkpoint generated into a temporary folder): each method writes the result
+// files with its name, its scores in the run are the head's own scores of the images, a grid of KAnoCLIP and the
+// five writes one table with a row per method, and a trained baseline killed after an epoch resumes to the
+// state of an uninterrupted run.
+#include <criterion/criterion.h>
+#include <cjson/cJSON.h>
+#include <glob.h>
+#include <hdf5.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/fsutil.h"
+#include "datasets/dataset.h"
+#include "datasets/image.h"
+#include "harness/commands.h"
+#include "harness/exec_dataset.h"
+#include "harness/experiment.h"
+#include "harness/baseline_setup.h"
+#include "harness/log.h"
+#include "model/baselines.h"
+#include "tmpdir.h"
+
+static char tmp[64];
+
+static void setup(void) {
+    strcpy(tmp, "/tmp/kanoclip-bexp-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp));
+    log_set_echo(0);
+    unsetenv("KANOCLIP_STOP_AFTER_EPOCHS");
+}
+static void teardown(void) { tmpdir_remove(tmp); }
+
+// Paths into tmp and the tiny sizes, as key=value overrides (shared by the runs and the grid).
+static const char *PATH_FMT[] = {"run.out_dir=%s/results", "cache.dir=%s/cache", "model.checkpoint=%s/ckpt",
+                                 "data.synthetic.out=%s/data", "data.train.root=%s/data",
+                                 "eval.datasets=[{name: synthetic, type: mvtec, root: %s/data}]"};
+static const char *TINY[] = {"model.image_size=32", "data.synthetic.image_size=32", "eval.image_size=32",
+                             "data.synthetic.classes=5", "data.synthetic.train_classes=3",
+                             "data.synthetic.images_per_class=6", "train.epochs=2", "train.log_every=1",
+                             "report.plots=false", "report.tables=false", "eval.pixel_bins=1024", "eval.overlays=0"};
+#define N_PATH (sizeof PATH_FMT / sizeof *PATH_FMT)
+#define N_TINY (sizeof TINY / sizeof *TINY)
+
+// The demo config as the method `method`, shrunk to seconds, everything under tmp, plus extra overrides.
+static int run_method(const char *method, const char *name, int n_extra, const char *const *extra) {
+    static char ov[32][512];
+    char *argv[64];
+    int n = 0, k = 0;
+    argv[n++] = "experiment";
+    argv[n++] = "experiments/demo.yaml";
+    for (size_t i = 0; i < N_PATH; i++, k++) {
+        snprintf(ov[k], sizeof ov[k], PATH_FMT[i], tmp);
+        argv[n++] = ov[k];
+    }
+    snprintf(ov[k], sizeof ov[k], "run.name=%s", name);
+    argv[n++] = ov[k++];
+    snprintf(ov[k], sizeof ov[k], "train.method=%s", method);
+    argv[n++] = ov[k++];
+    for (size_t i = 0; i < N_TINY; i++) argv[n++] = (char *)TINY[i];
+    // the demo's label is KAnoCLIP's; an empty one gives the method's display name
+    argv[n++] = "report.label=";
+    // AnomalyCLIP's deep prompts within the 2-layer text tower of the tiny checkpoint
+    if (!strcmp(method, "anomalyclip")) {
+        argv[n++] = "train.baseline.n_ctx=4";
+        argv[n++] = "train.baseline.deep_depth=2";
+        argv[n++] = "train.baseline.deep_len=2";
+    }
+    for (int i = 0; i < n_extra; i++) argv[n++] = (char *)extra[i];
+    argv[n++] = "--quiet";
+    argv[n] = NULL;
+    FILE *saved = stdout;
+    stdout = fopen("/dev/null", "w");  // the command prints the run folder
+    int rc = experiment_main(n, argv, experiment_execute);
+    fclose(stdout);
+    stdout = saved;
+    return rc;
+}
+
+static char *run_folder(const char *name) {
+    char pat[256];
+    snprintf(pat, sizeof pat, "%s/results/%s-*", tmp, name);
+    glob_t g;
+    cr_assert_eq(glob(pat, 0, NULL, &g), 0, "no run folder %s", pat);
+    cr_assert_eq(g.gl_pathc, 1, "%zu run folders match %s", g.gl_pathc, pat);
+    char *dir = strdup(g.gl_pathv[0]);
+    globfree(&g);
+    return dir;
+}
+
+static char *read_in(const char *dir, const char *name, size_t *len) {
+    char *p = fs_join(dir, name);
+    size_t n = 0;
+    char *text = fs_read_file(p, &n);
+    cr_assert_not_null(text, "%s: %s", p, err_msg());
+    free(p);
+    if (len) *len = n;
+    return text;
+}
+
+static int has_file(const char *dir, const char *name) {
+    char *p = fs_join(dir, name);
+    int e = fs_exists(p);
+    free(p);
+    return e;
+}
+
+TestSuite(experiment_baselines, .init = setup, .fini = teardown, .timeout = 120);
+
+static const char *METHODS[] = {"clip", "clip-ac", "winclip", "april-gan", "anomalyclip"};
+static const char *LABELS[] = {"CLIP", "CLIP-AC", "WinCLIP", "April-GAN", "AnomalyCLIP"};
+
+Test(experiment_baselines, every_method_writes_the_result_files_under_its_name) {
+    for (int m = 0; m < 5; m++) {
+        cr_assert_eq(run_method(METHODS[m], METHODS[m], 0, NULL), 0, "%s: %s", METHODS[m], err_msg());
+        char *dir = run_folder(METHODS[m]);
+        char *text = read_in(dir, "metrics.json", NULL);
+        cJSON *o = cJSON_Parse(text);
+        cr_assert_not_null(o, "%s: metrics.json does not parse", METHODS[m]);
+        cr_assert_str_eq(cJSON_GetObjectItem(o, "method")->valuestring, METHODS[m]);
+        cr_assert_str_eq(cJSON_GetObjectItem(o, "label")->valuestring, LABELS[m]);
+        cJSON *syn = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "datasets"), "synthetic");
+        cr_assert_not_null(syn, "%s: no synthetic entry", METHODS[m]);
+        double ia = cJSON_GetObjectItem(cJSON_GetObjectItem(syn, "image"), "auroc")->valuedouble;
+        double pa = cJSON_GetObjectItem(cJSON_GetObjectItem(syn, "pixel"), "auroc")->valuedouble;
+        cr_assert(ia >= 0 && ia <= 1 && pa >= 0 && pa <= 1, "%s: image %g pixel %g", METHODS[m], ia, pa);
+        // zero-shot: the 2 evaluated classes are the generated classes 3 and 4
+        cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(syn, "classes")), 2, "%s", METHODS[m]);
+        int trained = m >= 3;
+        double epochs_run = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "train"), "epochs")->valuedouble;
+        cr_assert_eq(epochs_run, 2);
+        cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "train"), "last_epoch_loss") != NULL, trained,
+                     "%s: a training loss only for the trained methods", METHODS[m]);
+        cJSON_Delete(o);
+        free(text);
+        text = read_in(dir, "per_class.csv", NULL);
+        cr_assert(!strncmp(text, "dataset,class,image_auroc,image_ap,image_f1_max,pixel_auroc,pixel_aupro,pixel_ap,"
+                                 "pixel_f1_max\nsynthetic,granite_stone,", 118), "%s: per_class.csv:\n%s", METHODS[m], text);
+        free(text);
+        text = read_in(dir, "roc_synthetic.csv", NULL);
+        cr_assert(!strncmp(text, "fpr,tpr\n0,0\n", 12), "%s", text);
+        free(text);
+        cr_assert(has_file(dir, "DONE"), "%s: not finished", METHODS[m]);
+        cr_assert_eq(has_file(dir, "state.bin"), trained, "%s: state.bin only for the trained methods", METHODS[m]);
+        if (trained) {
+            text = read_in(dir, "train_log.csv", NULL);
+            int lines = 0;
+            for (const char *p = text; *p; p++) lines += *p == '\n';
+            // 18 training images, batch 8: 3 steps per epoch, 2 epochs, a row per step
+            cr_assert(!strncmp(text, "step,epoch,loss_total\n", 22) && lines == 1 + 6, "%s: train_log.csv:\n%s",
+                      METHODS[m], text);
+            free(text);
+        }
+        free(dir);
+    }
+    // The feature cache holds a file per method with cacheable features (not WinCLIP): training set and eval set
+    // for the trained methods, the eval set for the others.
+    char pat[256];
+    snprintf(pat, sizeof pat, "%s/cache/features/*.h5", tmp);
+    glob_t g;
+    cr_assert_eq(glob(pat, 0, NULL, &g), 0);
+    cr_assert_eq(g.gl_pathc, 6, "%zu feature caches", g.gl_pathc);
+    for (size_t i = 0; i < g.gl_pathc; i++) cr_assert_null(strstr(g.gl_pathv[i], "winclip"), "%s", g.gl_pathv[i]);
+    globfree(&g);
+}
+
+// The scores and maps in a run's saved maps file equal the head's own, computed here image by image from the
+// pixels with baseline_score_batch (no cache, no batching): WinCLIP scores from pixels in the run too (measured:
+// scores equal, maps within 9e-8 from batching); CLIP goes through the float16 feature cache (measured: scores
+// within 6.3e-5, maps within 6.7e-4).
+static void check_scores_against_head(const char *method, float tol) {
+    const char *extra[] = {"eval.save_maps=true", "eval.batch_size=4"};
+    cr_assert_eq(run_method(method, method, 2, extra), 0, "%s", err_msg());
+    char *dir = run_folder(method), *h5 = fs_join(dir, "maps_synthetic.h5"), *cfg_path = fs_join(dir, "config.yaml");
+    hid_t f = H5Fopen(h5, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(f >= 0, "%s", h5);
+    float *run_scores = malloc(sizeof(float) * 12), *run_maps = malloc(sizeof(float) * 12 * 32 * 32);
+    hid_t ds = H5Dopen2(f, "score", H5P_DEFAULT), dm = H5Dopen2(f, "maps", H5P_DEFAULT);
+    hsize_t n = 0;
+    hid_t sp = H5Dget_space(ds);
+    H5Sget_simple_extent_dims(sp, &n, NULL);
+    H5Sclose(sp);
+    cr_assert_eq(n, 12, "2 eval classes x 6 images");
+    cr_assert(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, run_scores) >= 0);
+    cr_assert(H5Dread(dm, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, run_maps) >= 0);
+    H5Dclose(ds);
+    H5Dclose(dm);
+    H5Fclose(f);
+
+    // The run's own composed config: the same head settings and the same eval samples.
+    Config *cfg = config_load(cfg_path, NULL, 0, NULL);
+    cr_assert_not_null(cfg, "%s", err_msg());
+    ConfigDataset cd;
+    ExecDataset ed = {0};
+    cr_assert_eq(config_dataset(cfg, "eval.datasets", 0, &cd), 0, "%s", err_msg());
+    cr_assert_eq(exec_dataset_open(cfg, "eval.datasets", &cd, 0, &ed), 0, "%s", err_msg());
+    cr_assert_eq(ed.n, 12);
+    char ck[128];
+    snprintf(ck, sizeof ck, "%s/ckpt", tmp);
+    ClipModel *model = clip_model_load(ck, CLIP_TEXT | CLIP_VISION);
+    cr_assert_not_null(model, "%s", err_msg());
+    Tokenizer *tok = tokenizer_load_dir(ck);
+    cr_assert_not_null(tok, "%s", err_msg());
+    BaselineConfig bc;
+    cr_assert_eq(baseline_config_from(cfg, model->cfg.vision.layers, &bc), 1, "%s", err_msg());
+    Baseline *b = baseline_new(&bc, model, tok);
+    cr_assert_not_null(b, "%s", err_msg());
+    float *px = malloc(sizeof(float) * 3 * 32 * 32), *map = malloc(sizeof(float) * 32 * 32), score = 0;
+    double worst = 0, worst_map = 0;
+    for (int i = 0; i < ed.n; i++) {
+        cr_assert_eq(image_load_preprocessed(ed.s[i]->image_path, 32, IMAGE_RESIZE_SQUARE, model->cfg.image_mean,
+                                             model->cfg.image_std, px), 0, "%s", err_msg());
+        const DatasetClass *c = ed.classes[ed.cls[i]];
+        cr_assert_eq(baseline_score_batch(b, baseline_class_arg(&bc, c->name, c->prompt_name), px, 1, &score, map), 0,
+                     "%s", err_msg());
+        worst = fmax(worst, fabs(score - run_scores[i]));
+        for (int q = 0; q < 32 * 32; q++) {
+            float v = map[q] < 0 ? 0 : map[q] > 1 ? 1 : map[q];  // the eval loop clamps maps to [0, 1]
+            worst_map = fmax(worst_map, fabs(v - run_maps[(size_t)i * 32 * 32 + q]));
+        }
+    }
+    cr_assert(worst <= tol && worst_map <= tol, "%s: scores differ by %g, maps by %g (tolerance %g)", method, worst,
+              worst_map, tol);
+    baseline_free(b);
+    free(px);
+    free(map);
+    exec_dataset_free(&ed);
+    config_free(cfg);
+    tokenizer_free(tok);
+    clip_model_free(model);
+    free(run_scores);
+    free(run_maps);
+    free(h5);
+    free(cfg_path);
+    free(dir);
+}
+
+Test(experiment_baselines, winclip_run_scores_are_the_heads_scores) { check_scores_against_head("winclip", 1e-6f); }
+Test(experiment_baselines, clip_run_scores_are_the_heads_scores_through_the_cache) {
+    check_scores_against_head("clip", 2e-3f);
+}
+
+Test(experiment_baselines, grid_of_kanoclip_and_the_five_writes_one_table) {
+    char abs_demo[PATH_MAX], dir_bl[PATH_MAX];
+    cr_assert_not_null(realpath("experiments/demo.yaml", abs_demo));
+    cr_assert_not_null(realpath("experiments/baselines", dir_bl));
+    char bin[PATH_MAX];
+    cr_assert_not_null(realpath("build/kanoclip", bin), "build/kanoclip is built by make test");
+    setenv("KANOCLIP_BIN", bin, 1);
+    // The demo grid's configs, with the tiny sizes and tmp paths as the grid's common overrides.
+    char text[8192], *p = text;
+    p += sprintf(p, "name: six\nout: %s/results\nconfigs:\n  - %s\n", tmp, abs_demo);
+    const char *cfgs[] = {"demo-clip", "demo-clip-ac", "demo-winclip", "demo-april-gan", "demo-anomalyclip"};
+    for (int i = 0; i < 5; i++) p += sprintf(p, "  - %s/%s.yaml\n", dir_bl, cfgs[i]);
+    p += sprintf(p, "common:\n");
+    for (size_t i = 0; i < N_PATH; i++) {
+        p += sprintf(p, "  - '");
+        p += sprintf(p, PATH_FMT[i], tmp);
+        p += sprintf(p, "'\n");
+    }
+    for (size_t i = 0; i < N_TINY; i++) p += sprintf(p, "  - '%s'\n", TINY[i]);
+    char grid_path[256];
+    snprintf(grid_path, sizeof grid_path, "%s/six.yaml", tmp);
+    cr_assert_eq(fs_write_atomic(grid_path, text, strlen(text)), 0, "%s", err_msg());
+
+    char out[256];
+    snprintf(out, sizeof out, "%s/out.txt", tmp);
+    // The cells' logs (children writing to the inherited stderr) go to the same file.
+    fflush(stdout);
+    fflush(stderr);
+    int out_fd = dup(1), err_fd = dup(2);
+    FILE *o = fopen(out, "w");
+    dup2(fileno(o), 1);
+    dup2(fileno(o), 2);
+    char *argv[] = {"grid", grid_path, "--run"};
+    int rc = cmd_grid(3, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
+    close(out_fd);
+    close(err_fd);
+    fclose(o);
+    char *log = fs_read_file(out, NULL);
+    cr_assert_eq(rc, 0, "%s\n%s", err_msg(), log);
+    cr_assert(strstr(log, "grid six: 6 cells, 6 done, 6 ran now, 0 failed"), "%s", log);
+    free(log);
+    // One table, a row per method (Table 4: dataset / method), each method once.
+    char tpath[512];
+    snprintf(tpath, sizeof tpath, "%s/results/grid-six/tables/table4_metrics.md", tmp);
+    char *table = fs_read_file(tpath, NULL);
+    cr_assert_not_null(table, "%s: %s", tpath, err_msg());
+    const char *rows[] = {"| synthetic / KAnoCLIP (demo) |", "| synthetic / CLIP |", "| synthetic / CLIP-AC |",
+                          "| synthetic / WinCLIP |", "| synthetic / April-GAN |", "| synthetic / AnomalyCLIP |"};
+    for (int i = 0; i < 6; i++) {
+        const char *at = strstr(table, rows[i]);
+        cr_assert_not_null(at, "no row %s in:\n%s", rows[i], table);
+        cr_assert_null(strstr(at + 1, rows[i]), "row %s twice in:\n%s", rows[i], table);
+    }
+    int n_rows = 0;
+    for (const char *q = strstr(table, "| synthetic / "); q; q = strstr(q + 1, "| synthetic / ")) n_rows++;
+    cr_assert_eq(n_rows, 6, "%s", table);
+    free(table);
+}
+
+static void check_resume(const char *method) {
+    char whole[64], parts[64];
+    snprintf(whole, sizeof whole, "%s-whole", method);
+    snprintf(parts, sizeof parts, "%s-parts", method);
+    const char *ep[] = {"train.epochs=3"};
+    cr_assert_eq(run_method(method, whole, 1, ep), 0, "%s", err_msg());
+    setenv("KANOCLIP_STOP_AFTER_EPOCHS", "1", 1);
+    cr_assert_neq(run_method(method, parts, 1, ep), 0, "%s: the stop hook did not stop the run", method);
+    cr_assert_neq(run_method(method, parts, 1, ep), 0, "%s: the stop hook did not stop the second attempt", method);
+    unsetenv("KANOCLIP_STOP_AFTER_EPOCHS");
+    char *dp = run_folder(parts);
+    cr_assert(!has_file(dp, "DONE"), "a stopped run is marked finished");
+    cr_assert_eq(run_method(method, parts, 1, ep), 0, "%s", err_msg());
+    char *dw = run_folder(whole);
+    size_t nw, np;
+    char *sw = read_in(dw, "state.bin", &nw), *sp = read_in(dp, "state.bin", &np);
+    cr_assert_eq(nw, np);
+    cr_assert(memcmp(sw, sp, nw) == 0, "%s: parameters, Adam moments or step differ after resuming", method);
+    char *cw = read_in(dw, "per_class.csv", NULL), *cp = read_in(dp, "per_class.csv", NULL);
+    cr_assert_str_eq(cw, cp);
+    char *tw = read_in(dw, "train_log.csv", NULL), *tp = read_in(dp, "train_log.csv", NULL);
+    cr_assert_str_eq(tw, tp, "train_log.csv differs:\n%s\nvs\n%s", tw, tp);
+    char *log = read_in(dp, "log.txt", NULL);
+    cr_assert_not_null(strstr(log, "resuming from"), "%s", log);
+    cr_assert_not_null(strstr(log, "after epoch 2 of 3"), "%s", log);
+    free(sw); free(sp); free(cw); free(cp); free(tw); free(tp); free(log); free(dw); free(dp);
+}
+
+Test(experiment_baselines, killed_april_gan_run_resumes_to_the_uninterrupted_state) { check_resume("april-gan"); }
+Test(experiment_baselines, killed_anomalyclip_run_resumes_to_the_uninterrupted_state) { check_resume("anomalyclip"); }
