@@ -182,21 +182,6 @@ static const char *class_arg(const BaselineConfig *bc, const ExecDataset *d, int
 // ---------------------------------------------------------------------------------------------------------------
 // Training
 
-// The Adam step stored in a baseline state file (model/baseline_state.c: 16-byte magic, u32 version, u32 method,
-// u64 count, then the i64 step at byte 32): the epoch a resumed run starts from. baseline_load checks the rest.
-static int state_step(const char *path, long *step) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set("%s: cannot open", path);
-    unsigned char h[40];
-    size_t got = fread(h, 1, sizeof h, f);
-    fclose(f);
-    if (got != sizeof h || memcmp(h, "KANOCLIP-BASELN", 16)) return err_set("%s: not a baseline state file", path);
-    int64_t s;
-    memcpy(&s, h + 32, 8);
-    *step = (long)s;
-    return 0;
-}
-
 static const char *LOG_HEADER = "step,epoch,loss_total\n";
 
 // train_log.csv up to step `last` (rows a killed run wrote after its last saved state are written again).
@@ -233,7 +218,8 @@ static int train_baseline(Run *run, const Config *cfg, Baseline *b, FeatSource *
     char *state = run_path(run, "state.bin"), *log_path = run_path(run, "train_log.csv");
     if (fs_exists(state)) {
         long step = 0;
-        if (state_step(state, &step) < 0 || baseline_load(b, state) < 0) { rc = -1; goto out; }
+        if (baseline_load(b, state) < 0) { rc = -1; goto out; }
+        step = baseline_step(b);
         if (step % spe) { rc = err_set("%s: step %ld is not at an epoch boundary (%d steps per epoch)", state, step, spe); goto out; }
         start_epoch = (int)(step / spe);
         if (start_epoch > epochs) { rc = err_set("%s: %d epochs done, train.epochs is %ld", state, start_epoch, epochs); goto out; }

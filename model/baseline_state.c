@@ -69,3 +69,5 @@ out:
     free(buf);
     return rc;
 }
+
+long baseline_step(const Baseline *b) { return (long)b->step; }

@@ -208,6 +208,8 @@ int baseline_extract(Baseline *b, const float *pixels, BaselineFeatures *f);
 // method and the parameter count against the configured head. -1 with err_set naming the file.
 int baseline_save(const Baseline *b, const char *path);
 int baseline_load(Baseline *b, const char *path);
+// The Adam step count: 0 for a new head, the saved one after baseline_load.
+long baseline_step(const Baseline *b);
 
 // scores (B) image scores; maps (B,S,S) pixel maps at S = cfg.image_size, from features of f->B images of one
 // class. class_name is the dataset's class folder name (ignored by AnomalyCLIP). Text features are cached per
