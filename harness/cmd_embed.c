@@ -1,11 +1,13 @@
 // kanoclip embed --model DIR --out FILE.h5 [--image-size S] [--layers L1,L2,...] [--vv-from L] [--batch N]
-//                [--pos-resize bilinear|bicubic] [--vocab PATH] (--image PATH... | --text TEXT...)
+//                [--pos-resize bilinear|bicubic] [--vocab PATH] [--device cpu|cuda] [--precision fp32|tf32|bf16]
+//                (--image PATH... | --text TEXT...)
 // Writes float32 HDF5 datasets (design §5): image_embeds [N,P], hidden/layer_LL [N,T,W], vv/layer_LL [N,T,W]
 // for images; text_embeds [N,P] for texts. The file is written under a temporary name and renamed at the end.
 #include "harness/commands.h"
 #include "harness/cli_args.h"
 #include "harness/h5_writer.h"
 #include "model/clip_model.h"
+#include "model/towers.h"
 #include "model/tokenizer.h"
 #include "datasets/image.h"
 #include "common/error.h"
@@ -18,7 +20,8 @@
 
 static const char usage_line[] =
     "usage: kanoclip embed --model DIR --out FILE.h5 [--image-size S] [--layers L1,L2,...] [--vv-from L] "
-    "[--batch N] [--pos-resize bilinear|bicubic] [--vocab PATH] (--image PATH... | --text TEXT...)";
+    "[--batch N] [--pos-resize bilinear|bicubic] [--vocab PATH] [--device cpu|cuda] [--precision fp32|tf32|bf16] "
+    "(--image PATH... | --text TEXT...)";
 
 static int usage_error(const char *what, const char *arg) {
     fprintf(stderr, "kanoclip embed: %s%s (see 'kanoclip embed --help')\n", what, arg);
@@ -42,7 +45,11 @@ static void help(void) {
            "  --pos-resize MODE    positional grid resize when S differs from the checkpoint: bilinear (default)\n"
            "                       or bicubic\n"
            "  --batch N            images per forward (default 8)\n"
-           "  --vocab PATH         tokenizer files (folder or bpe_simple_vocab_16e6.txt.gz) when DIR has none\n",
+           "  --vocab PATH         tokenizer files (folder or bpe_simple_vocab_16e6.txt.gz) when DIR has none\n"
+           "  --device cpu|cuda    where the tower runs (default cpu); cuda fails with one line where this binary\n"
+           "                       was built without CUDA or no CUDA device answers (no silent fallback)\n"
+           "  --precision P        GEMM mode on cuda: fp32 (default), tf32 or bf16 (fp32 accumulation, fp32\n"
+           "                       buffers); the CPU always computes in fp32\n",
            usage_line);
 }
 
@@ -64,9 +71,21 @@ typedef struct {
     int image_size, vv_from, batch, n_layers;
     int layers[256];
     ClipPosResize pos_mode;
+    DeviceKind device;
+    GemmPrecision precision;
     char **images, **texts;
     int n_images, n_texts;
 } EmbedArgs;
+
+// Decodes and preprocesses images [i0, i0+nb) into pixels (nb,C,S,S).
+static int load_batch(const EmbedArgs *a, const ClipModel *m, int S, int i0, int nb, float *pixels) {
+    size_t px = (size_t)m->vision.channels * S * S;
+    for (int b = 0; b < nb; b++)
+        if (image_load_preprocessed(a->images[i0 + b], S, IMAGE_RESIZE_SQUARE, m->cfg.image_mean, m->cfg.image_std,
+                                    pixels + b * px) < 0)
+            return -1;
+    return 0;
+}
 
 static int embed_images(const EmbedArgs *a, ClipModel *m, H5Writer *w) {
     const ClipVision *v = &m->vision;
@@ -77,12 +96,12 @@ static int embed_images(const EmbedArgs *a, ClipModel *m, H5Writer *w) {
                            v->shape.layers);
     if (a->vv_from > v->shape.layers)
         return err_set("--vv-from: layer %d, but %s has %d vision layers", a->vv_from, a->model, v->shape.layers);
-    // more than one forward: pack the GEMM weights once instead of once per forward
-    if (a->n_images > a->batch && clip_vision_prepack(&m->vision) < 0) return -1;
-    ClipVisionRun *r = clip_vision_run_new(v, S, a->pos_mode);
+    // more than one forward on the CPU: pack the GEMM weights once instead of once per forward
+    if (a->device == DEVICE_CPU && a->n_images > a->batch && clip_vision_prepack(&m->vision) < 0) return -1;
+    VisionTower *r = vision_tower_new(v, S, a->pos_mode, a->device, a->precision);
     if (!r) return -1;
-    int N = a->n_images, B = a->batch < N ? a->batch : N, T = clip_vision_tokens(r), W = v->shape.width;
-    int P = v->proj_dim, nl = a->n_layers, rc = -1;
+    int N = a->n_images, B = a->batch < N ? a->batch : N, T = vision_tower_tokens(r), W = v->shape.width;
+    int P = v->proj_dim, nl = a->n_layers, rc = -1, in_flight = 0;
     size_t px = (size_t)v->channels * S * S;
     float *pixels = malloc(sizeof(float) * B * px), *emb = malloc(sizeof(float) * B * P);
     float **hidden = calloc(nl + 1, sizeof(float *)), **vv = calloc(nl + 1, sizeof(float *));
@@ -102,12 +121,16 @@ static int embed_images(const EmbedArgs *a, ClipModel *m, H5Writer *w) {
     }
     ClipVisionOut out = {.image_embeds = emb, .n_hidden = nl, .hidden_layers = a->layers, .hidden = hidden,
                          .vv_from = a->vv_from, .n_vv = a->vv_from ? nl : 0, .vv_layers = a->layers, .vv = vv};
+    // Batch i is submitted, then batch i+1 is decoded while the device runs batch i (on the CPU submit runs
+    // the batch at once, so this is the plain loop there). submit copies the pixels, so one buffer serves.
+    if (load_batch(a, m, S, 0, B, pixels) < 0) goto done;
+    if (vision_tower_submit(r, pixels, B, &out) < 0) goto done;
+    in_flight = 1;
     for (int i0 = 0; i0 < N; i0 += B) {
-        int nb = N - i0 < B ? N - i0 : B;
-        for (int b = 0; b < nb; b++)
-            if (image_load_preprocessed(a->images[i0 + b], S, IMAGE_RESIZE_SQUARE, m->cfg.image_mean,
-                                        m->cfg.image_std, pixels + b * px) < 0) goto done;
-        if (clip_vision_forward(r, pixels, nb, &out) < 0) goto done;
+        int nb = N - i0 < B ? N - i0 : B, i1 = i0 + B, nb1 = N - i1 < B ? N - i1 : B;
+        if (i1 < N && load_batch(a, m, S, i1, nb1, pixels) < 0) goto done;
+        in_flight = 0;
+        if (vision_tower_finish(r) < 0) goto done;
         if (h5w_write_rows(w, "image_embeds", i0, nb, emb) < 0) goto done;
         for (int i = 0; i < nl; i++) {
             snprintf(name, sizeof name, "hidden/layer_%02d", a->layers[i]);
@@ -115,9 +138,19 @@ static int embed_images(const EmbedArgs *a, ClipModel *m, H5Writer *w) {
             snprintf(name, sizeof name, "vv/layer_%02d", a->layers[i]);
             if (a->vv_from && h5w_write_rows(w, name, i0, nb, vv[i]) < 0) goto done;
         }
+        if (i1 < N) {
+            if (vision_tower_submit(r, pixels, nb1, &out) < 0) goto done;
+            in_flight = 1;
+        }
     }
     rc = 0;
 done:
+    if (in_flight) {  // an error while a batch ran: wait for it before its buffers go (its status is moot)
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", err_msg());
+        vision_tower_finish(r);
+        err_set("%s", msg);
+    }
     for (int i = 0; i < nl; i++) {
         if (hidden) free(hidden[i]);
         if (vv) free(vv[i]);
@@ -126,7 +159,7 @@ done:
     free(vv);
     free(pixels);
     free(emb);
-    clip_vision_run_free(r);
+    vision_tower_free(r);
     return rc;
 }
 
@@ -137,8 +170,9 @@ static int embed_texts(const EmbedArgs *a, ClipModel *m, H5Writer *w) {
     int N = a->n_texts, T = t->context_length, P = t->proj_dim, rc = -1;
     int *ids = calloc((size_t)N * T, sizeof(int));
     float *emb = malloc(sizeof(float) * N * P);
-    ClipTextRun *r = clip_text_run_new(t, 0);
-    if (!ids || !emb || !r) { err_set("embed: out of memory for %d texts", N); goto done; }
+    TextTower *r = NULL;
+    if (!ids || !emb) { err_set("embed: out of memory for %d texts", N); goto done; }
+    if (!(r = text_tower_new(t, 0, a->device, a->precision))) goto done;
     for (int i = 0; i < N; i++)
         if (tokenizer_encode(tok, a->texts[i], ids + (size_t)i * T, T) < 0) {
             err_wrap("text %d: ", i + 1);
@@ -147,13 +181,13 @@ static int embed_texts(const EmbedArgs *a, ClipModel *m, H5Writer *w) {
     // texts in groups of 64 so activations stay small for long lists
     for (int i0 = 0; i0 < N; i0 += 64) {
         int nb = N - i0 < 64 ? N - i0 : 64;
-        if (clip_text_forward_ids(r, ids + (size_t)i0 * T, nb, T, emb + (size_t)i0 * P) < 0) goto done;
+        if (text_tower_forward_ids(r, ids + (size_t)i0 * T, nb, T, emb + (size_t)i0 * P) < 0) goto done;
     }
     if (h5w_dataset(w, "text_embeds", 2, (hsize_t[]){N, P}) < 0 || h5w_write_rows(w, "text_embeds", 0, N, emb) < 0)
         goto done;
     rc = 0;
 done:
-    clip_text_run_free(r);
+    text_tower_free(r);
     free(ids);
     free(emb);
     tokenizer_free(tok);
@@ -161,7 +195,8 @@ done:
 }
 
 int cmd_embed(int argc, char **argv) {
-    EmbedArgs a = {.batch = 8, .pos_mode = CLIP_POS_BILINEAR};
+    EmbedArgs a = {.batch = 8, .pos_mode = CLIP_POS_BILINEAR, .device = DEVICE_CPU, .precision = GEMM_FP32};
+    const char *device = "cpu";
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) { help(); return 0; }
@@ -192,6 +227,12 @@ int cmd_embed(int argc, char **argv) {
             if (!strcmp(v, "bilinear")) a.pos_mode = CLIP_POS_BILINEAR;
             else if (!strcmp(v, "bicubic")) a.pos_mode = CLIP_POS_BICUBIC;
             else return usage_error("--pos-resize: expected bilinear or bicubic, got ", v);
+        } else if (!strcmp(o, "--device")) {
+            if (strcmp(v, "cpu") && strcmp(v, "cuda")) return usage_error("--device: expected cpu or cuda, got ", v);
+            device = v;
+        } else if (!strcmp(o, "--precision")) {
+            if (gemm_precision_parse(v, &a.precision) < 0)
+                return usage_error("--precision: expected fp32, tf32 or bf16, got ", v);
         } else return usage_error("unknown option ", o);
     }
     if (!a.model) return usage_error("--model is required", "");
@@ -199,6 +240,8 @@ int cmd_embed(int argc, char **argv) {
     if (!a.n_images == !a.n_texts) return usage_error("give either --image PATH... or --text TEXT...", "");
     if (a.n_texts && (a.n_layers || a.vv_from || a.image_size))
         return usage_error("--layers, --vv-from and --image-size apply to --image", "");
+    // CUDA asked for where it cannot run: one line, exit 1, before anything is read.
+    if (device_select(device, &a.device) < 0) return fail_with_error();
 
     ClipModel *m = clip_model_load(a.model, a.n_images ? CLIP_VISION : CLIP_TEXT);
     if (!m) return fail_with_error();

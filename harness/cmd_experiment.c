@@ -4,6 +4,7 @@
 #include "harness/experiment.h"
 #include "harness/experiment_plan.h"
 #include "harness/log.h"
+#include "harness/method_config.h"
 #include "common/error.h"
 #include "common/fsutil.h"
 
@@ -99,6 +100,10 @@ static int dry_run(const Config *cfg) {
     printf("run folder %s (%s)\n", dir, fs_exists(done) ? "finished; --force reruns" : fs_is_dir(dir) ? "partial; resumes" : "new");
     free(done);
     free(dir);
+    DeviceKind dev;
+    GemmPrecision prec;
+    if (run_device_from(cfg, &dev, &prec) == 0) check_line(&c, 1, "device", device_describe(dev));
+    else check_line(&c, 0, "device", err_msg());
     check_checkpoint(&c, cfg);
     ConfigDataset d;
     if (config_train_dataset(cfg, &d) == 0) check_dataset(&c, cfg, "data.train", &d);
@@ -161,6 +166,13 @@ int experiment_main(int argc, char **argv, ExperimentFn execute) {
             fprintf(stderr, "kanoclip: this build has no training/evaluation (experiment_execute missing)\n");
             config_free(cfg);
             return 1;
+        }
+        // CUDA asked for where it cannot run (or a bad precision): one line, before the run folder or any data
+        DeviceKind dev;
+        GemmPrecision prec;
+        if (!(finished && !force) && run_device_from(cfg, &dev, &prec) < 0) {
+            config_free(cfg);
+            return fail_with_error();
         }
         char *cmdline = join_args(argc, argv);
         RunOptions opt = {.force = force, .command_line = cmdline};

@@ -57,6 +57,10 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
     int todo = d->n - feature_cache_n_done(fc);
     log_msg("features of %s: %d images to extract (layers %s, vv_from %d, %d px) into %s", d->name, todo, layers,
             b->vv_from, S, path);
+    // model/towers.h has no stage-feature extraction on CUDA (only the plain forward), so the cache is filled
+    // on the CPU whatever run.device says; the features are the same either way.
+    if (b->device != DEVICE_CPU)
+        log_msg("features of %s: the vision tower runs on the CPU (stage features are not on CUDA yet)", d->name);
     ClipVisionRun *run = clip_vision_run_new(v, S, b->pos_bicubic ? CLIP_POS_BICUBIC : CLIP_POS_BILINEAR);
     if (!run) { feature_cache_close(fc); free(path); return NULL; }
     if (batch < 1) batch = 1;

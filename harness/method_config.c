@@ -18,8 +18,18 @@ static int get_f(const Config *cfg, const char *key, float *v) {
     return 0;
 }
 
+int run_device_from(const Config *cfg, DeviceKind *device, GemmPrecision *precision) {
+    const char *dev = NULL, *prec = NULL;
+    if (config_get_str(cfg, "run.device", &dev) < 0 || config_get_str(cfg, "run.precision", &prec) < 0) return -1;
+    // device_select checks that CUDA can be used here, so a GPU config fails now, not after the data is read.
+    if (device_select(dev, device) < 0) return err_wrap("run.device: ");
+    if (gemm_precision_parse(prec, precision) < 0) return err_wrap("run.precision: ");
+    return 0;
+}
+
 int backbone_settings_from(const Config *cfg, BackboneSettings *b) {
     memset(b, 0, sizeof *b);
+    if (run_device_from(cfg, &b->device, &b->precision) < 0) return -1;
     long size, vv;
     const char *pos = NULL;
     if (config_get_int(cfg, "model.image_size", &size) < 0 || config_get_int(cfg, "model.vv_from", &vv) < 0 ||
@@ -64,6 +74,8 @@ int method_config_from(const Config *cfg, const ClipConfig *clip, KanoclipConfig
     c->n_stages = b.n_layers;
     c->clip_vv = b.vv_from > 0;
     c->global_ln_post = b.global_ln_post;
+    c->device = b.device;
+    c->precision = b.precision;
 
     const char *kd = NULL, *deform = NULL, *class_token = NULL;
     long seed;

@@ -111,14 +111,14 @@ Kanoclip *kanoclip_new(const KanoclipConfig *cfg, int n_classes, const ClipText 
     for (int i = 0; i < 4; i++) m->rng[i] = splitmix64(&x);
     init_params(m);
     if (bicmci_acts_alloc(&m->acts, cfg)) { kanoclip_free(m); return NULL; }
-    if (m->text && !(m->run = clip_text_run_new(m->text, 1))) { kanoclip_free(m); return NULL; }
+    if (m->text && !(m->run = text_tower_new(m->text, 1, cfg->device, cfg->precision))) { kanoclip_free(m); return NULL; }
     return m;
 }
 
 void kanoclip_free(Kanoclip *m) {
     if (!m) return;
     bicmci_acts_free(&m->acts);
-    if (m->run) clip_text_run_free(m->run);
+    if (m->run) text_tower_free(m->run);
     free(m->block); free(m->kb); free(m->fixed); free(m->ids); free(m->eot);
     free(m);
 }
@@ -226,7 +226,7 @@ static int text_forward(Kanoclip *m, const int *cls, int U, float *tfeat, float 
             eot[j] = m->eot[cls[u] * 2 + s];
         }
     float *raw = malloc(sizeof(float) * 2 * U * P);
-    int rc = clip_text_forward(m->run, emb, eot, 2 * U, L, raw);
+    int rc = text_tower_forward(m->run, emb, eot, 2 * U, L, raw);
     if (!rc) l2norm_rows_forward(tfeat, tnorm, raw, 2 * U, P);
     free(raw); free(eot);
     return rc;
@@ -238,7 +238,7 @@ static int text_backward(Kanoclip *m, int U, const float *tfeat, const float *tn
     float *draw = calloc((size_t)2 * U * P, sizeof(float));
     l2norm_rows_backward(draw, dtfeat, tfeat, tnorm, 2 * U, P);
     memset(emb, 0, sizeof(float) * 2 * U * L * TW);
-    int rc = clip_text_backward(m->run, emb, draw);
+    int rc = text_tower_backward(m->run, emb, draw);
     free(draw);
     if (rc) return -1;
     for (int s = 0; s < 2; s++) {

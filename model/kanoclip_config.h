@@ -4,6 +4,8 @@
 #ifndef MODEL_KANOCLIP_CONFIG_H
 #define MODEL_KANOCLIP_CONFIG_H
 
+#include "model/device.h"
+
 #include <stdint.h>
 
 typedef enum {
@@ -71,6 +73,10 @@ typedef struct {
     float beta1, beta2;   // (0.5, 0.999)
     float adam_eps;       // 1e-8
     uint64_t seed;        // initialisation and any sampling (111)
+
+    // ---- where it runs (run.device, run.precision) ----
+    DeviceKind device;    // where the frozen text tower runs: DEVICE_CPU (default) or DEVICE_CUDA; the heads stay on the CPU
+    GemmPrecision precision; // GEMM mode of the text tower on CUDA (GEMM_FP32 default; the CPU always computes fp32)
 } KanoclipConfig;
 
 // The defaults of kanoclip-components.md at ViT-L/14@336 sizes, 518 px.

@@ -3,12 +3,13 @@
 #define MODEL_KANOCLIP_INTERNAL_H
 
 #include "model/kanoclip.h"
+#include "model/towers.h"
 
 struct Kanoclip {
     KanoclipConfig cfg;
     int n_classes;
     const ClipText *text;        // frozen text tower (KnPL on)
-    ClipTextRun *run;            // its activations, kept for the backward
+    TextTower *run;              // its activations on cfg.device, kept for the backward
     KanoLayout L;
     float *block;                // one allocation: params | grads | adam_m | adam_v, each L.total floats
     float *params, *grads, *adam_m, *adam_v;

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 #include "harness/plots.h"
+#include "model/device.h"
 #include "tests/report_fixtures.h"
 #include "tests/run_cli.h"
 #include "tests/tmpdir.h"
@@ -202,6 +203,15 @@ Test(cli_errors, embed) {
     E(2, "--layers", "embed", "--model", "x", "--out", "e.h5", "--layers", "a,b", "--text", "hi");
     E(2, "--pos-resize", "embed", "--model", "x", "--out", "e.h5", "--pos-resize", "foo", "--text", "hi");
     E(2, "--out", "embed", "--model", "x", "--out");
+    E(2, "--device: expected cpu or cuda, got gpu", "embed", "--model", "x", "--out", "e.h5", "--device", "gpu", "--text", "hi");
+    E(2, "--precision: expected fp32, tf32 or bf16, got fp16", "embed", "--model", "x", "--out", "e.h5", "--precision",
+      "fp16", "--text", "hi");
+    // CUDA asked for where it cannot run: one line, exit 1, before the model is read. build/kanoclip is the
+    // default build whatever BUILD this suite came from, so its answer is known only when this suite has CUDA
+    // too (a NO_CUDA suite checks the "built without CUDA" message in-process: test_device).
+    if (device_cuda_built() && !device_available())
+        E(1, "kanoclip: CUDA was asked for, but no CUDA device found (", "embed", "--model", "nope", "--out", "e.h5",
+          "--device", "cuda", "--text", "hi");
     E(1, "nope/config.json", "embed", "--model", "nope", "--out", "e.h5", "--text", "hi");
     cr_expect(!exists("e.h5"));
     cr_assert(clip_fixture[0], "build/fixtures/clip missing (make fixtures)");
@@ -259,6 +269,11 @@ Test(cli_errors, experiment) {
     E(1, "unknown key 'train.nokey'", "experiment", "ok.yaml", "train.nokey=1", "--dry-run");
     E(1, "run.seed: expected an integer", "experiment", "ok.yaml", "run.seed=1.5", "--print-config");
     E(1, "good.csv:1:1:", "experiment", "good.csv", "--dry-run");
+    // CUDA asked for where it cannot run: one line naming run.device, before any data, model or compute
+    if (device_cuda_built() && !device_available())
+        E(1, "kanoclip: run.device: CUDA was asked for, but no CUDA device found (", "experiment", "ok.yaml",
+          "run.device=cuda");
+    E(1, "kanoclip: run.precision: unknown precision 'fp16'", "experiment", "ok.yaml", "run.precision=fp16");
     cr_expect(!exists("results"), "a failed experiment made its results folder");
 }
 

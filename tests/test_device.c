@@ -44,3 +44,54 @@ Test(device, unknown_names_rejected) {
         cr_assert_str_eq(gemm_precision_name(p), names[i]);
     }
 }
+
+// run.device / run.precision of a config, as the experiment reads them: the defaults are cpu / fp32; CUDA where
+// it cannot run is an error naming run.device with device_select's reason; a bad precision names run.precision.
+#include "harness/config.h"
+#include "harness/method_config.h"
+
+static Config *load_with(char *o1, char *o2) {
+    char *ov[2] = {o1, o2};
+    Config *c = config_load("experiments/defaults.yaml", "experiments/defaults.yaml", (o1 != NULL) + (o2 != NULL), ov);
+    cr_assert_not_null(c, "%s", err_msg());
+    return c;
+}
+
+Test(device, run_device_from_config) {
+    DeviceKind d = DEVICE_CUDA;
+    GemmPrecision p = GEMM_BF16;
+    Config *c = load_with(NULL, NULL);
+    cr_assert_eq(run_device_from(c, &d, &p), 0, "%s", err_msg());
+    cr_assert_eq(d, DEVICE_CPU);
+    cr_assert_eq(p, GEMM_FP32);
+    config_free(c);
+
+    c = load_with("run.precision=tf32", NULL);
+    cr_assert_eq(run_device_from(c, &d, &p), 0, "%s", err_msg());
+    cr_assert_eq(p, GEMM_TF32);
+    config_free(c);
+
+    c = load_with("run.precision=fp16", NULL);
+    cr_assert_eq(run_device_from(c, &d, &p), -1);
+    cr_assert(!strncmp(err_msg(), "run.precision: ", 15) && strstr(err_msg(), "'fp16'"), "%s", err_msg());
+    config_free(c);
+
+    c = load_with("run.device=tpu", NULL);
+    cr_assert_eq(run_device_from(c, &d, &p), -1);
+    cr_assert_str_eq(err_msg(), "run.device: unknown device 'tpu' (expected cpu or cuda)");
+    config_free(c);
+
+    c = load_with("run.device=cuda", "run.precision=bf16");
+    int rc = run_device_from(c, &d, &p);
+    if (device_available()) {
+        cr_assert_eq(rc, 0, "%s", err_msg());
+        cr_assert_eq(d, DEVICE_CUDA);
+        cr_assert_eq(p, GEMM_BF16);
+    } else {
+        cr_assert_eq(rc, -1);
+        const char *why = device_cuda_built() ? "run.device: CUDA was asked for, but no CUDA device found ("
+                                              : "run.device: CUDA was asked for, but this binary was built without CUDA";
+        cr_assert(!strncmp(err_msg(), why, strlen(why)), "%s", err_msg());
+    }
+    config_free(c);
+}

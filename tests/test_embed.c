@@ -2,6 +2,7 @@
 // PyTorch references (relative 1e-4); usage and input errors give one line and a non-zero status, and leave
 // no output file behind.
 #include "tests/npy.h"
+#include "model/device.h"
 
 #include <hdf5.h>
 #include <sys/stat.h>
@@ -132,6 +133,84 @@ Test(embed, texts) {
     cr_assert(dims[0] == 3 && dims[1] == 40);
     assert_close(emb, npy_f32(FIX "/a/ref", "cli_text_embeds", NULL), n, TOL, "embed --text text_embeds");
     unlink(out);
+    unlink(err);
+    rmdir(dir);
+}
+
+// Files A and B hold the same datasets, bit for bit.
+static void assert_same_h5(const char *a, const char *b, const char **names, int n_names) {
+    for (int i = 0; i < n_names; i++) {
+        size_t na, nb;
+        hsize_t da[8], db[8];
+        float *x = h5_read(a, names[i], &na, da), *y = h5_read(b, names[i], &nb, db);
+        cr_assert_eq(na, nb, "%s: %zu vs %zu values", names[i], na, nb);
+        cr_assert(memcmp(x, y, sizeof(float) * na) == 0, "%s differs between %s and %s", names[i], a, b);
+        free(x);
+        free(y);
+    }
+}
+
+// --device cpu (with any --precision: the CPU computes in fp32) writes exactly what the default writes; three
+// images in batches of two run the submit/finish loop through a full and a partial batch, and the third image
+// (img_0 again) matches the reference's first row.
+Test(embed, device_cpu_same_as_default) {
+    char dir[64], out[3][128], err[128], args[2048];
+    tmpdir(dir);
+    snprintf(err, sizeof err, "%s/err", dir);
+    const char *extra[3] = {"", "--device cpu", "--device cpu --precision bf16"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(out[k], sizeof out[k], "%s/d%d.h5", dir, k);
+        snprintf(args, sizeof args,
+                 "embed --model " FIX "/b/f32 --out %s --image-size 42 --layers 1,4 --vv-from 2 --batch 2 %s --image "
+                 FIX "/b/images/img_0.png " FIX "/b/images/img_1.png " FIX "/b/images/img_0.png", out[k], extra[k]);
+        cr_assert_eq(run(args, err), 0, "%s: %s", args, slurp(err));
+    }
+    const char *names[] = {"image_embeds", "hidden/layer_01", "hidden/layer_04", "vv/layer_01", "vv/layer_04"};
+    assert_same_h5(out[0], out[1], names, 5);
+    assert_same_h5(out[0], out[2], names, 5);
+    size_t n;
+    hsize_t dims[8];
+    float *emb = h5_read(out[1], "image_embeds", &n, dims);
+    cr_assert(dims[0] == 3 && dims[1] == 32, "image_embeds shape");
+    const float *ref = npy_f32(FIX "/b/ref", "image_embeds", NULL);
+    assert_close(emb, ref, 2 * 32, TOL, "embed --device cpu rows 0-1");
+    assert_close(emb + 2 * 32, ref, 32, TOL, "embed --device cpu row 2 (img_0 again, in the partial batch)");
+    free(emb);
+    for (int k = 0; k < 3; k++) unlink(out[k]);
+    unlink(err);
+    rmdir(dir);
+}
+
+// --device cuda: on a machine that can run it, the outputs match the PyTorch reference (fp32 GEMMs, 1e-3);
+// elsewhere one line saying why, exit 1, and no output file. build/kanoclip is the default build whatever BUILD
+// this suite came from: a suite built with CUDA knows the answer; a NO_CUDA suite accepts either reason.
+Test(embed, device_cuda) {
+    char dir[64], out[128], err[128], args[2048];
+    tmpdir(dir);
+    snprintf(out, sizeof out, "%s/c.h5", dir);
+    snprintf(err, sizeof err, "%s/err", dir);
+    snprintf(args, sizeof args,
+             "embed --model " FIX "/b/f32 --out %s --image-size 42 --layers 1 --device cuda --image "
+             FIX "/b/images/img_0.png " FIX "/b/images/img_1.png", out);
+    int rc = run(args, err);
+    const char *e = slurp(err);
+    if (device_available() || (!device_cuda_built() && rc == 0)) {
+        cr_assert_eq(rc, 0, "%s: %s", args, e);
+        size_t n;
+        hsize_t dims[8];
+        float *emb = h5_read(out, "image_embeds", &n, dims);
+        assert_close(emb, npy_f32(FIX "/b/ref", "image_embeds", NULL), n, 1e-3, "embed --device cuda image_embeds");
+        free(emb);
+        unlink(out);
+    } else {
+        cr_assert_eq(rc, 1, "%s: %s", args, e);
+        const char *no_gpu = "kanoclip: CUDA was asked for, but no CUDA device found (cudaGetDeviceCount: ";
+        const char *no_cuda = "kanoclip: CUDA was asked for, but this binary was built without CUDA";
+        int ok = !strncmp(e, no_gpu, strlen(no_gpu)) || (!device_cuda_built() && !strncmp(e, no_cuda, strlen(no_cuda)));
+        cr_assert(ok, "%s", e);
+        cr_assert_eq(strchr(e, '\n'), e + strlen(e) - 1, "not one line: %s", e);
+        cr_assert_eq(access(out, F_OK), -1, "a failed run left %s behind", out);
+    }
     unlink(err);
     rmdir(dir);
 }
