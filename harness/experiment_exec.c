@@ -204,7 +204,10 @@ int experiment_execute(Run *run, const Config *cfg) {
     int is_baseline = baseline_method_from_name(method) >= 0;
     if (strcmp(method, "kanoclip") && !is_baseline)
         return err_set("train.method: '%s' (valid: kanoclip clip clip-ac winclip april-gan anomalyclip)", method);
-    if (strcmp(device, "cpu")) return err_set("run.device: '%s': this build runs on the CPU only (device: cpu)", device);
+    // KAnoCLIP's text tower follows run.device (checked by the command before the run folder exists); the
+    // baselines' heads run on the CPU only, and nothing falls back silently.
+    if (is_baseline && strcmp(device, "cpu"))
+        return err_set("run.device: '%s': the baselines run on the CPU only (run.device: cpu)", device);
     if (wd != 0) return err_set("train.weight_decay: %g: KAnoCLIP trains with plain Adam (set 0)", wd);
 
     // (a) demo assets, (b) everything the run reads, before any compute.
