@@ -185,24 +185,6 @@ static const char *class_arg(const BaselineConfig *bc, const ExecDataset *d, int
 static const char *LOG_HEADER = "step,epoch,loss_total\n";
 
 // train_log.csv up to step `last` (rows a killed run wrote after its last saved state are written again).
-static int log_trim(const char *path, long last) {
-    if (!fs_exists(path)) return fs_write_atomic(path, LOG_HEADER, strlen(LOG_HEADER));
-    size_t len = 0;
-    char *text = fs_read_file(path, &len);
-    if (!text) return -1;
-    char *out = malloc(len + strlen(LOG_HEADER) + 1), *o = out, *save = NULL;
-    o += sprintf(o, "%s", LOG_HEADER);
-    int first = 1;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (first) { first = 0; continue; }
-        if (atol(line) <= last) o += sprintf(o, "%s\n", line);
-    }
-    int rc = fs_write_atomic(path, out, (size_t)(o - out));
-    free(text);
-    free(out);
-    return rc;
-}
-
 static int train_baseline(Run *run, const Config *cfg, Baseline *b, FeatSource *src, TrainSummary *sum) {
     long epochs, batch, log_every;
     if (config_get_int(cfg, "train.epochs", &epochs) < 0 || config_get_int(cfg, "train.batch_size", &batch) < 0 ||
@@ -217,20 +199,17 @@ static int train_baseline(Run *run, const Config *cfg, Baseline *b, FeatSource *
     int n = d->n, spe = (int)((n + batch - 1) / batch), S = bc->image_size, rc = 0, start_epoch = 0;
     char *state = run_path(run, "state.bin"), *log_path = run_path(run, "train_log.csv");
     if (fs_exists(state)) {
-        long step = 0;
-        if (baseline_load(b, state) < 0) { rc = -1; goto out; }
-        step = baseline_step(b);
-        if (step % spe) { rc = err_set("%s: step %ld is not at an epoch boundary (%d steps per epoch)", state, step, spe); goto out; }
-        start_epoch = (int)(step / spe);
-        if (start_epoch > epochs) { rc = err_set("%s: %d epochs done, train.epochs is %ld", state, start_epoch, epochs); goto out; }
-        log_msg("training: resuming from %s after epoch %d of %ld (step %ld)", state, start_epoch, epochs, step);
+        if (baseline_load(b, state) < 0 || train_resume_epoch(state, baseline_step(b), spe, epochs, &start_epoch) < 0) {
+            rc = -1;
+            goto out;
+        }
     }
     if (start_epoch >= epochs) {
         if (epochs > 0) log_msg("training: all %ld epochs done already", epochs);
         if (!fs_exists(log_path)) rc = fs_write_atomic(log_path, LOG_HEADER, strlen(LOG_HEADER));
         goto out;
     }
-    if ((rc = log_trim(log_path, (long)start_epoch * spe)) < 0) goto out;
+    if ((rc = train_log_trim(log_path, LOG_HEADER, (long)start_epoch * spe)) < 0) goto out;
     const char *stop_env = getenv("KANOCLIP_STOP_AFTER_EPOCHS");
     int stop_after = stop_env && *stop_env ? atoi(stop_env) : 0;
     log_msg("training %s: %d images, %ld epochs of %d steps (batch %ld), lr %g, %zu parameters",

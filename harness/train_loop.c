@@ -36,13 +36,13 @@ static const char *LOG_HEADER = "step,epoch,loss_total,loss_focal,loss_dice,loss
 
 // Keeps the rows of train_log.csv up to step `last` (a kill after a row but before the state save leaves rows
 // the resumed run writes again).
-static int train_log_trim(const char *path, long last) {
-    if (!fs_exists(path)) return fs_write_atomic(path, LOG_HEADER, strlen(LOG_HEADER));
+int train_log_trim(const char *path, const char *header, long last) {
+    if (!fs_exists(path)) return fs_write_atomic(path, header, strlen(header));
     size_t len = 0;
     char *text = fs_read_file(path, &len);
     if (!text) return -1;
-    char *out = malloc(len + strlen(LOG_HEADER) + 1), *o = out;
-    o += sprintf(o, "%s", LOG_HEADER);
+    char *out = malloc(len + strlen(header) + 1), *o = out;
+    o += sprintf(o, "%s", header);
     char *save = NULL;
     int first = 1;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -53,6 +53,15 @@ static int train_log_trim(const char *path, long last) {
     free(text);
     free(out);
     return rc;
+}
+
+int train_resume_epoch(const char *state, long step, int steps_per_epoch, long epochs, int *start_epoch) {
+    if (step % steps_per_epoch)
+        return err_set("%s: step %ld is not at an epoch boundary (%d steps per epoch)", state, step, steps_per_epoch);
+    *start_epoch = (int)(step / steps_per_epoch);
+    if (*start_epoch > epochs) return err_set("%s: %d epochs done, train.epochs is %ld", state, *start_epoch, epochs);
+    log_msg("training: resuming from %s after epoch %d of %ld (step %ld)", state, *start_epoch, epochs, step);
+    return 0;
 }
 
 typedef struct { double total, focal, dice, bce, kd, cos_ak, cos_nk, cos_an; int n; } LossSum;
@@ -80,18 +89,14 @@ int train_run(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d, Fe
     int rc = 0, start_epoch = 0;
     if (fs_exists(state)) {
         if (kanoclip_load(m, state) < 0) { rc = -1; goto out; }
-        long step = kanoclip_step(m);
-        if (step % spe) { rc = err_set("%s: step %ld is not at an epoch boundary (%d steps per epoch)", state, step, spe); goto out; }
-        start_epoch = (int)(step / spe);
-        if (start_epoch > epochs) { rc = err_set("%s: %d epochs done, train.epochs is %ld", state, start_epoch, epochs); goto out; }
-        log_msg("training: resuming from %s after epoch %d of %ld (step %ld)", state, start_epoch, epochs, step);
+        if ((rc = train_resume_epoch(state, kanoclip_step(m), spe, epochs, &start_epoch)) < 0) goto out;
     }
     if (start_epoch >= epochs) {
         if (epochs > 0) log_msg("training: all %ld epochs done already", epochs);
         if (!fs_exists(log_path)) rc = fs_write_atomic(log_path, LOG_HEADER, strlen(LOG_HEADER));
         goto out;
     }
-    if ((rc = train_log_trim(log_path, (long)start_epoch * spe)) < 0) goto out;
+    if ((rc = train_log_trim(log_path, LOG_HEADER, (long)start_epoch * spe)) < 0) goto out;
     const char *stop_env = getenv("KANOCLIP_STOP_AFTER_EPOCHS");
     int stop_after = stop_env && *stop_env ? atoi(stop_env) : 0;
     log_msg("training: %d images, %ld epochs of %d steps (batch %ld), lr %g", n, epochs, spe, batch, kc->lr);

@@ -30,4 +30,10 @@ int train_load_features(FeatureCache *fc, const int *idx, int B, int n_stages, i
 // resumed run sees the orders of an uninterrupted one. Shared with the baselines' training (exec_baseline.c).
 void train_epoch_order(int *order, int n, unsigned long long seed, int epoch);
 
+// Resuming: the epoch after a saved state's Adam step (which must lie on an epoch boundary, and not past
+// train.epochs; the error names the state file), logged; and train_log.csv (with this header) trimmed back to the
+// rows up to step `last` (rows a killed run wrote after its last saved state are written again), or created.
+int train_resume_epoch(const char *state, long step, int steps_per_epoch, long epochs, int *start_epoch);
+int train_log_trim(const char *path, const char *header, long last);
+
 #endif
