@@ -1,5 +1,6 @@
 // The baselines' executor (see exec_baseline.h).
 #include "harness/exec_baseline.h"
+#include "harness/feature_extract.h"
 #include "harness/log.h"
 #include "harness/progress.h"
 #include "common/error.h"
@@ -116,6 +117,8 @@ static FeatureCache *cache_prepare(FeatSource *src, const char *dir, ClipModel *
     log_msg("features of %s: %d images to extract (%s: %d blocks of %d x %d, %d px) into %s", d->name, todo,
             baseline_method_name(bc->method), s->n_blocks, s->rows[0], s->ld, src->S, path);
     int *idx = malloc(sizeof(int) * src->cap);
+    size_t block_floats[BL_MAX_LAYERS];
+    for (int k = 0; k < s->n_blocks; k++) block_floats[k] = (size_t)s->rows[k] * s->ld;
     progress_start("features", todo);
     for (int i = 0; i < d->n && rc == 0;) {
         int B = 0;
@@ -125,27 +128,13 @@ static FeatureCache *cache_prepare(FeatSource *src, const char *dir, ClipModel *
         src->f->B = B;
         rc = load_pixels(src, idx, B);
         if (rc == 0) rc = baseline_extract(src->b, src->pixels, src->f);
-        for (int j = 0; j < B && rc == 0; j++) {
-            for (int k = 0; k < s->n_blocks && rc == 0; k++)
-                rc = feature_cache_put(fc, idx[j], k, src->f->blocks[k] + (size_t)j * s->rows[k] * s->ld);
-            if (rc == 0) rc = feature_cache_put(fc, idx[j], FEATURE_GLOBAL, src->f->global + (size_t)j * s->P);
-            if (rc == 0) rc = feature_cache_mark_done(fc, idx[j]);
-        }
+        if (rc == 0) rc = features_store_batch(fc, idx, B, s->n_blocks, src->f->blocks, block_floats, src->f->global, s->P);
         progress_step(B);
     }
     progress_end();
     free(idx);
-    if (rc == 0) rc = feature_cache_finish(fc);
-    if (rc < 0) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", err_msg());
-        feature_cache_close(fc);  // keeps what is done: the next run resumes
-        err_set("features of %s: %s", d->name, msg);
-        free(path);
-        return NULL;
-    }
     free(path);
-    return fc;
+    return features_conclude(fc, rc, d->name);
 }
 
 static int source_open(FeatSource *src, Baseline *b, ClipModel *model, ExecDataset *d, const char *dir, int batch) {

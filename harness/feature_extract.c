@@ -68,7 +68,11 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
     float *stage_buf = malloc(sizeof(float) * b->n_layers * batch * T * P);  // n_layers x (B,T,P)
     float *global = malloc(sizeof(float) * batch * P);                  // (B,P)
     float *stages[8];
-    for (int s = 0; s < b->n_layers; s++) stages[s] = stage_buf + (size_t)s * batch * T * P;
+    size_t stage_floats[8];
+    for (int s = 0; s < b->n_layers; s++) {
+        stages[s] = stage_buf + (size_t)s * batch * T * P;
+        stage_floats[s] = (size_t)T * P;
+    }
     int *idx = malloc(sizeof(int) * batch), rc = 0;
     progress_start("features", todo);
     for (int i = 0; i < d->n && rc == 0;) {
@@ -88,12 +92,7 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
         if (bad >= 0) { rc = err_set("%s", msg); break; }
         rc = clip_vision_stage_features(run, pixels, B, b->vv_from, b->n_layers, b->layers, stages, global,
                                         b->global_ln_post);
-        for (int j = 0; j < B && rc == 0; j++) {
-            for (int s = 0; s < b->n_layers && rc == 0; s++)
-                rc = feature_cache_put(fc, idx[j], s, stages[s] + (size_t)j * T * P);
-            if (rc == 0) rc = feature_cache_put(fc, idx[j], FEATURE_GLOBAL, global + (size_t)j * P);
-            if (rc == 0) rc = feature_cache_mark_done(fc, idx[j]);
-        }
+        if (rc == 0) rc = features_store_batch(fc, idx, B, b->n_layers, stages, stage_floats, global, P);
         progress_step(B);
     }
     progress_end();
@@ -102,15 +101,27 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
     free(global);
     free(idx);
     clip_vision_run_free(run);
-    if (rc == 0) rc = feature_cache_finish(fc);
-    if (rc < 0) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", err_msg());
-        feature_cache_close(fc);  // keeps what is done: the next run resumes
-        err_set("features of %s: %s", d->name, msg);
-        free(path);
-        return NULL;
-    }
     free(path);
-    return fc;
+    return features_conclude(fc, rc, d->name);
+}
+
+int features_store_batch(FeatureCache *fc, const int *idx, int B, int n_blocks, float *const *blocks,
+                         const size_t *block_floats, const float *global, int P) {
+    for (int j = 0; j < B; j++) {
+        for (int k = 0; k < n_blocks; k++)
+            if (feature_cache_put(fc, idx[j], k, blocks[k] + (size_t)j * block_floats[k]) < 0) return -1;
+        if (feature_cache_put(fc, idx[j], FEATURE_GLOBAL, global + (size_t)j * P) < 0) return -1;
+        if (feature_cache_mark_done(fc, idx[j]) < 0) return -1;
+    }
+    return 0;
+}
+
+FeatureCache *features_conclude(FeatureCache *fc, int rc, const char *name) {
+    if (rc == 0) rc = feature_cache_finish(fc);
+    if (rc == 0) return fc;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", err_msg());
+    feature_cache_close(fc);  // keeps what is done: the next run resumes
+    err_set("features of %s: %s", name, msg);
+    return NULL;
 }

@@ -6,6 +6,8 @@
 #ifndef HARNESS_FEATURE_EXTRACT_H
 #define HARNESS_FEATURE_EXTRACT_H
 
+#include <stddef.h>
+
 #include "harness/cache_feature.h"
 #include "harness/config.h"
 #include "harness/exec_dataset.h"
@@ -16,5 +18,13 @@
 // cache.features is false). *reused = 1 when the cache was already complete (nothing computed). NULL with err_set.
 FeatureCache *features_prepare(const char *dir, ClipModel *model, const BackboneSettings *b, ExecDataset *d,
                                int batch, int *reused);
+
+// For extractors of other feature layouts (the baselines): stores, for each of the B images idx[j], block k's rows
+// at blocks[k] + j * block_floats[k] and the global feature at global + j * P, then marks the image done.
+int features_store_batch(FeatureCache *fc, const int *idx, int B, int n_blocks, float *const *blocks,
+                         const size_t *block_floats, const float *global, int P);
+// Ends an extraction: on rc == 0 finishes the file and returns fc; otherwise closes it keeping what is done (the
+// next run resumes) and returns NULL with "features of NAME: <the error>".
+FeatureCache *features_conclude(FeatureCache *fc, int rc, const char *name);
 
 #endif
