@@ -90,7 +90,7 @@ static void linear_task(void *ctx, int t) {
 }
 
 // KANOCLIP_GEMM=openblas forces the OpenBLAS tiles where the AVX-512 kernel is built (for comparisons, tests).
-static int use_openblas(void) {
+__attribute__((unused)) static int use_openblas(void) {
     static int v = -1;
     if (v < 0) {
         const char *e = getenv("KANOCLIP_GEMM");
