@@ -24,6 +24,7 @@
 #include "harness/baseline_setup.h"
 #include "harness/log.h"
 #include "model/baselines.h"
+#include "experiment_test_util.h"
 #include "tmpdir.h"
 
 static char tmp[64];
@@ -74,34 +75,10 @@ static int run_method(const char *method, const char *name, int n_extra, const c
     for (int i = 0; i < n_extra; i++) argv[n++] = (char *)extra[i];
     argv[n++] = "--quiet";
     argv[n] = NULL;
-    FILE *saved = stdout;
-    stdout = fopen("/dev/null", "w");  // the command prints the run folder
-    int rc = experiment_main(n, argv, experiment_execute);
-    fclose(stdout);
-    stdout = saved;
-    return rc;
+    return experiment_run_quiet(n, argv);
 }
 
-static char *run_folder(const char *name) {
-    char pat[256];
-    snprintf(pat, sizeof pat, "%s/results/%s-*", tmp, name);
-    glob_t g;
-    cr_assert_eq(glob(pat, 0, NULL, &g), 0, "no run folder %s", pat);
-    cr_assert_eq(g.gl_pathc, 1, "%zu run folders match %s", g.gl_pathc, pat);
-    char *dir = strdup(g.gl_pathv[0]);
-    globfree(&g);
-    return dir;
-}
-
-static char *read_in(const char *dir, const char *name, size_t *len) {
-    char *p = fs_join(dir, name);
-    size_t n = 0;
-    char *text = fs_read_file(p, &n);
-    cr_assert_not_null(text, "%s: %s", p, err_msg());
-    free(p);
-    if (len) *len = n;
-    return text;
-}
+static char *run_folder(const char *name) { return run_folder_in(tmp, name); }
 
 static int has_file(const char *dir, const char *name) {
     char *p = fs_join(dir, name);

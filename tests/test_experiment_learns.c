@@ -13,6 +13,7 @@
 #include "common/fsutil.h"
 #include "harness/experiment.h"
 #include "harness/log.h"
+#include "experiment_test_util.h"
 #include "tmpdir.h"
 
 static char tmp[64];
@@ -36,11 +37,7 @@ static double demo_pixel_auroc(const char *epochs) {
     snprintf(ov[6], 512, "train.epochs=%s", epochs);
     char *argv[] = {"experiment", "experiments/demo.yaml", ov[0], ov[1], ov[2], ov[3], ov[4], ov[5], ov[6],
                     "report.tables=false", "report.plots=false", "eval.overlays=0", "--quiet", NULL};
-    FILE *saved = stdout;
-    stdout = fopen("/dev/null", "w");
-    int rc = experiment_main(13, argv, experiment_execute);
-    fclose(stdout);
-    stdout = saved;
+    int rc = experiment_run_quiet(13, argv);
     cr_assert_eq(rc, 0, "%s", err_msg());
     char pat[300];
     snprintf(pat, sizeof pat, "%s/results/demo-*/metrics.json", tmp);
