@@ -11,16 +11,25 @@ CFLAGS  ?= -O3 -march=native
 CFLAGS  += -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-format-truncation -I. $(PKG_CFLAGS) -MMD -MP
 LDLIBS  := $(PKG_LIBS) -lhdf5_hl -Wl,-rpath,$(OPENBLAS_DIR) -fopenmp -lm -lpthread
 
-# CUDA sources compile only where nvcc is found (design: never required).
+# CUDA sources compile only where nvcc and the toolkit's headers are found (design: never required).
+# nvcc on PATH may be a wrapper script (e.g. /usr/local/bin/nvcc), so the toolkit root is taken from
+# CUDA_HOME, else from nvcc's own TOP, else /usr/local/cuda: the first that holds the headers we include.
 NVCC := $(shell command -v nvcc 2>/dev/null || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
 ifneq ($(NVCC),)
 ifneq ($(NO_CUDA),1)
-CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+NVCC_TOP := $(shell $(NVCC) -v --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p' | head -n1)
+CUDA_HOME := $(firstword $(foreach d,$(CUDA_HOME) $(NVCC_TOP) /usr/local/cuda,\
+  $(if $(and $(wildcard $(d)/include/cuda_runtime_api.h),$(wildcard $(d)/include/cublas_v2.h)),$(abspath $(d)))))
+CUDA_LIBDIR := $(firstword $(foreach d,lib64 lib,$(if $(wildcard $(CUDA_HOME)/$(d)/libcudart.so),$(CUDA_HOME)/$(d))))
 CUDA_SRC  := $(shell find model -name '*.cu' 2>/dev/null)
+ifeq ($(and $(CUDA_HOME),$(CUDA_LIBDIR)),)
+$(info nvcc found at $(NVCC) but no CUDA toolkit headers/libraries beside it: building the CPU path only)
+CUDA_SRC :=
+endif
 ifneq ($(CUDA_SRC),)
 CUDA_OBJ  := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CFLAGS    += -DKANOCLIP_CUDA -I$(CUDA_HOME)/include
-LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcublasLt -lcudnn -lstdc++
+LDLIBS    += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcublas -lcublasLt -lstdc++
 NVCCFLAGS ?= -O3 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 -std=c++17
 endif
 endif
