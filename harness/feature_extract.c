@@ -6,6 +6,7 @@
 #include "common/fsutil.h"
 #include "common/hash.h"
 #include "datasets/image.h"
+#include "model/towers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,26 @@
 
 // Bump when the feature computation changes: caches of older code are then rebuilt (the reason is logged).
 #define FEATURE_CODE_VERSION "exec-1"
+
+// Collects up to `batch` images not yet in the cache from *next on (advancing it) and decodes them, resized and
+// normalised, into pixels (B,3,S,S) on the OpenMP threads. *B = 0 at the end. -1 with the first image's error.
+static int load_batch(ExecDataset *d, FeatureCache *fc, int S, const float *mean, const float *std, int batch,
+                      int *next, int *idx, int *B, float *pixels) {
+    int n = 0;
+    for (; *next < d->n && n < batch; (*next)++)
+        if (!feature_cache_has(fc, *next)) idx[n++] = *next;
+    *B = n;
+    int bad = -1;
+    char msg[1024] = "";
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int j = 0; j < n; j++)
+        if (image_load_preprocessed(d->s[idx[j]]->image_path, S, IMAGE_RESIZE_SQUARE, mean, std,
+                                    pixels + (size_t)j * 3 * S * S) < 0) {
+#pragma omp critical
+            if (bad < 0) { bad = j; snprintf(msg, sizeof msg, "%s", err_msg()); }
+        }
+    return bad >= 0 ? err_set("%s", msg) : 0;
+}
 
 FeatureCache *features_prepare(const char *dir, ClipModel *model, const BackboneSettings *b, ExecDataset *d,
                                int batch, int *reused) {
@@ -27,6 +48,10 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
     snprintf(preprocess, sizeof preprocess,
              "resize=bicubic-square;mean=%.8g,%.8g,%.8g;std=%.8g,%.8g,%.8g;pos=%s;global_ln_post=%d", mean[0], mean[1],
              mean[2], std[0], std[1], std[2], b->pos_bicubic ? "bicubic" : "bilinear", b->global_ln_post);
+    // Reduced-precision GEMMs (CUDA tf32/bf16) give other features than fp32: their caches are kept apart.
+    if (b->device == DEVICE_CUDA && b->precision != GEMM_FP32)
+        snprintf(preprocess + strlen(preprocess), sizeof preprocess - strlen(preprocess), ";gemm=%s",
+                 gemm_precision_name(b->precision));
     for (int i = 0; i < b->n_layers; i++)
         snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%d", i ? "," : "", b->layers[i]);
     snprintf(dataset, sizeof dataset, "%s:%s", d->type, d->manifest);
@@ -57,50 +82,51 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
     int todo = d->n - feature_cache_n_done(fc);
     log_msg("features of %s: %d images to extract (layers %s, vv_from %d, %d px) into %s", d->name, todo, layers,
             b->vv_from, S, path);
-    // model/towers.h has no stage-feature extraction on CUDA (only the plain forward), so the cache is filled
-    // on the CPU whatever run.device says; the features are the same either way.
-    if (b->device != DEVICE_CPU)
-        log_msg("features of %s: the vision tower runs on the CPU (stage features are not on CUDA yet)", d->name);
-    ClipVisionRun *run = clip_vision_run_new(v, S, b->pos_bicubic ? CLIP_POS_BICUBIC : CLIP_POS_BILINEAR);
-    if (!run) { feature_cache_close(fc); free(path); return NULL; }
+    VisionTower *tower = vision_tower_new(v, S, b->pos_bicubic ? CLIP_POS_BICUBIC : CLIP_POS_BILINEAR, b->device,
+                                          b->precision);
+    if (!tower) { feature_cache_close(fc); free(path); return NULL; }
+    log_msg("features of %s: vision tower on %s (%s GEMMs)", d->name, device_describe(b->device),
+            b->device == DEVICE_CPU ? "fp32" : gemm_precision_name(b->precision));
     if (batch < 1) batch = 1;
-    float *pixels = malloc(sizeof(float) * batch * 3 * S * S);         // (B,3,S,S)
+    // Two batches of pixels: while the GPU runs one, the CPU threads decode and preprocess the next.
+    float *pixels[2] = {malloc(sizeof(float) * batch * 3 * S * S), malloc(sizeof(float) * batch * 3 * S * S)};
     float *stage_buf = malloc(sizeof(float) * b->n_layers * batch * T * P);  // n_layers x (B,T,P)
     float *global = malloc(sizeof(float) * batch * P);                  // (B,P)
+    int *idx[2] = {malloc(sizeof(int) * batch), malloc(sizeof(int) * batch)}, B[2] = {0, 0};
+    int rc = 0, cur = 0, next = 0;
     float *stages[8];
     size_t stage_floats[8];
     for (int s = 0; s < b->n_layers; s++) {
         stages[s] = stage_buf + (size_t)s * batch * T * P;
         stage_floats[s] = (size_t)T * P;
     }
-    int *idx = malloc(sizeof(int) * batch), rc = 0;
+    // As clip_vision_stage_features: stage tokens from the V-V path, the global feature with or without ln_post.
+    ClipVisionOut out = {.vv_from = b->vv_from, .n_stages = b->n_layers, .stage_layers = b->layers, .stages = stages};
+    if (b->global_ln_post) out.image_embeds = global;
+    else out.image_embeds_noln = global;
     progress_start("features", todo);
-    for (int i = 0; i < d->n && rc == 0;) {
-        int B = 0;
-        for (; i < d->n && B < batch; i++)
-            if (!feature_cache_has(fc, i)) idx[B++] = i;
-        if (B == 0) break;
-        int bad = -1;
-        char msg[1024] = "";
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int j = 0; j < B; j++)
-            if (image_load_preprocessed(d->s[idx[j]]->image_path, S, IMAGE_RESIZE_SQUARE, mean, std,
-                                        pixels + (size_t)j * 3 * S * S) < 0) {
-#pragma omp critical
-                if (bad < 0) { bad = j; snprintf(msg, sizeof msg, "%s", err_msg()); }
-            }
-        if (bad >= 0) { rc = err_set("%s", msg); break; }
-        rc = clip_vision_stage_features(run, pixels, B, b->vv_from, b->n_layers, b->layers, stages, global,
-                                        b->global_ln_post);
-        if (rc == 0) rc = features_store_batch(fc, idx, B, b->n_layers, stages, stage_floats, global, P);
-        progress_step(B);
+    rc = load_batch(d, fc, S, mean, std, batch, &next, idx[cur], &B[cur], pixels[cur]);
+    while (rc == 0 && B[cur] > 0) {
+        rc = vision_tower_submit(tower, pixels[cur], B[cur], &out);
+        if (rc) break;
+        int load_rc = load_batch(d, fc, S, mean, std, batch, &next, idx[!cur], &B[!cur], pixels[!cur]);
+        char load_msg[1024];
+        snprintf(load_msg, sizeof load_msg, "%s", load_rc ? err_msg() : "");
+        rc = vision_tower_finish(tower);
+        // The finished batch is stored even when loading the next one failed: a rerun resumes after it.
+        if (rc == 0) rc = features_store_batch(fc, idx[cur], B[cur], b->n_layers, stages, stage_floats, global, P);
+        if (rc == 0) progress_step(B[cur]);
+        if (rc == 0 && load_rc) rc = err_set("%s", load_msg);
+        cur = !cur;
     }
     progress_end();
-    free(pixels);
+    free(pixels[0]);
+    free(pixels[1]);
     free(stage_buf);
     free(global);
-    free(idx);
-    clip_vision_run_free(run);
+    free(idx[0]);
+    free(idx[1]);
+    vision_tower_free(tower);
     free(path);
     return features_conclude(fc, rc, d->name);
 }

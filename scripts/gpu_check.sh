@@ -59,7 +59,7 @@ cuda_path=$(printf '%s\n' "${libdirs[@]}" | awk '!seen[$0]++' | paste -sd: -)
 export LIBRARY_PATH="$work${LIBRARY_PATH:+:$LIBRARY_PATH}"
 
 # ---- binaries: build here, or the bundle -------------------------------------------------------------------------
-bins=(test_device test_towers test_cuda_ops test_cuda_towers bench_cuda)
+bins=(test_device test_towers test_cuda_ops test_cuda_towers test_cuda_experiment bench_cuda)
 nvcc=$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; } || true)
 missing=""
 [ -n "$nvcc" ] || missing+=" nvcc"
@@ -135,6 +135,7 @@ if [ -n "$bindir" ]; then
     run_suite test_towers 60
     run_suite test_cuda_ops 150
     run_suite test_cuda_towers 150
+    run_suite test_cuda_experiment 120
     t=$(date +%s)
     rc=0
     # shellcheck disable=SC2086

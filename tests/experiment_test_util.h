@@ -23,6 +23,34 @@ __attribute__((unused)) static int experiment_run_quiet(int argc, char **argv) {
     return rc;
 }
 
+// Runs experiments/demo.yaml shrunk to seconds (32 px, 5 classes of 6 images, 2 epochs), everything under ROOT
+// (results, cache, checkpoint, data), as run.name NAME, plus extra overrides (later ones win).
+__attribute__((unused)) static int experiment_run_demo(const char *root, const char *name, int n_extra,
+                                                       const char *const *extra) {
+    static char ov[8][512];
+    const char *fmt[] = {"run.out_dir=%s/results", "cache.dir=%s/cache", "model.checkpoint=%s/ckpt",
+                         "data.synthetic.out=%s/data", "data.train.root=%s/data",
+                         "eval.datasets=[{name: synthetic, type: mvtec, root: %s/data}]"};
+    char *argv[64];
+    int n = 0, k = 0;
+    argv[n++] = "experiment";
+    argv[n++] = "experiments/demo.yaml";
+    for (size_t i = 0; i < sizeof fmt / sizeof *fmt; i++, k++) {
+        snprintf(ov[k], sizeof ov[k], fmt[i], root);
+        argv[n++] = ov[k];
+    }
+    snprintf(ov[k], sizeof ov[k], "run.name=%s", name);
+    argv[n++] = ov[k++];
+    static const char *tiny[] = {"model.image_size=32", "data.synthetic.image_size=32", "eval.image_size=32",
+                                 "data.synthetic.classes=5", "data.synthetic.train_classes=3",
+                                 "data.synthetic.images_per_class=6", "train.epochs=2", "train.log_every=1",
+                                 "report.plots=false", "report.tables=false", "eval.pixel_bins=1024", "--quiet"};
+    for (size_t i = 0; i < sizeof tiny / sizeof *tiny; i++) argv[n++] = (char *)tiny[i];
+    for (int i = 0; i < n_extra && n < 63; i++) argv[n++] = (char *)extra[i];
+    argv[n] = NULL;
+    return experiment_run_quiet(n, argv);
+}
+
 // The run folder ROOT/results/NAME-* (exactly one), malloc'd.
 __attribute__((unused)) static char *run_folder_in(const char *root, const char *name) {
     char pat[256];

@@ -26,31 +26,8 @@ static void setup(void) {
 }
 static void teardown(void) { tmpdir_remove(tmp); }
 
-// Runs experiments/demo.yaml shrunk to seconds, everything under tmp, plus extra overrides.
 static int run_demo(const char *name, int n_extra, const char *const *extra) {
-    static char ov[24][512];
-    const char *fmt[] = {"run.out_dir=%s/results", "cache.dir=%s/cache", "model.checkpoint=%s/ckpt",
-                         "data.synthetic.out=%s/data", "data.train.root=%s/data",
-                         "eval.datasets=[{name: synthetic, type: mvtec, root: %s/data}]"};
-    char *argv[64];
-    int n = 0;
-    argv[n++] = "experiment";
-    argv[n++] = "experiments/demo.yaml";
-    int k = 0;
-    for (size_t i = 0; i < sizeof fmt / sizeof *fmt; i++, k++) {
-        snprintf(ov[k], sizeof ov[k], fmt[i], tmp);
-        argv[n++] = ov[k];
-    }
-    snprintf(ov[k], sizeof ov[k], "run.name=%s", name);
-    argv[n++] = ov[k++];
-    static const char *tiny[] = {"model.image_size=32", "data.synthetic.image_size=32", "eval.image_size=32",
-                                 "data.synthetic.classes=5", "data.synthetic.train_classes=3",
-                                 "data.synthetic.images_per_class=6", "train.epochs=2", "train.log_every=1",
-                                 "report.plots=false", "report.tables=false", "eval.pixel_bins=1024", "--quiet"};
-    for (size_t i = 0; i < sizeof tiny / sizeof *tiny; i++) argv[n++] = (char *)tiny[i];
-    for (int i = 0; i < n_extra; i++) argv[n++] = (char *)extra[i];
-    argv[n] = NULL;
-    return experiment_run_quiet(n, argv);
+    return experiment_run_demo(tmp, name, n_extra, extra);
 }
 
 // The run folder of run.name NAME (exactly one), malloc'd.
