@@ -148,8 +148,9 @@ int config_dataset(const Config *cfg, const char *list_key, int i, ConfigDataset
 }
 
 int config_train_dataset(const Config *cfg, ConfigDataset *out) {
-    const ConfigNode *t = cfgnode_find(cfg->root, "data.train.type"), *r = cfgnode_find(cfg->root, "data.train.root");
-    return fill_dataset(cfg, "data.train", NULL, t ? t->text : NULL, r ? r->text : NULL, out);
+    const ConfigNode *n = cfgnode_find(cfg->root, "data.train.name"), *t = cfgnode_find(cfg->root, "data.train.type"),
+                     *r = cfgnode_find(cfg->root, "data.train.root");
+    return fill_dataset(cfg, "data.train", n ? n->text : NULL, t ? t->text : NULL, r ? r->text : NULL, out);
 }
 
 const char *config_hash(const Config *cfg) { return cfg->hash; }

@@ -64,6 +64,12 @@ static int source_load(FeatSource *src, const int *idx, int B) {
     return 0;
 }
 
+// What decides the content of a method's feature blocks: CLIP and CLIP-AC differ only in their prompts, so they
+// read one cache (same layers and switches); every other method has a feature path of its own.
+static const char *feature_path_name(BaselineMethod m) {
+    return m == BL_CLIP_AC ? baseline_method_name(BL_CLIP) : baseline_method_name(m);
+}
+
 // The cache of d's features for this head, complete and open for reading; NULL (with *skip = 1) when the
 // method's blocks cannot share one table shape (WinCLIP), NULL with err_set on errors.
 static FeatureCache *cache_prepare(FeatSource *src, const char *dir, ClipModel *model, ExecDataset *d, int *skip) {
@@ -83,7 +89,7 @@ static FeatureCache *cache_prepare(FeatSource *src, const char *dir, ClipModel *
     snprintf(preprocess, sizeof preprocess,
              "resize=bicubic-square;mean=%.8g,%.8g,%.8g;std=%.8g,%.8g,%.8g;pos=%s;method=%s;layers=%s;vv_from=%d;"
              "aliased=%d;global_ln_post=%d;rows=%d;ld=%d;P=%d", mean[0], mean[1], mean[2], std[0], std[1], std[2],
-             bc->pos_interp == CLIP_POS_BICUBIC ? "bicubic" : "bilinear", baseline_method_name(bc->method), layers,
+             bc->pos_interp == CLIP_POS_BICUBIC ? "bicubic" : "bilinear", feature_path_name(bc->method), layers,
              bc->method == BL_ANOMALYCLIP ? bc->vv_from : 0, bc->method == BL_ANOMALYCLIP ? bc->aliased_layers : 0,
              bc->global_ln_post, s->rows[0], s->ld, s->P);
     snprintf(dataset, sizeof dataset, "%s:%s", d->type, d->manifest);
@@ -100,7 +106,7 @@ static FeatureCache *cache_prepare(FeatSource *src, const char *dir, ClipModel *
     char idtext[2048], id[65], name[300];
     snprintf(idtext, sizeof idtext, "%s|%s|%d|%s", model_hash, preprocess, src->S, dataset);
     sha256_hex(idtext, strlen(idtext), id);
-    snprintf(name, sizeof name, "%s-%s-%s-%.16s.h5", d->name, d->type, baseline_method_name(bc->method), id);
+    snprintf(name, sizeof name, "%s-%s-%s-%.16s.h5", d->name, d->type, feature_path_name(bc->method), id);
     if (fs_mkdirs(dir) < 0) { free(hashes); return NULL; }
     char *path = fs_join(dir, name);
     FeatureCache *fc = feature_cache_open(path, &key);
@@ -108,7 +114,7 @@ static FeatureCache *cache_prepare(FeatSource *src, const char *dir, ClipModel *
     if (!fc) { free(path); return NULL; }
     if (feature_cache_complete(fc)) {
         log_msg("feature cache %s: reused (%d images of %s, %s features)", path, d->n, d->name,
-                baseline_method_name(bc->method));
+                feature_path_name(bc->method));
         free(path);
         return fc;
     }

@@ -68,7 +68,8 @@ static int render(Ctx *cx, const char *script, const char *name, const char *var
         FILE *f = open_memstream(&e, &len);
         char leaf[512];
         snprintf(leaf, sizeof leaf, "%s.%s", name, exts[t]);
-        char *outfile = fs_join(cx->out, leaf);
+        char *final = fs_join(cx->out, leaf), outfile[4300];
+        snprintf(outfile, sizeof outfile, "%s.partial", final);  // renamed once gnuplot has succeeded
         fprintf(f, "%s term=", vars);
         gp_quote(f, terms[t]);
         fprintf(f, "; outfile=");
@@ -87,8 +88,10 @@ static int render(Ctx *cx, const char *script, const char *name, const char *var
         int status = 0;
         waitpid(pid, &status, 0);
         free(e);
-        int ok = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs_exists(outfile);
-        free(outfile);
+        int ok = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs_exists(outfile) &&
+                 rename(outfile, final) == 0;
+        if (!ok) unlink(outfile);
+        free(final);
         if (!ok) return err_set("gnuplot %s failed for %s.%s (its message is above)", script, name, exts[t]);
     }
     fprintf(cx->tex, "\\begin{figure}[H]\n\\centering\n\\includegraphics[width=0.75\\linewidth]{\\figdir/%s.pdf}\n"
@@ -96,6 +99,22 @@ static int render(Ctx *cx, const char *script, const char *name, const char *var
     cx->n_figures++;
     printf("%s/%s.png, .pdf\n", cx->out, name);
     return 0;
+}
+
+// Data files are built in memory and written atomically (temporary file + rename): a failed or killed run never
+// leaves a half-written file where the last good one was.
+typedef struct { FILE *f; char *buf; size_t len; } DataFile;
+static FILE *data_open(DataFile *d) {
+    d->buf = NULL;
+    d->len = 0;
+    return d->f = open_memstream(&d->buf, &d->len);
+}
+static void data_discard(DataFile *d) { fclose(d->f); free(d->buf); }
+static int data_commit(DataFile *d, const char *path) {
+    fclose(d->f);
+    int rc = fs_write_atomic(path, d->buf, d->len);
+    free(d->buf);
+    return rc;
 }
 
 static char *data_path(Ctx *cx, const char *name) {
@@ -144,8 +163,9 @@ static int roc_figures(Ctx *cx, RunResult *runs, int n, const char **ds, int nd)
         char leaf[320];
         snprintf(leaf, sizeof leaf, "%s.dat", name);
         char *dat = data_path(cx, leaf);
-        FILE *f = fopen(dat, "w");
-        if (!f) { int e = errno; err_set("%s: cannot write: %s", dat, strerror(e)); free(dat); return -1; }
+        DataFile df;
+        FILE *f = data_open(&df);
+        if (!f) { err_set("%s: out of memory", dat); free(dat); return -1; }
         int blocks = 0;
         for (int i = 0; i < n; i++) {
             char *csv = fs_join(runs[i].dir, csv_name);
@@ -159,7 +179,7 @@ static int roc_figures(Ctx *cx, RunResult *runs, int n, const char **ds, int nd)
                 fputc('\n', f);
                 char *save, *line = strtok_r(text, "\n", &save);
                 if (!line || strncmp(line, "fpr,tpr", 7)) {
-                    free(text); free(csv); fclose(f); free(dat);
+                    free(text); free(csv); data_discard(&df); free(dat);
                     return err_set("%s/%s: expected the header fpr,tpr", runs[i].dir, csv_name);
                 }
                 for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -171,7 +191,7 @@ static int roc_figures(Ctx *cx, RunResult *runs, int n, const char **ds, int nd)
             }
             free(csv);
         }
-        fclose(f);
+        if (data_commit(&df, dat) < 0) { free(dat); return -1; }
         if (blocks) {
             char *vars = NULL;
             size_t len;
@@ -229,8 +249,9 @@ static int per_class_figures(Ctx *cx, RunResult *runs, int n, const char **ds, i
         snprintf(name, sizeof name, "per_class_%s", ds[d]);
         snprintf(leaf, sizeof leaf, "%s.dat", name);
         char *dat = data_path(cx, leaf);
-        FILE *f = fopen(dat, "w");
-        if (!f) { int e = errno; err_set("%s: cannot write: %s", dat, strerror(e)); free(dat); return -1; }
+        DataFile df;
+        FILE *f = data_open(&df);
+        if (!f) { err_set("%s: out of memory", dat); free(dat); return -1; }
         fprintf(f, "\"class\"");
         for (int l = 0; l < nl; l++) { fputc(' ', f); header_label(f, labels[l]); }
         fputc('\n', f);
@@ -253,7 +274,7 @@ static int per_class_figures(Ctx *cx, RunResult *runs, int n, const char **ds, i
             }
             fputc('\n', f);
         }
-        fclose(f);
+        if (data_commit(&df, dat) < 0) { free(dat); return -1; }
         char *vars = NULL;
         size_t len;
         FILE *v = open_memstream(&vars, &len);
@@ -297,8 +318,9 @@ static int ablation_figure(Ctx *cx, RunResult *runs, int n) {
             labels[b - 1] = x;
         }
     char *dat = data_path(cx, "ablation.dat");
-    FILE *f = fopen(dat, "w");
-    if (!f) { int e = errno; err_set("%s: cannot write: %s", dat, strerror(e)); free(dat); return -1; }
+    DataFile df;
+    FILE *f = data_open(&df);
+    if (!f) { err_set("%s: out of memory", dat); free(dat); return -1; }
     fprintf(f, "\"variant\" \"Image AUROC\" \"Pixel AUROC\"\n");
     for (int l = 0; l < nl; l++) {
         header_label(f, labels[l]);
@@ -316,7 +338,7 @@ static int ablation_figure(Ctx *cx, RunResult *runs, int n) {
         }
         fputc('\n', f);
     }
-    fclose(f);
+    if (data_commit(&df, dat) < 0) { free(dat); return -1; }
     char *vars = NULL;
     size_t len;
     FILE *v = open_memstream(&vars, &len);

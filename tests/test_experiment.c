@@ -59,7 +59,7 @@ Test(experiment, demo_end_to_end_writes_every_result_file) {
     cJSON *m = cJSON_Parse(text);
     cr_assert_not_null(m, "metrics.json does not parse");
     cr_assert_str_eq(cJSON_GetObjectItem(m, "method")->valuestring, "kanoclip");
-    cr_assert_str_eq(cJSON_GetObjectItem(m, "train_dataset")->valuestring, "mvtec");
+    cr_assert_str_eq(cJSON_GetObjectItem(m, "train_dataset")->valuestring, "synthetic-train");
     double ia = json_num(m, "datasets", "synthetic", "image", "auroc");
     double pa = json_num(m, "datasets", "synthetic", "pixel", "auroc");
     cr_assert(ia >= 0 && ia <= 1 && pa >= 0 && pa <= 1, "image %g pixel %g", ia, pa);
