@@ -100,28 +100,50 @@ void dattn_forward(float *out, DattnActs *a, const DattnParams *p, const float *
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, scale, a->q + h * hd, P, a->k + h * hd, P,
                     0.0f, a->att + (size_t)h * N * N, N);
     if (s->rpe) {
-        AxisTap *xt = malloc(sizeof(AxisTap) * (size_t)N * (Hg + Wg)), *yt = xt + (size_t)N * Wg;
+        // The taps as flat arrays (table offsets, weights with the zero padding folded in), so the key loop is a
+        // vector loop of gathers: x taps (Wg, N) per query column, y taps (Hg, N) per query row.
+        size_t nx = (size_t)Wg * N, ny = (size_t)Hg * N;
+        AxisTap *xt = malloc(sizeof(AxisTap) * (nx + ny)), *yt = xt + nx;
+        int *ix = malloc(sizeof(int) * 2 * (nx + ny)), *iy = ix + 2 * nx;
+        float *wx = malloc(sizeof(float) * 2 * (nx + ny)), *wy = wx + 2 * nx;
         for (int g = 0; g < G; g++) {
             axis_taps(xt, yt, a->pos + (size_t)g * N * 2, Hg, Wg);
             #pragma omp parallel for
+            for (size_t t = 0; t < nx + ny; t++) {
+                int isx = t < nx;
+                AxisTap q = isx ? xt[t] : yt[t - nx];
+                size_t u = isx ? t : t - nx, row = u / N, col = u % N;
+                int *idx = isx ? ix : iy;
+                float *w = isx ? wx : wy;
+                int mul = isx ? 1 : RW;  // y taps index table rows
+                idx[2 * row * N + col] = q.i0 * mul;
+                idx[(2 * row + 1) * N + col] = q.i1 * mul;
+                w[2 * row * N + col] = (1.0f - q.f) * q.m0;
+                w[(2 * row + 1) * N + col] = q.f * q.m1;
+            }
+            #pragma omp parallel for
             for (int i = 0; i < N; i++) {
-                const AxisTap *tx = xt + (size_t)(i % Wg) * N, *ty = yt + (size_t)(i / Wg) * N;
-                for (int j = 0; j < N; j++) {
-                    AxisTap ax = tx[j], ay = ty[j];
-                    float wx0 = (1.0f - ax.f) * ax.m0, wx1 = ax.f * ax.m1, wy0 = (1.0f - ay.f) * ay.m0, wy1 = ay.f * ay.m1;
-                    int r0 = ay.i0 * RW, r1 = ay.i1 * RW;
-                    for (int hh = 0; hh < hpg; hh++) {
-                        int h = g * hpg + hh;
-                        const float *tab = p->rpe + (size_t)h * RH * RW;
-                        a->att[((size_t)h * N + i) * N + j] += wy0 * (wx0 * tab[r0 + ax.i0] + wx1 * tab[r0 + ax.i1]) +
-                                                              wy1 * (wx0 * tab[r1 + ax.i0] + wx1 * tab[r1 + ax.i1]);
-                    }
+                size_t xo = (size_t)2 * (i % Wg) * N, yo = (size_t)2 * (i / Wg) * N;
+                const int *cx0 = ix + xo, *cx1 = cx0 + N, *ry0 = iy + yo, *ry1 = ry0 + N;
+                const float *wx0 = wx + xo, *wx1 = wx0 + N, *wy0 = wy + yo, *wy1 = wy0 + N;
+                for (int hh = 0; hh < hpg; hh++) {
+                    const float *tab = p->rpe + (size_t)(g * hpg + hh) * RH * RW;
+                    float *row = a->att + ((size_t)(g * hpg + hh) * N + i) * N;
+                    #pragma omp simd
+                    for (int j = 0; j < N; j++)
+                        row[j] += wy0[j] * (wx0[j] * tab[ry0[j] + cx0[j]] + wx1[j] * tab[ry0[j] + cx1[j]]) +
+                                  wy1[j] * (wx0[j] * tab[ry1[j] + cx0[j]] + wx1[j] * tab[ry1[j] + cx1[j]]);
+                    // row i of this head is complete: its softmax now, while it is still in cache
+                    softmax_row_scaled(row, row, N, 1.0f);
                 }
             }
         }
         free(xt);
+        free(ix);
+        free(wx);
+    } else {
+        softmax_rows_forward(a->att, a->att, H * N, N, 1.0f);
     }
-    softmax_rows_forward(a->att, a->att, H * N, N, 1.0f);
     for (int h = 0; h < H; h++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, 1.0f, a->att + (size_t)h * N * N, N,
                     a->v + h * hd, P, 0.0f, a->ao + h * hd, P);
@@ -157,9 +179,11 @@ void dattn_backward(float *dx, DattnParams *gr, const float *dout, DattnActs *a,
             for (int i = 0; i < N; i++) {
                 const float *pr = att + (size_t)i * N;
                 float *d = datt + (size_t)i * N;
-                double dot = 0.0;
-                for (int j = 0; j < N; j++) dot += (double)pr[j] * d[j];
-                for (int j = 0; j < N; j++) d[j] = pr[j] * (d[j] - (float)dot);
+                float dot = 0.0f;  // float vector lanes (a double reduction would not vectorise)
+                #pragma omp simd reduction(+ : dot)
+                for (int j = 0; j < N; j++) dot += pr[j] * d[j];
+                #pragma omp simd
+                for (int j = 0; j < N; j++) d[j] = pr[j] * (d[j] - dot);
             }
         }
         if (s->rpe) {

@@ -46,6 +46,8 @@ void relu_backward(float *dinp, const float *out, const float *dout, size_t N);
 
 // Softmax over the last axis: out (R,C) = softmax(inp (R,C) * scale); out may alias inp.
 void softmax_rows_forward(float *out, const float *inp, int R, int C, float scale);
+// One row of softmax_rows_forward: y (C) = softmax(scale · x (C)); y may be x.
+void softmax_row_scaled(float *y, const float *x, int C, float scale);
 // dinp (R,C) += scale * out ⊙ (dout - Σ_c out·dout)
 void softmax_rows_backward(float *dinp, const float *dout, const float *out, int R, int C, float scale);
 
