@@ -82,7 +82,8 @@ int method_config_from(const Config *cfg, const ClipConfig *clip, KanoclipConfig
     double lr, b1, b2;
     if (get_i(cfg, "method.heads", &c->heads) || get_b(cfg, "method.knpl", &c->knpl) ||
         get_i(cfg, "method.n_ctx", &c->n_ctx) || get_f(cfg, "method.ctx_init_std", &c->ctx_init_std) ||
-        get_b(cfg, "method.deep_prompts", &c->deep_prompts) || config_get_str(cfg, "method.kd_form", &kd) ||
+        get_b(cfg, "method.deep_prompts", &c->deep_prompts) || get_i(cfg, "method.deep_depth", &c->deep_depth) ||
+        get_i(cfg, "method.deep_tokens", &c->deep_tokens) || config_get_str(cfg, "method.kd_form", &kd) ||
         get_f(cfg, "method.kd_margin", &c->kd_margin) || get_f(cfg, "method.kd_tau", &c->kd_tau) ||
         get_b(cfg, "method.bicmci", &c->bicmci) || get_b(cfg, "method.bicmci_full", &c->bicmci_full) ||
         get_b(cfg, "method.zero_init_out", &c->zero_init_out) || config_get_str(cfg, "method.deform", &deform) ||

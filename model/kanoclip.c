@@ -89,6 +89,10 @@ Kanoclip *kanoclip_new(const KanoclipConfig *cfg, int n_classes, const ClipText 
     if (n_classes < 1) { err_set("kanoclip: %d classes", n_classes); return NULL; }
     if (cfg->knpl) {
         if (!text) { err_set("kanoclip: KnPL needs the text tower"); return NULL; }
+        if (cfg->deep_prompts && cfg->deep_depth > text->shape.layers) {
+            err_set("method.deep_depth: %d exceeds the text tower's %d layers", cfg->deep_depth, text->shape.layers);
+            return NULL;
+        }
         if (text->shape.width != cfg->text_width || text->proj_dim != cfg->width) {
             err_set("kanoclip: text tower width %d / projection %d differ from method.text_width %d / width %d",
                     text->shape.width, text->proj_dim, cfg->text_width, cfg->width);
@@ -111,7 +115,12 @@ Kanoclip *kanoclip_new(const KanoclipConfig *cfg, int n_classes, const ClipText 
     for (int i = 0; i < 4; i++) m->rng[i] = splitmix64(&x);
     init_params(m);
     if (bicmci_acts_alloc(&m->acts, cfg)) { kanoclip_free(m); return NULL; }
-    if (m->text && !(m->run = text_tower_new(m->text, 1, cfg->device, cfg->precision))) { kanoclip_free(m); return NULL; }
+    if (m->text && cfg->deep_prompts) {
+        if (!(m->deep_run = deep_text_run_new(m->text))) { kanoclip_free(m); return NULL; }
+    } else if (m->text && !(m->run = text_tower_new(m->text, 1, cfg->device, cfg->precision))) {
+        kanoclip_free(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -119,6 +128,7 @@ void kanoclip_free(Kanoclip *m) {
     if (!m) return;
     bicmci_acts_free(&m->acts);
     if (m->run) text_tower_free(m->run);
+    deep_text_run_free(m->deep_run);
     free(m->block); free(m->kb); free(m->fixed); free(m->ids); free(m->eot);
     free(m);
 }
@@ -226,7 +236,9 @@ static int text_forward(Kanoclip *m, const int *cls, int U, float *tfeat, float 
             eot[j] = m->eot[cls[u] * 2 + s];
         }
     float *raw = malloc(sizeof(float) * 2 * U * P);
-    int rc = text_tower_forward(m->run, emb, eot, 2 * U, L, raw);
+    int rc = m->deep_run ? deep_text_forward(m->deep_run, emb, eot, 2 * U, L, m->p.deep, m->cfg.deep_depth - 1,
+                                             m->cfg.deep_tokens, raw)
+                         : text_tower_forward(m->run, emb, eot, 2 * U, L, raw);
     if (!rc) l2norm_rows_forward(tfeat, tnorm, raw, 2 * U, P);
     free(raw); free(eot);
     return rc;
@@ -238,7 +250,8 @@ static int text_backward(Kanoclip *m, int U, const float *tfeat, const float *tn
     float *draw = calloc((size_t)2 * U * P, sizeof(float));
     l2norm_rows_backward(draw, dtfeat, tfeat, tnorm, 2 * U, P);
     memset(emb, 0, sizeof(float) * 2 * U * L * TW);
-    int rc = text_tower_backward(m->run, emb, draw);
+    int rc = m->deep_run ? deep_text_backward(m->deep_run, emb, m->g.deep, draw)
+                         : text_tower_backward(m->run, emb, draw);
     free(draw);
     if (rc) return -1;
     for (int s = 0; s < 2; s++) {

@@ -27,9 +27,11 @@ int kanoclip_config_check(const KanoclipConfig *c) {
     if (c->n_stages < 1 || c->n_stages > 8) return err_set("method.n_stages: %d not in 1..8", c->n_stages);
     if (c->knpl && (c->n_ctx < 1 || c->text_width <= 0))
         return err_set("method.n_ctx: %d must be at least 1 (text width %d)", c->n_ctx, c->text_width);
-    if (c->knpl && c->deep_prompts)
-        return err_set("method.deep_prompts: deep text prompts need the text tower to overwrite hidden states, "
-                       "which it does not yet; set it to false");
+    if (c->knpl && c->deep_prompts && c->deep_depth < 2)
+        return err_set("method.deep_depth: %d must be at least 2 (deep prompts start before text layer 2)", c->deep_depth);
+    if (c->knpl && c->deep_prompts && (c->deep_tokens < 1 || c->deep_tokens > c->n_ctx))
+        return err_set("method.deep_tokens: %d not in 1..n_ctx (%d): deep prompts overwrite context positions",
+                       c->deep_tokens, c->n_ctx);
     if (c->kd_form < KD_BOUNDED || c->kd_form > KD_INFONCE) return err_set("method.kd_form: unknown form %d", c->kd_form);
     if (c->bicmci) {
         if (c->deform != DEFORM_DAT && c->deform != DEFORM_MSDA)

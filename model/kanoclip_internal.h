@@ -3,13 +3,15 @@
 #define MODEL_KANOCLIP_INTERNAL_H
 
 #include "model/kanoclip.h"
+#include "model/baselines.h"
 #include "model/towers.h"
 
 struct Kanoclip {
     KanoclipConfig cfg;
     int n_classes;
     const ClipText *text;        // frozen text tower (KnPL on)
-    TextTower *run;              // its activations on cfg.device, kept for the backward
+    TextTower *run;              // its activations on cfg.device, kept for the backward (no deep prompts)
+    DeepTextRun *deep_run;       // with deep prompts: the text tower that overwrites hidden states (CPU)
     KanoLayout L;
     float *block;                // one allocation: params | grads | adam_m | adam_v, each L.total floats
     float *params, *grads, *adam_m, *adam_v;

@@ -9,6 +9,8 @@ Scenarios, each in OUT/<name>/:
   ablate    KnPL off (fixed text), InfoNCE unused, Bi-CMCI off, adapter on with residual: losses and gradients
   msda      Deformable-DETR attention instead of DAT (2 points per head): three steps, gradients of the first
   noadapt   Conv-Adapter off, KD InfoNCE, maps from the original text: losses and gradients
+  deep      KnPL with AnomalyCLIP-style deep text prompts (overwriting positions 1..NDEEP before text layer 2):
+            two Adam steps, gradients of the first (the deep prompts' included)
   train10   the default switches (zero-initialised out-projections, bounded KD), ten Adam steps: per-step
             loss terms and the parameters after the tenth step
 Files: p_NAME (initial parameters, names as the C layout), g_NAME (gradients of the first step), pT_NAME (after
@@ -31,6 +33,7 @@ gen = torch.Generator().manual_seed(2025)
 P, TW, TL, TH, TMLP, CTX, VOCAB = 24, 16, 2, 2, 32, 12, 49408
 H, G, K, HG, WG, S, NST = 4, 2, 3, 5, 6, 13, 2
 B, NCLS, NCTX, RATIO, KP = 3, 3, 3, 4, 2
+DEEP_DEPTH, NDEEP = 2, 2  # deep prompts before text layers 1..DEEP_DEPTH-1 (0-based), at positions 1..NDEEP
 N, HD, CG, R = HG * WG, P // H, P // G, P // RATIO
 TAU = 0.07
 CLASS_WORDS = [[1000], [1001, 1002], [1003, 1004, 1005]]  # token ids of each class name
@@ -81,11 +84,13 @@ for k, v in tt.items():
     save(OUT, "tt_" + k, v)
 
 
-def text_tower(emb, eot):
+def text_tower(emb, eot, deep=None):
     x = emb + tt["text_model.embeddings.position_embedding.weight"][: emb.shape[1]]
     n, L, W = x.shape
     mask = torch.triu(torch.ones(L, L, dtype=torch.bool), 1)
     for l in range(TL):
+        if deep is not None and 1 <= l < DEEP_DEPTH:  # AnomalyCLIP: the hidden states are replaced, not added to
+            x = torch.cat([x[:, :1], deep[l - 1].expand(n, NDEEP, W), x[:, 1 + NDEEP:]], 1)
         p = lambda s: tt["text_model.encoder.layers.%d.%s" % (l, s)]
         h = ln(x, p("layer_norm1.weight"), p("layer_norm1.bias"))
         q, k, v = (F.linear(h, p("self_attn.%s_proj.weight" % c), p("self_attn.%s_proj.bias" % c)).view(n, L, TH, -1)
@@ -139,6 +144,8 @@ def make_params(cfg, init):
 
     if cfg["knpl"]:
         add("knpl.ctx_n", (NCTX, TW), "ctx"); add("knpl.ctx_a", (NCTX, TW), "ctx")
+        if cfg.get("deep"):
+            add("knpl.deep", (DEEP_DEPTH - 1, NDEEP, TW), "ctx")
     if cfg["adapter"]:
         add("adapter.ln_w", (P,), "lnw"); add("adapter.ln_b", (P,), "b")
         add("adapter.down_w", (R, P), "w"); add("adapter.down_b", (R,), "b")
@@ -296,7 +303,7 @@ def text_features(p, cfg, classes):
             e = tt["text_model.embeddings.token_embedding.weight"][torch.tensor(ids)]
             emb.append(torch.cat([e[:1], ctx, e[1 + NCTX:]], 0))
             eots.append(eot)
-    feats = l2n(text_tower(torch.stack(emb), torch.tensor(eots)))
+    feats = l2n(text_tower(torch.stack(emb), torch.tensor(eots), p["knpl.deep"] if cfg.get("deep") else None))
     U = len(classes)
     return feats[:U], feats[U:]
 
@@ -358,6 +365,8 @@ SCEN = {
     "noadapt": dict(knpl=1, adapter=0, adapter_residual=0, bicmci=1, full=0, kd="infonce", updated_text=0, init="random", steps=1),
     "msda": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random", steps=3, deform="msda"),
     "train10": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="spec", steps=10),
+    # after train10, so that its draws from the generator (and thus train10's fixtures) stay as they were
+    "deep": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random", steps=2, deep=1),
 }
 
 for name, cfg in SCEN.items():

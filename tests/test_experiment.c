@@ -179,6 +179,24 @@ Test(experiment, table3_switches_run_and_change_the_result) {
     free(mf);
 }
 
+Test(experiment, deep_text_prompts_switch_runs_and_is_checked) {
+    cr_assert_eq(run_demo("plain", 0, NULL), 0, "%s", err_msg());
+    const char *deep[] = {"method.deep_prompts=true", "method.deep_depth=2", "method.deep_tokens=2"};
+    cr_assert_eq(run_demo("deep", 3, deep), 0, "%s", err_msg());
+    char *dp = run_folder("plain"), *dd = run_folder("deep");
+    size_t np, nd;
+    char *sp = read_in(dp, "state.bin", &np), *sd = read_in(dd, "state.bin", &nd);
+    // one (depth-1) x tokens x text-width tensor more: 1 x 2 x the tiny checkpoint's text width, plus its Adam moments
+    cr_assert_gt(nd, np, "the deep prompts are not in the trained state");
+    char *cp = read_in(dp, "per_class.csv", NULL), *cd = read_in(dd, "per_class.csv", NULL);
+    cr_assert_str_neq(cp, cd, "deep prompts give the plain model's numbers");
+    // deeper than the text tower: one line naming the key
+    const char *too_deep[] = {"method.deep_prompts=true", "method.deep_depth=99"};
+    cr_assert_neq(run_demo("toodeep", 2, too_deep), 0);
+    cr_assert_not_null(strstr(err_msg(), "method.deep_depth: 99 exceeds"), "%s", err_msg());
+    free(dp); free(dd); free(sp); free(sd); free(cp); free(cd);
+}
+
 Test(experiment, paper_config_without_weights_stops_before_compute) {
     char ov1[300], ov2[300];
     snprintf(ov1, sizeof ov1, "run.out_dir=%s/results", tmp);
