@@ -13,6 +13,7 @@ int cmd_experiment(int argc, char **argv);   // harness/cmd_experiment.c
 int cmd_tables(int argc, char **argv);       // harness/cmd_tables.c
 int cmd_plots(int argc, char **argv);        // harness/cmd_plots.c
 int cmd_grid(int argc, char **argv);         // harness/cmd_grid.c
+int cmd_convert_openclip(int argc, char **argv); // harness/cmd_convert.c
 
 // Prints "kanoclip: <message>" on stderr and returns 1, for `return fail_with_error();`.
 int fail_with_error(void);

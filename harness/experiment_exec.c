@@ -57,6 +57,10 @@ static int check_checkpoint(const Config *cfg, const char **dir) {
         base = base ? base + 1 : *dir;
         if (!strncmp(base, "clip-", 5))
             return err_set("model.checkpoint: folder %s not found; download openai/%s from Hugging Face into it", *dir, base);
+        if (strstr(base, "plus-240"))  // WinCLIP's open_clip backbone
+            return err_set("model.checkpoint: folder %s not found; convert open_clip's ViT-B-16-plus-240 (laion400m) "
+                           "into it with kanoclip convert-openclip --in FILE.pt --out %s --vocab "
+                           "bpe_simple_vocab_16e6.txt.gz", *dir, *dir);
         return err_set("model.checkpoint: folder %s not found; put a Hugging Face CLIP checkpoint there "
                        "(e.g. openai/clip-vit-large-patch14-336)", *dir);
     }

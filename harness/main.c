@@ -17,6 +17,7 @@
 #pragma weak cmd_tables
 #pragma weak cmd_plots
 #pragma weak cmd_grid
+#pragma weak cmd_convert_openclip
 
 typedef int (*command_fn)(int argc, char **argv);
 
@@ -35,12 +36,13 @@ static const struct {
     {"dataset-info", cmd_dataset_info, "the test split of a dataset as its reader sees it"},
     {"synth", cmd_synth, "write a synthetic anomaly dataset in a real layout"},
     {"kb", cmd_kb, "knowledge base: build (LLM/VQA descriptions), embed"},
+    {"convert-openclip", cmd_convert_openclip, "an open_clip checkpoint as a Hugging Face CLIP folder"},
 };
 enum { n_commands = sizeof commands / sizeof commands[0] };
 
 static void usage(FILE *out) {
     fprintf(out, "usage: kanoclip COMMAND [options]\n\ncommands:\n");
-    for (int i = 0; i < n_commands; i++) fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < n_commands; i++) fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'kanoclip COMMAND --help' describes a command's options.\n");
 }
 

@@ -121,7 +121,7 @@ static cJSON *tower_json(const TowerShape *s, int projection_dim) {
     return o;
 }
 
-static int write_config_json(const char *dir, const ClipConfig *cfg) {
+int clip_write_config(const char *dir, const ClipConfig *cfg) {
     cJSON *root = cJSON_CreateObject();
     cJSON *arch = cJSON_CreateArray();
     cJSON_AddItemToArray(arch, cJSON_CreateString("CLIPModel"));
@@ -153,7 +153,7 @@ static int write_config_json(const char *dir, const ClipConfig *cfg) {
 
 int clip_write_random(const char *dir, const ClipConfig *cfg, uint64_t seed) {
     if (fs_mkdirs(dir) != 0) return -1;
-    if (write_config_json(dir, cfg) != 0) return -1;
+    if (clip_write_config(dir, cfg) != 0) return -1;
     TensorList l = {0};
     rng_seed(&l.rng, seed);
     int Wt = cfg->text.width, Wv = cfg->vision.width, P = cfg->projection_dim, p = cfg->patch_size;

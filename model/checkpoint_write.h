@@ -17,6 +17,9 @@ typedef struct {
 // Writes F32 tensors as one safetensors file (header padded so data starts 8-byte aligned), atomically.
 int safetensors_write(const char *path, const TensorOut *tensors, int n);
 
+// Writes DIR/config.json (a CLIPModel config with cfg's towers, Hugging Face keys) atomically.
+int clip_write_config(const char *dir, const ClipConfig *cfg);
+
 // Writes DIR/config.json and DIR/model.safetensors: every tensor of a CLIPModel with the shapes cfg implies,
 // initialised as OpenAI CLIP's initialize_parameters does (normal with its standard deviations) from seed.
 int clip_write_random(const char *dir, const ClipConfig *cfg, uint64_t seed);

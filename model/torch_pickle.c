@@ -456,6 +456,13 @@ int torch_pickle_state_dict(const unsigned char *pkl, size_t n, const char *labe
     PkObj *result = rc == 0 ? pop(&vm) : NULL;
     if (rc == 0 && !result) rc = -1;
     if (rc == 0 && result->type != PK_DICT) rc = vm_err(&vm, "%s", "the pickle does not hold a dict (not a state dict)");
+    // A training checkpoint ({"epoch": ..., "state_dict": {...}, ...}, as open_clip saves them): its state dict.
+    for (int i = 0; rc == 0 && i + 1 < result->n; i += 2)
+        if (result->items[i]->type == PK_STR && !strcmp(result->items[i]->s, "state_dict") &&
+            result->items[i + 1]->type == PK_DICT) {
+            result = result->items[i + 1];
+            break;
+        }
     PickledTensor *ts = NULL;
     int nt = 0;
     if (rc == 0) {
