@@ -197,6 +197,19 @@ Test(cli_errors, tokenize) {
     E(1, "adir: no tokenizer files", "tokenize", "--model", "adir", "hi");
 }
 
+Test(cli_errors, convert_openclip) {
+    E(2, "--in and --out are required", "convert-openclip", "--in", "x.pt");
+    E(2, "--out", "convert-openclip", "--in", "x.pt", "--out");
+    E(2, "--bogus", "convert-openclip", "--bogus", "1");
+    E(2, "--act: expected gelu or quick_gelu, got relu", "convert-openclip", "--in", "x", "--out", "o", "--act", "relu");
+    E(2, "--text-heads", "convert-openclip", "--in", "x", "--out", "o", "--text-heads", "zero");
+    E(1, "--vocab", "convert-openclip", "--in", "good.csv", "--out", "o");
+    E(1, "good.csv", "convert-openclip", "--in", "good.csv", "--out", "o", "--vocab", "adir");
+    char *o = fs_join(scratch, "o");
+    cr_expect(!fs_exists(o), "a failed conversion created its output folder");
+    free(o);
+}
+
 Test(cli_errors, embed) {
     E(2, "--model is required", "embed", "--out", "e.h5", "--text", "hi");
     E(2, "--batch", "embed", "--model", "x", "--out", "e.h5", "--batch", "0", "--text", "hi");
