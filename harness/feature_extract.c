@@ -94,9 +94,11 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
     float *global = malloc(sizeof(float) * batch * P);                  // (B,P)
     int *idx[2] = {malloc(sizeof(int) * batch), malloc(sizeof(int) * batch)}, B[2] = {0, 0};
     int rc = 0, cur = 0, next = 0;
+    if (!pixels[0] || !pixels[1] || !stage_buf || !global || !idx[0] || !idx[1])
+        rc = err_set("features of %s: out of memory for a batch of %d images at %d px", d->name, batch, S);
     float *stages[8];
     size_t stage_floats[8];
-    for (int s = 0; s < b->n_layers; s++) {
+    for (int s = 0; s < b->n_layers && stage_buf; s++) {
         stages[s] = stage_buf + (size_t)s * batch * T * P;
         stage_floats[s] = (size_t)T * P;
     }
@@ -105,7 +107,7 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
     if (b->global_ln_post) out.image_embeds = global;
     else out.image_embeds_noln = global;
     progress_start("features", todo);
-    rc = load_batch(d, fc, S, mean, std, batch, &next, idx[cur], &B[cur], pixels[cur]);
+    if (rc == 0) rc = load_batch(d, fc, S, mean, std, batch, &next, idx[cur], &B[cur], pixels[cur]);
     while (rc == 0 && B[cur] > 0) {
         rc = vision_tower_submit(tower, pixels[cur], B[cur], &out);
         if (rc) break;
