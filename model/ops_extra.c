@@ -4,6 +4,7 @@
 #include "model/ops_infer.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,9 +137,20 @@ void grid_sample_backward(float *dinp, float *dgrid, const float *dout, const fl
     }
 }
 
+// weight (C, k·k) as (k·k, C), so that the channel loops below read it contiguously (and vectorise).
+static float *taps_by_channel(const float *weight, int C, int k) {
+    int kk = k * k;
+    float *wt = malloc(sizeof(float) * kk * C);
+    if (!wt) abort();  // a few KB
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < kk; t++) wt[(size_t)t * C + c] = weight[(size_t)c * kk + t];
+    return wt;
+}
+
 void dwconv_forward(float *out, const float *inp, const float *weight, const float *bias, int H, int W, int C,
                     int ld_in, int k) {
     int r = k / 2;
+    float *wt = taps_by_channel(weight, C, k);
     #pragma omp parallel for
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
@@ -150,44 +162,82 @@ void dwconv_forward(float *out, const float *inp, const float *weight, const flo
                 for (int kx = 0; kx < k; kx++) {
                     int xx = x + kx - r;
                     if (xx < 0 || xx >= W) continue;
-                    const float *v = inp + ((size_t)yy * W + xx) * ld_in;
-                    int t = ky * k + kx;
-                    for (int c = 0; c < C; c++) o[c] += weight[c * k * k + t] * v[c];
+                    const float *v = inp + ((size_t)yy * W + xx) * ld_in, *w = wt + (size_t)(ky * k + kx) * C;
+                    #pragma omp simd
+                    for (int c = 0; c < C; c++) o[c] += w[c] * v[c];
                 }
             }
         }
+    free(wt);
 }
 
 void dwconv_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int H, int W, int C, int ld_in, int k) {
-    int r = k / 2;
-    // one thread per channel: dweight[c], dbias[c] and dinp[·, c] belong to it alone
-    #pragma omp parallel for
-    for (int c = 0; c < C; c++) {
-        double db = 0.0;
-        double *dw = calloc((size_t)k * k, sizeof(double));
+    int r = k / 2, kk = k * k;
+    // dinp: the transposed convolution written as a gather (each input position sums the outputs it fed), so
+    // positions are independent and the channel loop is contiguous
+    if (dinp) {
+        float *wt = taps_by_channel(weight, C, k);
+        #pragma omp parallel for
+        for (int yy = 0; yy < H; yy++)
+            for (int xx = 0; xx < W; xx++) {
+                float *d = dinp + ((size_t)yy * W + xx) * ld_in;
+                for (int ky = 0; ky < k; ky++) {
+                    int y = yy - ky + r;
+                    if (y < 0 || y >= H) continue;
+                    for (int kx = 0; kx < k; kx++) {
+                        int x = xx - kx + r;
+                        if (x < 0 || x >= W) continue;
+                        const float *g = dout + ((size_t)y * W + x) * C, *w = wt + (size_t)(ky * k + kx) * C;
+                        #pragma omp simd
+                        for (int c = 0; c < C; c++) d[c] += g[c] * w[c];
+                    }
+                }
+            }
+        free(wt);
+    }
+    if (!dweight && !dbias) return;
+    // dweight, dbias: sums over positions, in double, per thread (rows of positions split between threads), then
+    // added up; acc per thread is (k·k taps + the bias) x C
+    int nth = omp_get_max_threads();
+    double *acc = calloc((size_t)nth * (kk + 1) * C, sizeof(double));
+    if (!acc) abort();
+    #pragma omp parallel num_threads(nth)
+    {
+        double *a = acc + (size_t)omp_get_thread_num() * (kk + 1) * C, *ab = a + (size_t)kk * C;
+        #pragma omp for
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++) {
-                float g = dout[((size_t)y * W + x) * C + c];
-                db += g;
+                const float *g = dout + ((size_t)y * W + x) * C;
+                #pragma omp simd
+                for (int c = 0; c < C; c++) ab[c] += g[c];
                 for (int ky = 0; ky < k; ky++) {
                     int yy = y + ky - r;
                     if (yy < 0 || yy >= H) continue;
                     for (int kx = 0; kx < k; kx++) {
                         int xx = x + kx - r;
                         if (xx < 0 || xx >= W) continue;
-                        size_t at = ((size_t)yy * W + xx) * ld_in + c;
-                        int t = ky * k + kx;
-                        dw[t] += (double)g * inp[at];
-                        if (dinp) dinp[at] += g * weight[c * k * k + t];
+                        const float *v = inp + ((size_t)yy * W + xx) * ld_in;
+                        double *aw = a + (size_t)(ky * k + kx) * C;
+                        #pragma omp simd
+                        for (int c = 0; c < C; c++) aw[c] += (double)g[c] * v[c];
                     }
                 }
             }
-        if (dbias) dbias[c] += (float)db;
-        if (dweight)
-            for (int t = 0; t < k * k; t++) dweight[c * k * k + t] += (float)dw[t];
-        free(dw);
     }
+    for (int c = 0; c < C; c++) {
+        for (int t = 0; t < kk && dweight; t++) {
+            double s = 0.0;
+            for (int th = 0; th < nth; th++) s += acc[((size_t)th * (kk + 1) + t) * C + c];
+            dweight[(size_t)c * kk + t] += (float)s;
+        }
+        if (dbias) {
+            double s = 0.0;
+            for (int th = 0; th < nth; th++) s += acc[((size_t)th * (kk + 1) + kk) * C + c];
+            dbias[c] += (float)s;
+        }
+    }
+    free(acc);
 }
 
 // Source coordinate of output index d along one axis (PyTorch's area_pixel_compute_source_index, linear mode).
