@@ -1,5 +1,6 @@
 // train.method + train.baseline.* -> BaselineConfig (see baseline_setup.h).
 #include "harness/baseline_setup.h"
+#include "harness/method_config.h"
 #include "common/error.h"
 
 #include <stdio.h>
@@ -56,6 +57,7 @@ int baseline_config_from(const Config *cfg, int vision_layers, BaselineConfig *o
     c.beta2 = (float)f;
     if (config_get_int(cfg, "run.seed", &v) < 0) return -1;
     c.seed = (unsigned long long)v;
+    if (run_device_from(cfg, &c.device, &c.precision) < 0) return -1;
     char key[96], buf[64];
     for (size_t i = 0; i < sizeof SCALAR_KEYS / sizeof SCALAR_KEYS[0]; i++) {
         snprintf(key, sizeof key, "train.baseline.%s", SCALAR_KEYS[i]);

@@ -198,20 +198,17 @@ static int set_text(Kanoclip *m, const Config *cfg, const KanoclipConfig *kc, Cl
 
 int experiment_execute(Run *run, const Config *cfg) {
     double t0 = now_s();
-    const char *method = NULL, *device = NULL, *ckpt = NULL, *cache_dir = NULL;
+    const char *method = NULL, *ckpt = NULL, *cache_dir = NULL;
     double wd = 0;
     int cache_on = 1;
-    if (config_get_str(cfg, "train.method", &method) < 0 || config_get_str(cfg, "run.device", &device) < 0 ||
-        config_get_float(cfg, "train.weight_decay", &wd) < 0 || config_get_str(cfg, "cache.dir", &cache_dir) < 0 ||
+    if (config_get_str(cfg, "train.method", &method) < 0 || config_get_float(cfg, "train.weight_decay", &wd) < 0 || config_get_str(cfg, "cache.dir", &cache_dir) < 0 ||
         config_get_bool(cfg, "cache.features", &cache_on) < 0)
         return -1;
     int is_baseline = baseline_method_from_name(method) >= 0;
     if (strcmp(method, "kanoclip") && !is_baseline)
         return err_set("train.method: '%s' (valid: kanoclip clip clip-ac winclip april-gan anomalyclip)", method);
-    // KAnoCLIP's text tower follows run.device (checked by the command before the run folder exists); the
-    // baselines' heads run on the CPU only, and nothing falls back silently.
-    if (is_baseline && strcmp(device, "cpu"))
-        return err_set("run.device: '%s': the baselines run on the CPU only (run.device: cpu)", device);
+    // run.device (checked by the command before the run folder exists) moves the frozen towers: KAnoCLIP's
+    // feature extraction and text tower, the baselines' vision features; the trainable heads stay on the CPU.
     if (wd != 0) return err_set("train.weight_decay: %g: KAnoCLIP trains with plain Adam (set 0)", wd);
 
     // (a) demo assets, (b) everything the run reads, before any compute.

@@ -113,7 +113,7 @@ void baseline_free(Baseline *b) {
     if (!b) return;
     free_cache(b);
     free(b->pos);
-    clip_vision_run_free(b->vrun);
+    vision_tower_free(b->vtower);
     deep_text_run_free(b->trun);
     free(b->params); free(b->grad); free(b->m1); free(b->m2);
     free(b->prompt_embeds);
@@ -149,7 +149,7 @@ Baseline *baseline_new(const BaselineConfig *cfg, const ClipModel *model, Tokeni
         err_set("baseline anomalyclip: vv_from %d outside 1..%d", cfg->vv_from, b->L);
         goto fail;
     }
-    if (!(b->vrun = clip_vision_run_new(v, b->S, cfg->pos_interp))) goto fail;
+    if (!(b->vtower = vision_tower_new(v, b->S, cfg->pos_interp, cfg->device, cfg->precision))) goto fail;
     if (cfg->method == BL_WINCLIP) {
         if (cfg->n_scales < 1 || cfg->n_scales > BL_MAX_SCALES) { err_set("baseline winclip: %d scales", cfg->n_scales); goto fail; }
         for (int s = 0; s < cfg->n_scales; s++)

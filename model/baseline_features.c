@@ -85,6 +85,6 @@ int baseline_extract(Baseline *b, const float *pixels, BaselineFeatures *f) {
         break;
     case BL_WINCLIP: break;
     }
-    if (clip_vision_forward(b->vrun, pixels, f->B, &out) < 0) return -1;
+    if (vision_tower_forward(b->vtower, pixels, f->B, &out) < 0) return -1;
     return c->method == BL_WINCLIP ? winclip_extract(b, pixels, f) : 0;
 }

@@ -3,6 +3,7 @@
 #define MODEL_BASELINE_INTERNAL_H
 
 #include "model/baselines.h"
+#include "model/towers.h"
 
 #define TEXT_CACHE 256
 
@@ -13,7 +14,7 @@ struct Baseline {
     int S, g, T, P, Wv, Wt, L;
     int layers[BL_MAX_LAYERS];   // resolved 1-based layers
     float *pos;                  // (T, Wv) positional embedding at grid g (WinCLIP's embedded tokens)
-    ClipVisionRun *vrun;
+    VisionTower *vtower;         // the frozen vision tower on cfg.device
     // fixed-prompt text features per class name
     int n_cached;
     char *cache_name[TEXT_CACHE];

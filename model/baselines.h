@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "model/clip_model.h"
+#include "model/device.h"
 #include "model/tokenizer.h"
 
 typedef enum { BL_CLIP = 0, BL_CLIP_AC, BL_WINCLIP, BL_APRILGAN, BL_ANOMALYCLIP } BaselineMethod;
@@ -74,6 +75,10 @@ typedef struct {
     // training (APRIL-GAN, AnomalyCLIP): Adam
     float lr, beta1, beta2, eps;
     unsigned long long seed;
+    // where the frozen vision tower runs (run.device / run.precision; defaults: the CPU, fp32). WinCLIP's
+    // window embeddings and every head stay on the CPU.
+    DeviceKind device;
+    GemmPrecision precision;
 } BaselineConfig;
 
 // The published defaults of a method at the given backbone depth (layers of the vision tower): CLIP/CLIP-AC
