@@ -109,7 +109,8 @@ tables: all
 plots: all
 	$(BUILD)/kanoclip plots $(RUNS) --out paper/figures
 paper: tables plots
-	cd paper && pdflatex -interaction=nonstopmode main.tex
+	@command -v pdflatex >/dev/null || { echo "make paper: pdflatex not found (apt-get install texlive-latex-recommended texlive-latex-extra); the tables and figures are in paper/tables and paper/figures" >&2; exit 1; }
+	cd paper && pdflatex -interaction=nonstopmode -halt-on-error main.tex >/dev/null && pdflatex -interaction=nonstopmode -halt-on-error main.tex | tail -2
 grid: all
 	$(BUILD)/kanoclip grid $(GRID) --run
 

@@ -146,9 +146,11 @@ static void tex_escape(StrBuf *b, const char *s) {
 char *table_latex(const Table *t, const char *header) {
     StrBuf b = {0};
     if (header) strbuf_printf(&b, "%% %s\n", header);
-    strbuf_printf(&b, "%% needs \\usepackage{booktabs}\n\\begin{table}[t]\n\\centering\n\\small\n\\caption{");
+    strbuf_printf(&b, "%% needs \\usepackage{booktabs,graphicx}\n\\begin{table}[t]\n\\centering\n\\small\n\\caption{");
     tex_escape(&b, t->caption);
-    strbuf_printf(&b, "}\n\\label{%s}\n\\begin{tabular}{l", t->label);
+    // wide tables (many methods beside the paper's columns) shrink to the text width; narrow ones keep their size
+    strbuf_printf(&b, "}\n\\label{%s}\n\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%%\n"
+                      "\\begin{tabular}{l", t->label);
     for (int c = 0; c < t->n_cols; c++) strbuf_printf(&b, "c");
     strbuf_printf(&b, "}\n\\toprule\n");
     tex_escape(&b, t->corner);
@@ -163,7 +165,7 @@ char *table_latex(const Table *t, const char *header) {
         }
         strbuf_printf(&b, " \\\\\n");
     }
-    strbuf_printf(&b, "\\bottomrule\n\\end{tabular}\n");
+    strbuf_printf(&b, "\\bottomrule\n\\end{tabular}}\n");
     if (t->note) {
         strbuf_printf(&b, "\\par\\smallskip\\footnotesize ");
         tex_escape(&b, t->note);
