@@ -77,38 +77,46 @@ static int count_blocks(Conv *c, const char *tower) {
     }
 }
 
-// One transformer's blocks: open_clip `FROM`transformer.resblocks.i.* -> HF `TO`encoder.layers.i.*.
+// Block i's tensor open_clip `FROM`transformer.resblocks.i.OC, shape (d0) or (d0, d1), as HF `TO`encoder.layers.i.HF.
+static int block_tensor(Conv *c, const char *from, const char *to, int i, const char *oc, const char *hf, int64_t d0,
+                        int64_t d1) {
+    char s[192], d[192];
+    snprintf(s, sizeof s, "%stransformer.resblocks.%d.%s", from, i, oc);
+    snprintf(d, sizeof d, "%sencoder.layers.%d.%s", to, i, hf);
+    int64_t shape[2] = {d0, d1};
+    int nd = d1 ? 2 : 1;
+    return out(c, d, src(c, s, shape, nd), nd, d0, d1, 0, 0);
+}
+
+// One transformer's blocks (L of width W, MLP width I).
 static int blocks(Conv *c, const char *from, const char *to, int L, int64_t W, int64_t I) {
     for (int i = 0; i < L; i++) {
+        // in_proj rows are q | k | v (torch.nn.MultiheadAttention), each (W, W): one source, three outputs
         char s[192], d[192];
-        int64_t w3[2] = {3 * W, W}, b3[1] = {3 * W}, ww[2] = {W, W}, b[1] = {W}, fc1[2] = {I, W}, bi[1] = {I},
-                fc2[2] = {W, I};
-#define SRC(suffix, shape, nd) (snprintf(s, sizeof s, "%stransformer.resblocks.%d.%s", from, i, suffix), src(c, s, shape, nd))
-#define DST(suffix) (snprintf(d, sizeof d, "%sencoder.layers.%d.%s", to, i, suffix), d)
-        const float *in_w = SRC("attn.in_proj_weight", w3, 2), *in_b = SRC("attn.in_proj_bias", b3, 1);
+        int64_t w3[2] = {3 * W, W}, b3[1] = {3 * W};
+        snprintf(s, sizeof s, "%stransformer.resblocks.%d.attn.in_proj_weight", from, i);
+        const float *in_w = src(c, s, w3, 2);
+        snprintf(s, sizeof s, "%stransformer.resblocks.%d.attn.in_proj_bias", from, i);
+        const float *in_b = src(c, s, b3, 1);
         if (!in_w || !in_b) return -1;
-        // in_proj rows are q | k | v (torch.nn.MultiheadAttention), each (W, W)
-        static const char *qkv[3] = {"q", "k", "v"};
+        static const char qkv[3] = {'q', 'k', 'v'};
         for (int j = 0; j < 3; j++) {
-            char nm[64];
-            snprintf(nm, sizeof nm, "self_attn.%s_proj.weight", qkv[j]);
-            if (out(c, DST(nm), in_w + (size_t)j * W * W, 2, W, W, 0, 0)) return -1;
-            snprintf(nm, sizeof nm, "self_attn.%s_proj.bias", qkv[j]);
-            if (out(c, DST(nm), in_b + (size_t)j * W, 1, W, 0, 0, 0)) return -1;
+            snprintf(d, sizeof d, "%sencoder.layers.%d.self_attn.%c_proj.weight", to, i, qkv[j]);
+            if (out(c, d, in_w + (size_t)j * W * W, 2, W, W, 0, 0)) return -1;
+            snprintf(d, sizeof d, "%sencoder.layers.%d.self_attn.%c_proj.bias", to, i, qkv[j]);
+            if (out(c, d, in_b + (size_t)j * W, 1, W, 0, 0, 0)) return -1;
         }
-        if (out(c, DST("self_attn.out_proj.weight"), SRC("attn.out_proj.weight", ww, 2), 2, W, W, 0, 0) ||
-            out(c, DST("self_attn.out_proj.bias"), SRC("attn.out_proj.bias", b, 1), 1, W, 0, 0, 0) ||
-            out(c, DST("layer_norm1.weight"), SRC("ln_1.weight", b, 1), 1, W, 0, 0, 0) ||
-            out(c, DST("layer_norm1.bias"), SRC("ln_1.bias", b, 1), 1, W, 0, 0, 0) ||
-            out(c, DST("layer_norm2.weight"), SRC("ln_2.weight", b, 1), 1, W, 0, 0, 0) ||
-            out(c, DST("layer_norm2.bias"), SRC("ln_2.bias", b, 1), 1, W, 0, 0, 0) ||
-            out(c, DST("mlp.fc1.weight"), SRC("mlp.c_fc.weight", fc1, 2), 2, I, W, 0, 0) ||
-            out(c, DST("mlp.fc1.bias"), SRC("mlp.c_fc.bias", bi, 1), 1, I, 0, 0, 0) ||
-            out(c, DST("mlp.fc2.weight"), SRC("mlp.c_proj.weight", fc2, 2), 2, W, I, 0, 0) ||
-            out(c, DST("mlp.fc2.bias"), SRC("mlp.c_proj.bias", b, 1), 1, W, 0, 0, 0))
+        if (block_tensor(c, from, to, i, "attn.out_proj.weight", "self_attn.out_proj.weight", W, W) ||
+            block_tensor(c, from, to, i, "attn.out_proj.bias", "self_attn.out_proj.bias", W, 0) ||
+            block_tensor(c, from, to, i, "ln_1.weight", "layer_norm1.weight", W, 0) ||
+            block_tensor(c, from, to, i, "ln_1.bias", "layer_norm1.bias", W, 0) ||
+            block_tensor(c, from, to, i, "ln_2.weight", "layer_norm2.weight", W, 0) ||
+            block_tensor(c, from, to, i, "ln_2.bias", "layer_norm2.bias", W, 0) ||
+            block_tensor(c, from, to, i, "mlp.c_fc.weight", "mlp.fc1.weight", I, W) ||
+            block_tensor(c, from, to, i, "mlp.c_fc.bias", "mlp.fc1.bias", I, 0) ||
+            block_tensor(c, from, to, i, "mlp.c_proj.weight", "mlp.fc2.weight", W, I) ||
+            block_tensor(c, from, to, i, "mlp.c_proj.bias", "mlp.fc2.bias", W, 0))
             return -1;
-#undef SRC
-#undef DST
     }
     return 0;
 }
