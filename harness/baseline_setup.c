@@ -10,7 +10,7 @@
 static const char *const SCALAR_KEYS[] = {
     "logit_scale", "temperature", "softmax_first", "align_corners", "sigma", "global_ln_post", "pos_interp",
     "templates", "text_pool", "class_name", "vv_from", "aliased_layers", "n_ctx", "deep_depth", "deep_len",
-    "state_normal", "state_abnormal", "object_word", "local_weight", "init_std",
+    "state_normal", "state_abnormal", "object_word", "local_weight", "init_std", "aug_rate",
 };
 
 // A scalar's text whatever its YAML type (NULL for null).
@@ -78,6 +78,9 @@ int baseline_config_from(const Config *cfg, int vision_layers, BaselineConfig *o
         }
         if (baseline_config_set_list(&c, lists[i], vals, n) < 0) return with_origin(cfg, key);
     }
+    if (c.aug_rate > 0 && m != BL_APRILGAN)
+        return err_set("%s: train.baseline.aug_rate: only April-GAN trains with mosaic augmentation",
+                       config_origin(cfg, "train.baseline.aug_rate"));
     *out = c;
     return 1;
 }

@@ -4,9 +4,11 @@
 #include "harness/log.h"
 #include "harness/progress.h"
 #include "common/error.h"
+#include "common/rng.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
 #include "datasets/image.h"
+#include "datasets/image_mosaic.h"
 #include "model/checkpoint.h"
 
 #include <stdint.h>
@@ -183,6 +185,46 @@ static const char *class_arg(const BaselineConfig *bc, const ExecDataset *d, int
 
 static const char *LOG_HEADER = "step,epoch,loss_total\n";
 
+// April-GAN's mosaic augmentation for training (MVTecDataset.combine_img): four images of a class, each drawn as
+// the public code does (a defect folder of the class uniformly, then a file of it uniformly).
+typedef struct {
+    float rate;
+    BaselineFeatures *f;    // one image's features
+    float *pixels;          // (3,S,S)
+    int *by_defect;         // scratch: samples of one class grouped by defect
+} Mosaic;
+
+// Replaces sample j of the batch in src->f (and its mask) by a mosaic of four random images of class c.
+static int mosaic_sample(Mosaic *mo, FeatSource *src, int c, Rng *r, int j, uint8_t *mask8) {
+    const ExecDataset *d = src->d;
+    const char *defects[256];
+    int nd = 0;
+    for (int i = 0; i < d->n; i++) {  // the class's defect folders, in dataset order
+        if (d->cls[i] != c) continue;
+        int k = 0;
+        while (k < nd && strcmp(defects[k], d->s[i]->defect)) k++;
+        if (k == nd && nd < 256) defects[nd++] = d->s[i]->defect;
+    }
+    const char *paths[4], *masks[4];
+    for (int q = 0; q < 4; q++) {
+        const char *defect = defects[(int)(rng_uniform(r) * nd)];
+        int m = 0;
+        for (int i = 0; i < d->n; i++)
+            if (d->cls[i] == c && !strcmp(d->s[i]->defect, defect)) mo->by_defect[m++] = i;
+        const Sample *s = d->s[mo->by_defect[(int)(rng_uniform(r) * m)]];
+        paths[q] = s->image_path;
+        masks[q] = s->label ? s->mask_path : NULL;
+    }
+    if (image_mosaic_load(paths, masks, src->S, src->mean, src->std, mo->pixels, mask8) < 0) return -1;
+    mo->f->B = 1;
+    if (baseline_extract(src->b, mo->pixels, mo->f) < 0) return -1;
+    const BaselineFeatureShape *s = &src->shape;
+    for (int k = 0; k < s->n_blocks; k++)
+        memcpy(src->f->blocks[k] + (size_t)j * s->rows[k] * s->ld, mo->f->blocks[k], sizeof(float) * s->rows[k] * s->ld);
+    memcpy(src->f->global + (size_t)j * s->P, mo->f->global, sizeof(float) * s->P);
+    return 0;
+}
+
 // train_log.csv up to step `last` (rows a killed run wrote after its last saved state are written again).
 static int train_baseline(Run *run, const Config *cfg, Baseline *b, FeatSource *src, TrainSummary *sum) {
     long epochs, batch, log_every;
@@ -220,6 +262,15 @@ static int train_baseline(Run *run, const Config *cfg, Baseline *b, FeatSource *
     uint8_t *m8 = malloc(SS);
     FILE *lf = fopen(log_path, "a");
     if (!lf) rc = err_set("%s: cannot append", log_path);
+    Mosaic mo = {.rate = bc->aug_rate};
+    if (mo.rate > 0) {
+        mo.f = baseline_features_new(b, 1);
+        mo.pixels = malloc(sizeof(float) * 3 * SS);
+        mo.by_defect = malloc(sizeof(int) * n);
+        if (!mo.f || !mo.pixels || !mo.by_defect) rc = err_set("mosaic augmentation: out of memory");
+        else log_msg("training %s: mosaic augmentation of %.0f%% of the samples", baseline_method_name(bc->method),
+                     100.0 * mo.rate);
+    }
     int ran = 0;
     for (int e = start_epoch; e < epochs && rc == 0; e++) {
         train_epoch_order(order, n, bc->seed, e);
@@ -239,6 +290,23 @@ static int train_baseline(Run *run, const Config *cfg, Baseline *b, FeatSource *
             }
             float loss = 0;
             if (rc == 0) rc = source_load(src, idx, B);
+            if (rc == 0 && mo.rate > 0) {
+                // which samples become mosaics, and of what: a function of (seed, epoch, step), so a resumed
+                // run draws what an uninterrupted one does
+                Rng r;
+                rng_seed(&r, bc->seed ^ (0x6d6f73616963ULL + (uint64_t)e * 1000003ULL + (uint64_t)st));
+                for (int j = 0; j < B && rc == 0; j++) {
+                    if (rng_uniform(&r) >= mo.rate) continue;
+                    rc = mosaic_sample(&mo, src, d->cls[idx[j]], &r, j, m8);
+                    if (rc < 0) break;
+                    int any = 0;
+                    for (size_t q = 0; q < SS; q++) {
+                        masks[j * SS + q] = m8[q];
+                        any |= m8[q];
+                    }
+                    label[j] = any;
+                }
+            }
             if (rc == 0) rc = baseline_train_step_features(b, src->f, masks, label, names, &loss);
             if (rc < 0) break;
             ep_sum += loss, ep_n++, win_sum += loss, win_n++;
@@ -264,6 +332,8 @@ static int train_baseline(Run *run, const Config *cfg, Baseline *b, FeatSource *
     sum->epochs_run = ran;
     if (lf) fclose(lf);
     free(order); free(idx); free(label); free(names); free(masks); free(m8);
+    if (mo.f) { mo.f->B = 1; baseline_features_free(mo.f); }
+    free(mo.pixels); free(mo.by_defect);
 out:
     free(state);
     free(log_path);

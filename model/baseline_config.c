@@ -78,6 +78,11 @@ int baseline_config_set(BaselineConfig *c, const char *key, const char *v) {
     if (!strcmp(key, "deep_len")) return parse_int(key, v, &c->deep_len);
     if (!strcmp(key, "local_weight")) return parse_float(key, v, &c->local_weight);
     if (!strcmp(key, "init_std")) return parse_float(key, v, &c->init_std);
+    if (!strcmp(key, "aug_rate")) {
+        if (parse_float(key, v, &c->aug_rate) < 0) return -1;
+        if (!(c->aug_rate >= 0.0f && c->aug_rate <= 1.0f)) return err_set("aug_rate: %s is not in [0, 1]", v);
+        return 0;
+    }
     if (!strcmp(key, "templates")) {
         if (parse_enum(key, v, tpl, 5, &i) < 0) return -1;
         c->templates = (BaselineTemplates)i;

@@ -71,6 +71,9 @@ typedef struct {
     int deep_len;             // tokens per deep prompt, overwriting positions 1..deep_len (4)
     char state_normal[32], state_abnormal[32], object_word[32];  // "", "damaged", "object"
     float local_weight;       // λ on the local loss (1 published, 4 at HEAD)
+    // APRIL-GAN: the share of training samples replaced by a 2 x 2 mosaic of four images of their class
+    // (MVTecDataset.combine_img, aug_rate 0.2 when training on MVTec-AD); 0: none
+    float aug_rate;
     float init_std;           // N(0, std²) for learnable parameters (0.02)
     // training (APRIL-GAN, AnomalyCLIP): Adam
     float lr, beta1, beta2, eps;

@@ -291,19 +291,21 @@ Test(experiment_baselines, grid_of_kanoclip_and_the_five_writes_one_table) {
     free(table);
 }
 
-static void check_resume(const char *method) {
+// extra: one more override for every run (NULL: none).
+static void check_resume_with(const char *method, const char *extra) {
     char whole[64], parts[64];
     snprintf(whole, sizeof whole, "%s-whole", method);
     snprintf(parts, sizeof parts, "%s-parts", method);
-    const char *ep[] = {"train.epochs=3"};
-    cr_assert_eq(run_method(method, whole, 1, ep), 0, "%s", err_msg());
+    const char *ep[] = {"train.epochs=3", extra};
+    int n_ep = extra ? 2 : 1;
+    cr_assert_eq(run_method(method, whole, n_ep, ep), 0, "%s", err_msg());
     setenv("KANOCLIP_STOP_AFTER_EPOCHS", "1", 1);
-    cr_assert_neq(run_method(method, parts, 1, ep), 0, "%s: the stop hook did not stop the run", method);
-    cr_assert_neq(run_method(method, parts, 1, ep), 0, "%s: the stop hook did not stop the second attempt", method);
+    cr_assert_neq(run_method(method, parts, n_ep, ep), 0, "%s: the stop hook did not stop the run", method);
+    cr_assert_neq(run_method(method, parts, n_ep, ep), 0, "%s: the stop hook did not stop the second attempt", method);
     unsetenv("KANOCLIP_STOP_AFTER_EPOCHS");
     char *dp = run_folder(parts);
     cr_assert(!has_file(dp, "DONE"), "a stopped run is marked finished");
-    cr_assert_eq(run_method(method, parts, 1, ep), 0, "%s", err_msg());
+    cr_assert_eq(run_method(method, parts, n_ep, ep), 0, "%s", err_msg());
     char *dw = run_folder(whole);
     size_t nw, np;
     char *sw = read_in(dw, "state.bin", &nw), *sp = read_in(dp, "state.bin", &np);
@@ -319,5 +321,30 @@ static void check_resume(const char *method) {
     free(sw); free(sp); free(cw); free(cp); free(tw); free(tp); free(log); free(dw); free(dp);
 }
 
+static void check_resume(const char *method) { check_resume_with(method, NULL); }
+
 Test(experiment_baselines, killed_april_gan_run_resumes_to_the_uninterrupted_state) { check_resume("april-gan"); }
+
+// Mosaics are drawn from (seed, epoch, step): a resumed run draws the same ones.
+Test(experiment_baselines, april_gan_mosaic_training_resumes_to_the_uninterrupted_state) {
+    check_resume_with("april-gan", "train.baseline.aug_rate=0.5");
+    char *d = run_folder("april-gan-whole"), *log = read_in(d, "log.txt", NULL);
+    cr_assert_not_null(strstr(log, "mosaic augmentation of 50% of the samples"), "%s", log);
+    free(d); free(log);
+}
+
+// All samples as mosaics train other parameters than none; a method without mosaics refuses the switch.
+Test(experiment_baselines, april_gan_mosaics_change_training_and_only_april_gan_takes_them) {
+    const char *plain[] = {"train.epochs=1"}, *mosaic[] = {"train.epochs=1", "train.baseline.aug_rate=1"};
+    cr_assert_eq(run_method("april-gan", "plain", 1, plain), 0, "%s", err_msg());
+    cr_assert_eq(run_method("april-gan", "mosaic", 2, mosaic), 0, "%s", err_msg());
+    char *dp = run_folder("plain"), *dm = run_folder("mosaic");
+    size_t np, nm;
+    char *sp = read_in(dp, "state.bin", &np), *sm = read_in(dm, "state.bin", &nm);
+    cr_assert(np == nm && memcmp(sp, sm, np) != 0, "mosaics did not change the trained parameters");
+    const char *bad[] = {"train.epochs=1", "train.baseline.aug_rate=0.2"};
+    cr_assert_neq(run_method("anomalyclip", "badmosaic", 2, bad), 0);
+    cr_assert_not_null(strstr(err_msg(), "train.baseline.aug_rate: only April-GAN"), "%s", err_msg());
+    free(dp); free(dm); free(sp); free(sm);
+}
 Test(experiment_baselines, killed_anomalyclip_run_resumes_to_the_uninterrupted_state) { check_resume("anomalyclip"); }
