@@ -78,9 +78,10 @@ int baseline_config_from(const Config *cfg, int vision_layers, BaselineConfig *o
         }
         if (baseline_config_set_list(&c, lists[i], vals, n) < 0) return with_origin(cfg, key);
     }
-    if (c.aug_rate > 0 && m != BL_APRILGAN)
-        return err_set("%s: train.baseline.aug_rate: only April-GAN trains with mosaic augmentation",
-                       config_origin(cfg, "train.baseline.aug_rate"));
+    if (c.aug_rate > 0 && m != BL_APRILGAN) {
+        err_set("train.baseline.aug_rate: only April-GAN trains with mosaic augmentation");
+        return with_origin(cfg, "train.baseline.aug_rate");
+    }
     *out = c;
     return 1;
 }
