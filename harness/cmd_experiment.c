@@ -106,7 +106,10 @@ static int dry_run(const Config *cfg) {
     else check_line(&c, 0, "device", err_msg());
     check_checkpoint(&c, cfg);
     ConfigDataset d;
-    if (config_train_dataset(cfg, &d) == 0) check_dataset(&c, cfg, "data.train", &d);
+    int uses_train = run_uses_training_data(cfg);
+    if (uses_train < 0) check_line(&c, 0, "train.method", err_msg());
+    else if (!uses_train) check_line(&c, 1, "data.train", "not read (this method trains nothing here)");
+    else if (config_train_dataset(cfg, &d) == 0) check_dataset(&c, cfg, "data.train", &d);
     else check_line(&c, 0, "data.train", err_msg());
     int n = config_list_len(cfg, "eval.datasets");
     for (int i = 0; i < n; i++) {

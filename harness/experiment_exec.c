@@ -111,7 +111,7 @@ static int write_metrics(Run *run, const Config *cfg, const ConfigDataset *train
     cJSON_AddStringToObject(o, "label", label && *label ? label : bm >= 0 ? baseline_display_label((BaselineMethod)bm) : "KAnoCLIP");
     cJSON_AddStringToObject(o, "table", table);
     cJSON_AddNumberToObject(o, "order", (double)order);
-    cJSON_AddStringToObject(o, "train_dataset", train->name);
+    cJSON_AddStringToObject(o, "train_dataset", train->name ? train->name : "");
     cJSON_AddStringToObject(o, "aupro_variant", aupro);
     cJSON_AddNumberToObject(o, "seed", (double)seed);
     cJSON_AddStringToObject(o, "roc", "pooled");
@@ -214,8 +214,9 @@ int experiment_execute(Run *run, const Config *cfg) {
     // (a) demo assets, (b) everything the run reads, before any compute.
     if (demo_assets_prepare(cfg) < 0) return -1;
     if (check_checkpoint(cfg, &ckpt) < 0) return -1;
-    ConfigDataset train_cd;
-    if (config_train_dataset(cfg, &train_cd) < 0) return -1;
+    ConfigDataset train_cd = {0};
+    int uses_train = run_uses_training_data(cfg);
+    if (uses_train < 0 || (uses_train && config_train_dataset(cfg, &train_cd) < 0)) return -1;
     int n_eval = config_list_len(cfg, "eval.datasets");
     if (n_eval < 1) return err_set("eval.datasets: empty (name at least one dataset to evaluate on)");
     ExecDataset train = {0}, *ev = calloc((size_t)n_eval, sizeof *ev);
@@ -226,15 +227,19 @@ int experiment_execute(Run *run, const Config *cfg) {
     FeatureCache *fc = NULL;
     float *kb = NULL;
     char *feat_dir = NULL;
-    int rc = exec_dataset_open(cfg, "data.train", &train_cd, 1, &train);
+    int rc = uses_train ? exec_dataset_open(cfg, "data.train", &train_cd, 1, &train) : 0;
     for (int k = 0; k < n_eval && rc == 0; k++) {
         ConfigDataset cd;
         rc = config_dataset(cfg, "eval.datasets", k, &cd);
         if (rc == 0) rc = exec_dataset_open(cfg, "eval.datasets", &cd, 0, &ev[k]);
     }
     if (rc < 0) goto out;
-    log_msg("data: train %s (%s, %d images, %d classes); eval %d dataset%s", train.name, train.type, train.n,
-            train.n_classes, n_eval, n_eval == 1 ? "" : "s");
+    if (uses_train)
+        log_msg("data: train %s (%s, %d images, %d classes); eval %d dataset%s", train.name, train.type, train.n,
+                train.n_classes, n_eval, n_eval == 1 ? "" : "s");
+    else
+        log_msg("data: no training set (train.method %s trains nothing here); eval %d dataset%s", method, n_eval,
+                n_eval == 1 ? "" : "s");
     for (int k = 0; k < n_eval; k++)
         log_msg("data: eval %s (%s, %d images, %d classes, %s)", ev[k].name, ev[k].type, ev[k].n, ev[k].n_classes,
                 ev[k].ds->image_level_only ? "image-level only" : "with masks");

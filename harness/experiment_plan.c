@@ -1,4 +1,5 @@
 // The dry run's plan and time estimate (see experiment_plan.h).
+#include "harness/method_config.h"
 #include "harness/experiment_plan.h"
 #include "harness/exec_dataset.h"
 #include "common/error.h"
@@ -63,9 +64,13 @@ void experiment_plan(const Config *cfg, FILE *out) {
     config_get_int(cfg, "method.n_ctx", &ctx);
     config_get_bool(cfg, "method.knpl", &knpl);
     int n_train = -1, n_eval = 0, unknown = 0;
-    if (config_train_dataset(cfg, &tr) == 0) n_train = count_images(cfg, "data.train", &tr, 1);
+    int uses_train = run_uses_training_data(cfg);
+    if (uses_train > 0 && config_train_dataset(cfg, &tr) == 0) n_train = count_images(cfg, "data.train", &tr, 1);
     else err_clear();
-    if (n_train >= 0)
+    if (uses_train == 0) {
+        fprintf(out, "plan: no training\n");
+        n_train = 0, epochs = 0;
+    } else if (n_train >= 0)
         fprintf(out, "plan: train on %s: %d images, %ld epochs of %ld steps (batch %ld)\n", tr.name, n_train, epochs,
                 (n_train + batch - 1) / batch, batch);
     else

@@ -1,5 +1,6 @@
 // Config -> KanoclipConfig (see method_config.h).
 #include "harness/method_config.h"
+#include "model/baselines.h"
 #include "common/error.h"
 
 #include <string.h>
@@ -16,6 +17,16 @@ static int get_f(const Config *cfg, const char *key, float *v) {
     if (config_get_float(cfg, key, &x) < 0) return -1;
     *v = (float)x;
     return 0;
+}
+
+int run_uses_training_data(const Config *cfg) {
+    const char *method = NULL;
+    long epochs = 0;
+    if (config_get_str(cfg, "train.method", &method) < 0 || config_get_int(cfg, "train.epochs", &epochs) < 0) return -1;
+    if (!method || !strcmp(method, "kanoclip")) return 1;
+    int m = baseline_method_from_name(method);
+    if (m < 0) return -1;
+    return (m == BL_APRILGAN || m == BL_ANOMALYCLIP) && epochs > 0;
 }
 
 int run_device_from(const Config *cfg, DeviceKind *device, GemmPrecision *precision) {

@@ -13,6 +13,11 @@
 // run.device) and run.precision (fp32 | tf32 | bf16). -1 with err_set.
 int run_device_from(const Config *cfg, DeviceKind *device, GemmPrecision *precision);
 
+// 1 when the run reads data.train: KAnoCLIP (its prompts, knowledge base and heads), April-GAN and AnomalyCLIP
+// when train.epochs > 0; 0 for the training-free baselines (CLIP, CLIP-AC, WinCLIP), which then need no training
+// set on disk. -1 with err_set for an unknown train.method.
+int run_uses_training_data(const Config *cfg);
+
 // -1 with err_set naming the key at fault (or the inconsistency, e.g. a stage layer deeper than the tower).
 int method_config_from(const Config *cfg, const ClipConfig *clip, KanoclipConfig *out);
 

@@ -1,5 +1,6 @@
 // Run folders: identity from the config hash, DONE marker, resume, provenance record.
 #define _XOPEN_SOURCE 700
+#include "harness/method_config.h"
 #include "harness/run_dir.h"
 #include "harness/log.h"
 #include "harness/provenance.h"
@@ -90,7 +91,10 @@ static cJSON *build_provenance(const Run *run, const RunOptions *opt, int attemp
     else cJSON_AddStringToObject(p, "weights_sha256", provenance_weights_hash(ck, hex) == 0 ? hex : "missing");
     cJSON *ds = cJSON_AddObjectToObject(p, "datasets");
     ConfigDataset d;
-    if (config_train_dataset(cfg, &d) == 0) record_dataset(ds, d.name, d.root, opt->skip_hashes);
+    if (run_uses_training_data(cfg) > 0 && config_train_dataset(cfg, &d) == 0)
+        record_dataset(ds, d.name, d.root, opt->skip_hashes);
+    else
+        err_clear();
     int n = config_has(cfg, "eval.datasets") ? config_list_len(cfg, "eval.datasets") : 0;
     for (int i = 0; i < n; i++)
         if (config_dataset(cfg, "eval.datasets", i, &d) == 0) record_dataset(ds, d.name, d.root, opt->skip_hashes);

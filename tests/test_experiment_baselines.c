@@ -321,6 +321,18 @@ static void check_resume_with(const char *method, const char *extra) {
     free(sw); free(sp); free(cw); free(cp); free(tw); free(tp); free(log); free(dw); free(dp);
 }
 
+// The training-free baselines read no training set: one that is not on disk does not stop them; a method that
+// trains is stopped by it, naming data.train.
+Test(experiment_baselines, training_free_methods_need_no_training_set) {
+    const char *gone[] = {"data.train.root=/nonexistent/train-set"};
+    cr_assert_eq(run_method("clip", "notrain", 1, gone), 0, "%s", err_msg());
+    char *d = run_folder("notrain"), *log = read_in(d, "log.txt", NULL);
+    cr_assert_not_null(strstr(log, "no training set (train.method clip trains nothing here)"), "%s", log);
+    cr_assert_neq(run_method("april-gan", "needstrain", 1, gone), 0, "April-GAN ran without its training set");
+    cr_assert_not_null(strstr(err_msg(), "data.train"), "%s", err_msg());
+    free(d); free(log);
+}
+
 static void check_resume(const char *method) { check_resume_with(method, NULL); }
 
 Test(experiment_baselines, killed_april_gan_run_resumes_to_the_uninterrupted_state) { check_resume("april-gan"); }
