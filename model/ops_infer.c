@@ -2,6 +2,7 @@
 // attention that streams over query blocks instead of materialising (B,H,T,T) probabilities.
 #include "model/ops_infer.h"
 #include "model/ops.h"
+#include "model/ops_extra.h"
 #include "model/task_pool.h"
 #include "model/gemm_avx512.h"
 
@@ -316,18 +317,7 @@ void add_bias_rows(float *x, const float *bias, int N, int C) {
 
 // Row softmax of s[0..n) in place; s[n..len) is set to 0 (masked keys).
 static void softmax_row(float *s, int n, int len) {
-    float mx = -INFINITY;
-    #pragma omp simd reduction(max : mx)
-    for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
-    float sum = 0.0f;
-    #pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < n; j++) {
-        s[j] = exp_fast(s[j] - mx);
-        sum += s[j];
-    }
-    float inv = 1.0f / sum;
-    #pragma omp simd
-    for (int j = 0; j < n; j++) s[j] *= inv;
+    softmax_row_scaled(s, s, n, 1.0f);
     for (int j = n; j < len; j++) s[j] = 0.0f;
 }
 
