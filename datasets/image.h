@@ -66,5 +66,8 @@ void image_normalize(float *out, const Image *img, const float *mean, const floa
 // Decode (RGB), resize as mode says, normalise: out (3, size, size). mean/std NULL: OpenAI's.
 int image_load_preprocessed(const char *path, int size, ImageResizeMode mode, const float *mean, const float *std,
                             float *out);
+// The same for n files on the OpenMP threads: out (n, 3, size, size). -1 with the first failing file's error.
+int image_load_batch(const char *const *paths, int n, int size, ImageResizeMode mode, const float *mean,
+                     const float *std, float *out);
 
 #endif

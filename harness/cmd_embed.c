@@ -77,14 +77,10 @@ typedef struct {
     int n_images, n_texts;
 } EmbedArgs;
 
-// Decodes and preprocesses images [i0, i0+nb) into pixels (nb,C,S,S).
+// Decodes and preprocesses images [i0, i0+nb) into pixels (nb,3,S,S).
 static int load_batch(const EmbedArgs *a, const ClipModel *m, int S, int i0, int nb, float *pixels) {
-    size_t px = (size_t)m->vision.channels * S * S;
-    for (int b = 0; b < nb; b++)
-        if (image_load_preprocessed(a->images[i0 + b], S, IMAGE_RESIZE_SQUARE, m->cfg.image_mean, m->cfg.image_std,
-                                    pixels + b * px) < 0)
-            return -1;
-    return 0;
+    return image_load_batch((const char *const *)a->images + i0, nb, S, IMAGE_RESIZE_SQUARE, m->cfg.image_mean,
+                            m->cfg.image_std, pixels);
 }
 
 static int embed_images(const EmbedArgs *a, ClipModel *m, H5Writer *w) {

@@ -37,24 +37,11 @@ typedef struct {
     const float *mean, *std;
 } FeatSource;
 
-static int load_pixels(FeatSource *src, const int *idx, int B) {
-    int bad = -1, S = src->S;
-    char msg[1024] = "";
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int j = 0; j < B; j++)
-        if (image_load_preprocessed(src->d->s[idx[j]]->image_path, S, IMAGE_RESIZE_SQUARE, src->mean, src->std,
-                                    src->pixels + (size_t)j * 3 * S * S) < 0) {
-#pragma omp critical
-            if (bad < 0) { bad = j; snprintf(msg, sizeof msg, "%s", err_msg()); }
-        }
-    return bad >= 0 ? err_set("%s", msg) : 0;
-}
-
 // Fills src->f with the features of samples idx[0..B) (B <= cap).
 static int source_load(FeatSource *src, const int *idx, int B) {
     src->f->B = B;
     if (!src->fc) {
-        if (load_pixels(src, idx, B) < 0) return -1;
+        if (exec_dataset_load_pixels(src->d, idx, B, src->S, src->mean, src->std, src->pixels) < 0) return -1;
         return baseline_extract(src->b, src->pixels, src->f);
     }
     const BaselineFeatureShape *s = &src->shape;
@@ -132,14 +119,11 @@ static FeatureCache *cache_prepare(FeatSource *src, const char *dir, ClipModel *
     size_t block_floats[BL_MAX_LAYERS];
     for (int k = 0; k < s->n_blocks; k++) block_floats[k] = (size_t)s->rows[k] * s->ld;
     progress_start("features", todo);
-    for (int i = 0; i < d->n && rc == 0;) {
-        int B = 0;
-        for (; i < d->n && B < src->cap; i++)
-            if (!feature_cache_has(fc, i)) idx[B++] = i;
-        if (B == 0) break;
+    for (int next = 0, B = 0; rc == 0;) {
+        rc = features_load_next(d, fc, src->S, src->mean, src->std, src->cap, &next, idx, &B, src->pixels);
+        if (rc < 0 || B == 0) break;
         src->f->B = B;
-        rc = load_pixels(src, idx, B);
-        if (rc == 0) rc = baseline_extract(src->b, src->pixels, src->f);
+        rc = baseline_extract(src->b, src->pixels, src->f);
         if (rc == 0) rc = features_store_batch(fc, idx, B, s->n_blocks, src->f->blocks, block_floats, src->f->global, s->P);
         progress_step(B);
     }

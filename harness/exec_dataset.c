@@ -157,3 +157,13 @@ int exec_dataset_mask(const ExecDataset *d, int i, int S, uint8_t *out) {
     image_free(&r);
     return 1;
 }
+
+int exec_dataset_load_pixels(const ExecDataset *d, const int *idx, int B, int S, const float *mean, const float *std,
+                             float *pixels) {
+    const char **paths = malloc(sizeof(char *) * (B ? B : 1));
+    if (!paths) return err_set("%s: out of memory", d->name);
+    for (int j = 0; j < B; j++) paths[j] = d->s[idx[j]]->image_path;
+    int rc = image_load_batch(paths, B, S, IMAGE_RESIZE_SQUARE, mean, std, pixels);
+    free(paths);
+    return rc;
+}

@@ -34,4 +34,9 @@ void exec_dataset_free(ExecDataset *d);
 // 0 when it has none (image-level data, an anomalous image without a mask), -1 with err_set on a bad file.
 int exec_dataset_mask(const ExecDataset *d, int i, int S, uint8_t *out);
 
+// Samples idx[0..B) decoded, resized to S x S (bicubic) and normalised with mean/std into pixels (B,3,S,S), on the
+// OpenMP threads. -1 with the first failing image's error.
+int exec_dataset_load_pixels(const ExecDataset *d, const int *idx, int B, int S, const float *mean, const float *std,
+                             float *pixels);
+
 #endif

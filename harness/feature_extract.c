@@ -15,24 +15,13 @@
 // Bump when the feature computation changes: caches of older code are then rebuilt (the reason is logged).
 #define FEATURE_CODE_VERSION "exec-1"
 
-// Collects up to `batch` images not yet in the cache from *next on (advancing it) and decodes them, resized and
-// normalised, into pixels (B,3,S,S) on the OpenMP threads. *B = 0 at the end. -1 with the first image's error.
-static int load_batch(ExecDataset *d, FeatureCache *fc, int S, const float *mean, const float *std, int batch,
-                      int *next, int *idx, int *B, float *pixels) {
+int features_load_next(const ExecDataset *d, const FeatureCache *fc, int S, const float *mean, const float *std,
+                       int batch, int *next, int *idx, int *B, float *pixels) {
     int n = 0;
     for (; *next < d->n && n < batch; (*next)++)
         if (!feature_cache_has(fc, *next)) idx[n++] = *next;
     *B = n;
-    int bad = -1;
-    char msg[1024] = "";
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int j = 0; j < n; j++)
-        if (image_load_preprocessed(d->s[idx[j]]->image_path, S, IMAGE_RESIZE_SQUARE, mean, std,
-                                    pixels + (size_t)j * 3 * S * S) < 0) {
-#pragma omp critical
-            if (bad < 0) { bad = j; snprintf(msg, sizeof msg, "%s", err_msg()); }
-        }
-    return bad >= 0 ? err_set("%s", msg) : 0;
+    return exec_dataset_load_pixels(d, idx, n, S, mean, std, pixels);
 }
 
 FeatureCache *features_prepare(const char *dir, ClipModel *model, const BackboneSettings *b, ExecDataset *d,
@@ -107,11 +96,11 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
     if (b->global_ln_post) out.image_embeds = global;
     else out.image_embeds_noln = global;
     progress_start("features", todo);
-    if (rc == 0) rc = load_batch(d, fc, S, mean, std, batch, &next, idx[cur], &B[cur], pixels[cur]);
+    if (rc == 0) rc = features_load_next(d, fc, S, mean, std, batch, &next, idx[cur], &B[cur], pixels[cur]);
     while (rc == 0 && B[cur] > 0) {
         rc = vision_tower_submit(tower, pixels[cur], B[cur], &out);
         if (rc) break;
-        int load_rc = load_batch(d, fc, S, mean, std, batch, &next, idx[!cur], &B[!cur], pixels[!cur]);
+        int load_rc = features_load_next(d, fc, S, mean, std, batch, &next, idx[!cur], &B[!cur], pixels[!cur]);
         char load_msg[1024];
         snprintf(load_msg, sizeof load_msg, "%s", load_rc ? err_msg() : "");
         rc = vision_tower_finish(tower);

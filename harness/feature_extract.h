@@ -19,6 +19,12 @@
 FeatureCache *features_prepare(const char *dir, ClipModel *model, const BackboneSettings *b, ExecDataset *d,
                                int batch, int *reused);
 
+// The next batch to extract: up to `batch` images not yet in fc from *next on (advancing it), idx[0..*B) their
+// numbers and pixels (*B,3,S,S) their decoded, resized, normalised pixels. *B = 0 at the end. -1 with the first
+// failing image's error.
+int features_load_next(const ExecDataset *d, const FeatureCache *fc, int S, const float *mean, const float *std,
+                       int batch, int *next, int *idx, int *B, float *pixels);
+
 // For extractors of other feature layouts (the baselines): stores, for each of the B images idx[j], block k's rows
 // at blocks[k] + j * block_floats[k] and the global feature at global + j * P, then marks the image done.
 int features_store_batch(FeatureCache *fc, const int *idx, int B, int n_blocks, float *const *blocks,
