@@ -81,10 +81,7 @@ static FeatureCache *cache_prepare(FeatSource *src, const char *dir, ClipModel *
              bc->pos_interp == CLIP_POS_BICUBIC ? "bicubic" : "bilinear", feature_path_name(bc->method), layers,
              bc->method == BL_ANOMALYCLIP ? bc->vv_from : 0, bc->method == BL_ANOMALYCLIP ? bc->aliased_layers : 0,
              bc->global_ln_post, s->rows[0], s->ld, s->P);
-    // Reduced-precision GEMMs (CUDA tf32/bf16) give other features than fp32: their caches are kept apart.
-    if (bc->device == DEVICE_CUDA && bc->precision != GEMM_FP32)
-        snprintf(preprocess + strlen(preprocess), sizeof preprocess - strlen(preprocess), ";gemm=%s",
-                 gemm_precision_name(bc->precision));
+    features_key_precision(preprocess, sizeof preprocess, bc->device, bc->precision);
     snprintf(dataset, sizeof dataset, "%s:%s", d->type, d->manifest);
     // The cache's stage datasets are numbered by block (1..n): the real layers are in the preprocess string, and
     // aliased or repeated layers still get one dataset each.
@@ -355,7 +352,7 @@ int exec_baseline(Run *run, const Config *cfg, const BaselineConfig *bc, ClipMod
             baseline_display_label(bc->method), baseline_method_name(bc->method), bc->image_size, s.n_blocks,
             s.rows[0], s.ld, baseline_n_params(b));
     log_msg("method: vision tower on %s (%s GEMMs); the heads on the CPU", device_describe(bc->device),
-            bc->device == DEVICE_CPU ? "fp32" : gemm_precision_name(bc->precision));
+            gemm_precision_name(gemm_precision_on(bc->device, bc->precision)));
     FeatSource src;
     if (trains && epochs > 0) {
         int cap = (int)(batch > eval_batch ? batch : eval_batch);

@@ -37,10 +37,7 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
     snprintf(preprocess, sizeof preprocess,
              "resize=bicubic-square;mean=%.8g,%.8g,%.8g;std=%.8g,%.8g,%.8g;pos=%s;global_ln_post=%d", mean[0], mean[1],
              mean[2], std[0], std[1], std[2], b->pos_bicubic ? "bicubic" : "bilinear", b->global_ln_post);
-    // Reduced-precision GEMMs (CUDA tf32/bf16) give other features than fp32: their caches are kept apart.
-    if (b->device == DEVICE_CUDA && b->precision != GEMM_FP32)
-        snprintf(preprocess + strlen(preprocess), sizeof preprocess - strlen(preprocess), ";gemm=%s",
-                 gemm_precision_name(b->precision));
+    features_key_precision(preprocess, sizeof preprocess, b->device, b->precision);
     for (int i = 0; i < b->n_layers; i++)
         snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%d", i ? "," : "", b->layers[i]);
     snprintf(dataset, sizeof dataset, "%s:%s", d->type, d->manifest);
@@ -75,7 +72,7 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
                                           b->precision);
     if (!tower) { feature_cache_close(fc); free(path); return NULL; }
     log_msg("features of %s: vision tower on %s (%s GEMMs)", d->name, device_describe(b->device),
-            b->device == DEVICE_CPU ? "fp32" : gemm_precision_name(b->precision));
+            gemm_precision_name(gemm_precision_on(b->device, b->precision)));
     if (batch < 1) batch = 1;
     // Two batches of pixels: while the GPU runs one, the CPU threads decode and preprocess the next.
     float *pixels[2] = {malloc(sizeof(float) * batch * 3 * S * S), malloc(sizeof(float) * batch * 3 * S * S)};
@@ -120,6 +117,12 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
     vision_tower_free(tower);
     free(path);
     return features_conclude(fc, rc, d->name);
+}
+
+void features_key_precision(char *preprocess, size_t cap, DeviceKind device, GemmPrecision precision) {
+    GemmPrecision p = gemm_precision_on(device, precision);
+    size_t n = strlen(preprocess);
+    if (p != GEMM_FP32 && n < cap) snprintf(preprocess + n, cap - n, ";gemm=%s", gemm_precision_name(p));
 }
 
 int features_store_batch(FeatureCache *fc, const int *idx, int B, int n_blocks, float *const *blocks,

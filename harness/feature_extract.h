@@ -25,6 +25,10 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
 int features_load_next(const ExecDataset *d, const FeatureCache *fc, int S, const float *mean, const float *std,
                        int batch, int *next, int *idx, int *B, float *pixels);
 
+// Appends ";gemm=tf32" or ";gemm=bf16" to a cache key (preprocess, cap bytes) when the vision tower computes in
+// reduced precision: those features differ from fp32 ones, so their caches are kept apart (fp32 keys unchanged).
+void features_key_precision(char *preprocess, size_t cap, DeviceKind device, GemmPrecision precision);
+
 // For extractors of other feature layouts (the baselines): stores, for each of the B images idx[j], block k's rows
 // at blocks[k] + j * block_floats[k] and the global feature at global + j * P, then marks the image done.
 int features_store_batch(FeatureCache *fc, const int *idx, int B, int n_blocks, float *const *blocks,

@@ -94,3 +94,7 @@ int gemm_precision_parse(const char *name, GemmPrecision *out) {
 const char *gemm_precision_name(GemmPrecision p) {
     return p == GEMM_TF32 ? "tf32" : p == GEMM_BF16 ? "bf16" : "fp32";
 }
+
+GemmPrecision gemm_precision_on(DeviceKind device, GemmPrecision asked) {
+    return device == DEVICE_CPU ? GEMM_FP32 : asked;
+}

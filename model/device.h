@@ -27,5 +27,7 @@ int device_select(const char *name, DeviceKind *out);
 // Parses "fp32", "tf32" or "bf16". -1 with err_set naming the value.
 int gemm_precision_parse(const char *name, GemmPrecision *out);
 const char *gemm_precision_name(GemmPrecision p);
+// The precision a device computes in when `asked` is configured: the CPU always fp32, CUDA the one asked for.
+GemmPrecision gemm_precision_on(DeviceKind device, GemmPrecision asked);
 
 #endif
