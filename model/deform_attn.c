@@ -38,10 +38,13 @@ int dattn_acts_alloc(DattnActs *a, const DattnShape *s) {
 
 void dattn_acts_free(DattnActs *a) { free(a->mem); a->mem = NULL; }
 
-// Pixel-centre reference of grid cell n, normalised to [-1, 1] (DAT _get_ref_points).
+// Pixel centre of cell i of n along one axis, normalised to [-1, 1] (DAT _get_ref_points).
+static inline float ref_coord(int i, int n) { return (i + 0.5f) / n * 2.0f - 1.0f; }
+
+// Reference point of grid cell n.
 static inline void ref_point(int n, int Hg, int Wg, float *rx, float *ry) {
-    *rx = ((n % Wg) + 0.5f) / Wg * 2.0f - 1.0f;
-    *ry = ((n / Wg) + 0.5f) / Hg * 2.0f - 1.0f;
+    *rx = ref_coord(n % Wg, Wg);
+    *ry = ref_coord(n / Wg, Hg);
 }
 
 // The relative-position bias samples the table (align_corners = True) at (ref_i − pos_j)/2, whose x part depends
@@ -67,8 +70,29 @@ static void axis_taps(AxisTap *xt, AxisTap *yt, const float *pos, int Hg, int Wg
     int N = Hg * Wg;
     #pragma omp parallel for
     for (int j = 0; j < N; j++) {
-        for (int c = 0; c < Wg; c++) xt[(size_t)c * N + j] = axis_tap((c + 0.5f) / Wg * 2.0f - 1.0f, pos[2 * j], 2 * Wg - 1);
-        for (int r = 0; r < Hg; r++) yt[(size_t)r * N + j] = axis_tap((r + 0.5f) / Hg * 2.0f - 1.0f, pos[2 * j + 1], 2 * Hg - 1);
+        for (int c = 0; c < Wg; c++) xt[(size_t)c * N + j] = axis_tap(ref_coord(c, Wg), pos[2 * j], 2 * Wg - 1);
+        for (int r = 0; r < Hg; r++) yt[(size_t)r * N + j] = axis_tap(ref_coord(r, Hg), pos[2 * j + 1], 2 * Hg - 1);
+    }
+}
+
+// Tap t as two table offsets (times mul: 1 along x, the table's row length along y) and two weights with the zero
+// padding folded in, at rows 2·row and 2·row + 1 of (.., N) arrays.
+static inline void put_flat(int *idx, float *w, size_t row, int j, int N, AxisTap t, int mul) {
+    size_t a = 2 * row * N + j, b = (2 * row + 1) * N + j;
+    idx[a] = t.i0 * mul, idx[b] = t.i1 * mul;
+    w[a] = (1.0f - t.f) * t.m0, w[b] = t.f * t.m1;
+}
+
+// The taps of axis_taps in the flat form the forward's vector gather loop reads: ix/wx (2·Wg, N) per query
+// column, iy/wy (2·Hg, N) per query row (iy as offsets of table rows).
+static void flat_taps(int *ix, float *wx, int *iy, float *wy, const float *pos, int Hg, int Wg) {
+    int N = Hg * Wg;
+    #pragma omp parallel for
+    for (int j = 0; j < N; j++) {
+        for (int c = 0; c < Wg; c++)
+            put_flat(ix, wx, c, j, N, axis_tap(ref_coord(c, Wg), pos[2 * j], 2 * Wg - 1), 1);
+        for (int r = 0; r < Hg; r++)
+            put_flat(iy, wy, r, j, N, axis_tap(ref_coord(r, Hg), pos[2 * j + 1], 2 * Hg - 1), 2 * Wg - 1);
     }
 }
 
@@ -100,27 +124,12 @@ void dattn_forward(float *out, DattnActs *a, const DattnParams *p, const float *
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, scale, a->q + h * hd, P, a->k + h * hd, P,
                     0.0f, a->att + (size_t)h * N * N, N);
     if (s->rpe) {
-        // The taps as flat arrays (table offsets, weights with the zero padding folded in), so the key loop is a
-        // vector loop of gathers: x taps (Wg, N) per query column, y taps (Hg, N) per query row.
+        // The taps as flat arrays, so the key loop is a vector loop of gathers.
         size_t nx = (size_t)Wg * N, ny = (size_t)Hg * N;
-        AxisTap *xt = malloc(sizeof(AxisTap) * (nx + ny)), *yt = xt + nx;
         int *ix = malloc(sizeof(int) * 2 * (nx + ny)), *iy = ix + 2 * nx;
         float *wx = malloc(sizeof(float) * 2 * (nx + ny)), *wy = wx + 2 * nx;
         for (int g = 0; g < G; g++) {
-            axis_taps(xt, yt, a->pos + (size_t)g * N * 2, Hg, Wg);
-            #pragma omp parallel for
-            for (size_t t = 0; t < nx + ny; t++) {
-                int isx = t < nx;
-                AxisTap q = isx ? xt[t] : yt[t - nx];
-                size_t u = isx ? t : t - nx, row = u / N, col = u % N;
-                int *idx = isx ? ix : iy;
-                float *w = isx ? wx : wy;
-                int mul = isx ? 1 : RW;  // y taps index table rows
-                idx[2 * row * N + col] = q.i0 * mul;
-                idx[(2 * row + 1) * N + col] = q.i1 * mul;
-                w[2 * row * N + col] = (1.0f - q.f) * q.m0;
-                w[(2 * row + 1) * N + col] = q.f * q.m1;
-            }
+            flat_taps(ix, wx, iy, wy, a->pos + (size_t)g * N * 2, Hg, Wg);
             #pragma omp parallel for
             for (int i = 0; i < N; i++) {
                 size_t xo = (size_t)2 * (i % Wg) * N, yo = (size_t)2 * (i / Wg) * N;
@@ -138,7 +147,6 @@ void dattn_forward(float *out, DattnActs *a, const DattnParams *p, const float *
                 }
             }
         }
-        free(xt);
         free(ix);
         free(wx);
     } else {
