@@ -201,8 +201,8 @@ int experiment_execute(Run *run, const Config *cfg) {
     const char *method = NULL, *ckpt = NULL, *cache_dir = NULL;
     double wd = 0;
     int cache_on = 1;
-    if (config_get_str(cfg, "train.method", &method) < 0 || config_get_float(cfg, "train.weight_decay", &wd) < 0 || config_get_str(cfg, "cache.dir", &cache_dir) < 0 ||
-        config_get_bool(cfg, "cache.features", &cache_on) < 0)
+    if (config_get_str(cfg, "train.method", &method) < 0 || config_get_float(cfg, "train.weight_decay", &wd) < 0 ||
+        config_get_str(cfg, "cache.dir", &cache_dir) < 0 || config_get_bool(cfg, "cache.features", &cache_on) < 0)
         return -1;
     int is_baseline = baseline_method_from_name(method) >= 0;
     if (strcmp(method, "kanoclip") && !is_baseline)
