@@ -3,6 +3,7 @@
 #ifndef TESTS_EXPERIMENT_TEST_UTIL_H
 #define TESTS_EXPERIMENT_TEST_UTIL_H
 
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <glob.h>
 #include <stdio.h>
@@ -23,32 +24,48 @@ __attribute__((unused)) static int experiment_run_quiet(int argc, char **argv) {
     return rc;
 }
 
-// Runs experiments/demo.yaml shrunk to seconds (32 px, 5 classes of 6 images, 2 epochs), everything under ROOT
-// (results, cache, checkpoint, data), as run.name NAME, plus extra overrides (later ones win).
+// experiments/demo.yaml shrunk to seconds, as key=value overrides: its folders under one root (formats taking
+// the root) and the tiny sizes (32 px, 5 classes of 6 images, 2 epochs). Shared by the runs and the grids.
+static const char *const DEMO_PATH_FMT[] = {"run.out_dir=%s/results", "cache.dir=%s/cache", "model.checkpoint=%s/ckpt",
+                                            "data.synthetic.out=%s/data", "data.train.root=%s/data",
+                                            "eval.datasets=[{name: synthetic, type: mvtec, root: %s/data}]"};
+static const char *const DEMO_TINY[] = {"model.image_size=32", "data.synthetic.image_size=32", "eval.image_size=32",
+                                        "data.synthetic.classes=5", "data.synthetic.train_classes=3",
+                                        "data.synthetic.images_per_class=6", "train.epochs=2", "train.log_every=1",
+                                        "report.plots=false", "report.tables=false", "eval.pixel_bins=1024"};
+#define N_DEMO_PATHS (sizeof DEMO_PATH_FMT / sizeof *DEMO_PATH_FMT)
+#define N_DEMO_TINY (sizeof DEMO_TINY / sizeof *DEMO_TINY)
+
+// Runs the shrunk demo with everything under ROOT, as run.name NAME, plus extra overrides (later ones win).
 __attribute__((unused)) static int experiment_run_demo(const char *root, const char *name, int n_extra,
                                                        const char *const *extra) {
-    static char ov[8][512];
-    const char *fmt[] = {"run.out_dir=%s/results", "cache.dir=%s/cache", "model.checkpoint=%s/ckpt",
-                         "data.synthetic.out=%s/data", "data.train.root=%s/data",
-                         "eval.datasets=[{name: synthetic, type: mvtec, root: %s/data}]"};
+    static char ov[N_DEMO_PATHS + 1][512];
     char *argv[64];
     int n = 0, k = 0;
     argv[n++] = "experiment";
     argv[n++] = "experiments/demo.yaml";
-    for (size_t i = 0; i < sizeof fmt / sizeof *fmt; i++, k++) {
-        snprintf(ov[k], sizeof ov[k], fmt[i], root);
+    for (size_t i = 0; i < N_DEMO_PATHS; i++, k++) {
+        snprintf(ov[k], sizeof ov[k], DEMO_PATH_FMT[i], root);
         argv[n++] = ov[k];
     }
     snprintf(ov[k], sizeof ov[k], "run.name=%s", name);
     argv[n++] = ov[k++];
-    static const char *tiny[] = {"model.image_size=32", "data.synthetic.image_size=32", "eval.image_size=32",
-                                 "data.synthetic.classes=5", "data.synthetic.train_classes=3",
-                                 "data.synthetic.images_per_class=6", "train.epochs=2", "train.log_every=1",
-                                 "report.plots=false", "report.tables=false", "eval.pixel_bins=1024", "--quiet"};
-    for (size_t i = 0; i < sizeof tiny / sizeof *tiny; i++) argv[n++] = (char *)tiny[i];
+    for (size_t i = 0; i < N_DEMO_TINY; i++) argv[n++] = (char *)DEMO_TINY[i];
+    argv[n++] = "--quiet";
     for (int i = 0; i < n_extra && n < 63; i++) argv[n++] = (char *)extra[i];
     argv[n] = NULL;
     return experiment_run_quiet(n, argv);
+}
+
+// The number at o.a.b.c(.d) of a parsed metrics.json (d may be NULL); fails the test when it is missing.
+__attribute__((unused)) static double json_num(cJSON *o, const char *a, const char *b, const char *c, const char *d) {
+    const char *path[4] = {a, b, c, d};
+    for (int i = 0; i < 4 && path[i]; i++) {
+        o = cJSON_GetObjectItemCaseSensitive(o, path[i]);
+        cr_assert_not_null(o, "metrics.json: no %s", path[i]);
+    }
+    cr_assert(cJSON_IsNumber(o), "metrics.json: %s.%s.%s.%s is not a number", a, b, c, d ? d : "");
+    return o->valuedouble;
 }
 
 // The run folder ROOT/results/NAME-* (exactly one), malloc'd.

@@ -18,13 +18,7 @@ static double metric(const char *dir, const char *level) {
     char *text = read_in(dir, "metrics.json", NULL);
     cJSON *m = cJSON_Parse(text);
     cr_assert_not_null(m, "%s/metrics.json does not parse", dir);
-    cJSON *o = m;
-    const char *path[] = {"datasets", "synthetic", level, "auroc"};
-    for (int i = 0; i < 4; i++) {
-        o = cJSON_GetObjectItemCaseSensitive(o, path[i]);
-        cr_assert_not_null(o, "%s/metrics.json: no %s", dir, path[i]);
-    }
-    double v = o->valuedouble;
+    double v = json_num(m, "datasets", "synthetic", level, "auroc");
     cJSON_Delete(m);
     free(text);
     return v;

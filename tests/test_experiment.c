@@ -39,16 +39,6 @@ static int count_lines(const char *text) {
     return n;
 }
 
-static double json_num(cJSON *o, const char *a, const char *b, const char *c, const char *d) {
-    const char *path[4] = {a, b, c, d};
-    for (int i = 0; i < 4 && path[i]; i++) {
-        o = cJSON_GetObjectItemCaseSensitive(o, path[i]);
-        cr_assert_not_null(o, "metrics.json: no %s", path[i]);
-    }
-    cr_assert(cJSON_IsNumber(o), "metrics.json: %s.%s.%s.%s is not a number", a, b, c, d ? d : "");
-    return o->valuedouble;
-}
-
 TestSuite(experiment, .init = setup, .fini = teardown, .timeout = 300);
 
 Test(experiment, demo_end_to_end_writes_every_result_file) {

@@ -37,45 +37,24 @@ static void setup(void) {
 }
 static void teardown(void) { tmpdir_remove(tmp); }
 
-// Paths into tmp and the tiny sizes, as key=value overrides (shared by the runs and the grid).
-static const char *PATH_FMT[] = {"run.out_dir=%s/results", "cache.dir=%s/cache", "model.checkpoint=%s/ckpt",
-                                 "data.synthetic.out=%s/data", "data.train.root=%s/data",
-                                 "eval.datasets=[{name: synthetic, type: mvtec, root: %s/data}]"};
-static const char *TINY[] = {"model.image_size=32", "data.synthetic.image_size=32", "eval.image_size=32",
-                             "data.synthetic.classes=5", "data.synthetic.train_classes=3",
-                             "data.synthetic.images_per_class=6", "train.epochs=2", "train.log_every=1",
-                             "report.plots=false", "report.tables=false", "eval.pixel_bins=1024", "eval.overlays=0"};
-#define N_PATH (sizeof PATH_FMT / sizeof *PATH_FMT)
-#define N_TINY (sizeof TINY / sizeof *TINY)
-
-// The demo config as the method `method`, shrunk to seconds, everything under tmp, plus extra overrides.
+// The shrunk demo (experiment_test_util.h) as the method `method`, everything under tmp, plus extra overrides.
 static int run_method(const char *method, const char *name, int n_extra, const char *const *extra) {
-    static char ov[32][512];
-    char *argv[64];
-    int n = 0, k = 0;
-    argv[n++] = "experiment";
-    argv[n++] = "experiments/demo.yaml";
-    for (size_t i = 0; i < N_PATH; i++, k++) {
-        snprintf(ov[k], sizeof ov[k], PATH_FMT[i], tmp);
-        argv[n++] = ov[k];
-    }
-    snprintf(ov[k], sizeof ov[k], "run.name=%s", name);
-    argv[n++] = ov[k++];
-    snprintf(ov[k], sizeof ov[k], "train.method=%s", method);
-    argv[n++] = ov[k++];
-    for (size_t i = 0; i < N_TINY; i++) argv[n++] = (char *)TINY[i];
+    static char m[64];
+    snprintf(m, sizeof m, "train.method=%s", method);
+    const char *ov[48];
+    int n = 0;
+    ov[n++] = m;
+    ov[n++] = "eval.overlays=0";
     // the demo's label is KAnoCLIP's; an empty one gives the method's display name
-    argv[n++] = "report.label=";
+    ov[n++] = "report.label=";
     // AnomalyCLIP's deep prompts within the 2-layer text tower of the tiny checkpoint
     if (!strcmp(method, "anomalyclip")) {
-        argv[n++] = "train.baseline.n_ctx=4";
-        argv[n++] = "train.baseline.deep_depth=2";
-        argv[n++] = "train.baseline.deep_len=2";
+        ov[n++] = "train.baseline.n_ctx=4";
+        ov[n++] = "train.baseline.deep_depth=2";
+        ov[n++] = "train.baseline.deep_len=2";
     }
-    for (int i = 0; i < n_extra; i++) argv[n++] = (char *)extra[i];
-    argv[n++] = "--quiet";
-    argv[n] = NULL;
-    return experiment_run_quiet(n, argv);
+    for (int i = 0; i < n_extra && n < 48; i++) ov[n++] = extra[i];
+    return experiment_run_demo(tmp, name, n, ov);
 }
 
 static char *run_folder(const char *name) { return run_folder_in(tmp, name); }
@@ -241,12 +220,13 @@ Test(experiment_baselines, grid_of_kanoclip_and_the_five_writes_one_table) {
     const char *cfgs[] = {"demo-clip", "demo-clip-ac", "demo-winclip", "demo-april-gan", "demo-anomalyclip"};
     for (int i = 0; i < 5; i++) p += sprintf(p, "  - %s/%s.yaml\n", dir_bl, cfgs[i]);
     p += sprintf(p, "common:\n");
-    for (size_t i = 0; i < N_PATH; i++) {
+    for (size_t i = 0; i < N_DEMO_PATHS; i++) {
         p += sprintf(p, "  - '");
-        p += sprintf(p, PATH_FMT[i], tmp);
+        p += sprintf(p, DEMO_PATH_FMT[i], tmp);
         p += sprintf(p, "'\n");
     }
-    for (size_t i = 0; i < N_TINY; i++) p += sprintf(p, "  - '%s'\n", TINY[i]);
+    for (size_t i = 0; i < N_DEMO_TINY; i++) p += sprintf(p, "  - '%s'\n", DEMO_TINY[i]);
+    p += sprintf(p, "  - 'eval.overlays=0'\n");
     char grid_path[256];
     snprintf(grid_path, sizeof grid_path, "%s/six.yaml", tmp);
     cr_assert_eq(fs_write_atomic(grid_path, text, strlen(text)), 0, "%s", err_msg());
