@@ -27,17 +27,24 @@ TestSuite(experiment_learns, .init = setup, .fini = teardown, .timeout = 600);
 
 // Pixel AUROC (class mean) on the unseen classes after `epochs` epochs of the demo.
 static double demo_pixel_auroc(const char *epochs) {
-    char ov[7][512];
-    snprintf(ov[0], 512, "run.out_dir=%s/results", tmp);
-    snprintf(ov[1], 512, "cache.dir=%s/cache", tmp);
-    snprintf(ov[2], 512, "model.checkpoint=%s/ckpt", tmp);
-    snprintf(ov[3], 512, "data.synthetic.out=%s/data", tmp);
-    snprintf(ov[4], 512, "data.train.root=%s/data", tmp);
-    snprintf(ov[5], 512, "eval.datasets=[{name: synthetic, type: mvtec, root: %s/data}]", tmp);
-    snprintf(ov[6], 512, "train.epochs=%s", epochs);
-    char *argv[] = {"experiment", "experiments/demo.yaml", ov[0], ov[1], ov[2], ov[3], ov[4], ov[5], ov[6],
-                    "report.tables=false", "report.plots=false", "eval.overlays=0", "--quiet", NULL};
-    int rc = experiment_run_quiet(13, argv);
+    // the demo at its own sizes (not the shrunk one): only its folders moved under tmp
+    char ov[N_DEMO_PATHS + 1][512];
+    char *argv[N_DEMO_PATHS + 8];
+    int n = 0;
+    argv[n++] = "experiment";
+    argv[n++] = "experiments/demo.yaml";
+    for (size_t i = 0; i < N_DEMO_PATHS; i++) {
+        snprintf(ov[i], 512, DEMO_PATH_FMT[i], tmp);
+        argv[n++] = ov[i];
+    }
+    snprintf(ov[N_DEMO_PATHS], 512, "train.epochs=%s", epochs);
+    argv[n++] = ov[N_DEMO_PATHS];
+    argv[n++] = "report.tables=false";
+    argv[n++] = "report.plots=false";
+    argv[n++] = "eval.overlays=0";
+    argv[n++] = "--quiet";
+    argv[n] = NULL;
+    int rc = experiment_run_quiet(n, argv);
     cr_assert_eq(rc, 0, "%s", err_msg());
     char pat[300];
     snprintf(pat, sizeof pat, "%s/results/demo-*/metrics.json", tmp);
