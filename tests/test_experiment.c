@@ -225,11 +225,7 @@ Test(experiment, paper_config_without_weights_stops_before_compute) {
     snprintf(ov1, sizeof ov1, "run.out_dir=%s/results", tmp);
     snprintf(ov2, sizeof ov2, "cache.dir=%s/cache", tmp);
     char *argv[] = {"experiment", "experiments/kanoclip-mvtec-to-all.yaml", ov1, ov2, "--quiet", NULL};
-    FILE *saved = stdout;
-    stdout = fopen("/dev/null", "w");
-    int rc = experiment_main(5, argv, experiment_execute);
-    fclose(stdout);
-    stdout = saved;
+    int rc = experiment_run_quiet(5, argv);
     cr_assert_neq(rc, 0);
     const char *msg = err_msg();
     cr_assert_not_null(strstr(msg, "model.checkpoint: folder models/clip-vit-large-patch14-336 not found"), "%s", msg);
@@ -241,20 +237,10 @@ Test(experiment, paper_config_without_weights_stops_before_compute) {
 }
 
 Test(experiment, missing_dataset_is_named_with_its_key) {
-    char ov[6][300];
-    snprintf(ov[0], 300, "run.out_dir=%s/results", tmp);
-    snprintf(ov[1], 300, "cache.dir=%s/cache", tmp);
-    snprintf(ov[2], 300, "model.checkpoint=%s/ckpt", tmp);
-    snprintf(ov[3], 300, "data.synthetic.out=%s/data", tmp);
-    snprintf(ov[4], 300, "data.train.root=%s/data", tmp);
-    snprintf(ov[5], 300, "eval.datasets=[{name: v, type: visa, root: %s/nowhere}]", tmp);
-    char *argv[] = {"experiment", "experiments/demo.yaml", ov[0], ov[1], ov[2], ov[3], ov[4], ov[5],
-                    "model.image_size=32", "data.synthetic.image_size=32", "--quiet", NULL};
-    FILE *saved = stdout;
-    stdout = fopen("/dev/null", "w");
-    int rc = experiment_main(11, argv, experiment_execute);
-    fclose(stdout);
-    stdout = saved;
+    char nowhere[300];
+    snprintf(nowhere, sizeof nowhere, "eval.datasets=[{name: v, type: visa, root: %s/nowhere}]", tmp);
+    const char *ov[] = {nowhere};
+    int rc = run_demo("missing", 1, ov);
     cr_assert_neq(rc, 0);
     cr_assert_not_null(strstr(err_msg(), "eval.datasets: dataset v: folder"), "%s", err_msg());
     cr_assert_not_null(strstr(err_msg(), "nowhere not found"), "%s", err_msg());
