@@ -88,10 +88,7 @@ FeatureCache *features_prepare(const char *dir, ClipModel *model, const Backbone
         stages[s] = stage_buf + (size_t)s * batch * T * P;
         stage_floats[s] = (size_t)T * P;
     }
-    // As clip_vision_stage_features: stage tokens from the V-V path, the global feature with or without ln_post.
-    ClipVisionOut out = {.vv_from = b->vv_from, .n_stages = b->n_layers, .stage_layers = b->layers, .stages = stages};
-    if (b->global_ln_post) out.image_embeds = global;
-    else out.image_embeds_noln = global;
+    ClipVisionOut out = clip_vision_stage_out(b->vv_from, b->n_layers, b->layers, stages, global, b->global_ln_post);
     progress_start("features", todo);
     if (rc == 0) rc = features_load_next(d, fc, S, mean, std, batch, &next, idx[cur], &B[cur], pixels[cur]);
     while (rc == 0 && B[cur] > 0) {

@@ -153,6 +153,9 @@ int clip_vision_forward(ClipVisionRun *r, const float *pixels, int B, const Clip
 // The method's stage features (design.md §3/§7): stages[i] (B,T,P) = post-LN + projection of the V-V tokens
 // after stage_layers[i] (original tokens when vv_from is 0 or the layer precedes it), and global (B,P) = the
 // original path's class token through post-LN (or not: global_ln_post = 0, AnomalyCLIP) and the projection.
+// The outputs clip_vision_stage_features asks for, to run through another tower (model/towers.h: the GPU's).
+ClipVisionOut clip_vision_stage_out(int vv_from, int n_stages, const int *stage_layers, float **stages, float *global,
+                                    int global_ln_post);
 int clip_vision_stage_features(ClipVisionRun *r, const float *pixels, int B, int vv_from, int n_stages,
                                const int *stage_layers, float **stages, float *global, int global_ln_post);
 

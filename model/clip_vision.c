@@ -250,10 +250,16 @@ int clip_vision_forward(ClipVisionRun *r, const float *pixels, int B, const Clip
     return 0;
 }
 
-int clip_vision_stage_features(ClipVisionRun *r, const float *pixels, int B, int vv_from, int n_stages,
-                               const int *stage_layers, float **stages, float *global, int global_ln_post) {
+ClipVisionOut clip_vision_stage_out(int vv_from, int n_stages, const int *stage_layers, float **stages, float *global,
+                                    int global_ln_post) {
     ClipVisionOut out = {.vv_from = vv_from, .n_stages = n_stages, .stage_layers = stage_layers, .stages = stages};
     if (global_ln_post) out.image_embeds = global;
     else out.image_embeds_noln = global;
+    return out;
+}
+
+int clip_vision_stage_features(ClipVisionRun *r, const float *pixels, int B, int vv_from, int n_stages,
+                               const int *stage_layers, float **stages, float *global, int global_ln_post) {
+    ClipVisionOut out = clip_vision_stage_out(vv_from, n_stages, stage_layers, stages, global, global_ln_post);
     return clip_vision_forward(r, pixels, B, &out);
 }
