@@ -35,7 +35,7 @@ endif
 endif
 endif
 
-LIB_SRC := $(sort $(shell find common model datasets harness -name '*.c' ! -path harness/main.c 2>/dev/null))
+LIB_SRC := $(sort $(shell find common model datasets metrics harness -name '*.c' ! -path harness/cli/main.c 2>/dev/null))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -59,7 +59,7 @@ all: deps $(BUILD)/kanoclip
 deps:
 	@bash scripts/deps.sh
 
-$(BUILD)/kanoclip: $(BUILD)/harness/main.o $(LIB_OBJ)
+$(BUILD)/kanoclip: $(BUILD)/harness/cli/main.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c

@@ -4,14 +4,23 @@
 #include <string.h>
 
 static _Thread_local char last_error[2048];
+static _Thread_local int last_retryable;
 
 int err_set(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    last_retryable = 0;
     return -1;
 }
+
+int err_mark_retryable(void) {
+    last_retryable = 1;
+    return -1;
+}
+
+int err_retryable(void) { return last_retryable; }
 
 int err_wrap(const char *fmt, ...) {
     char prefix[1024], old[sizeof last_error];
@@ -26,4 +35,7 @@ int err_wrap(const char *fmt, ...) {
 
 const char *err_msg(void) { return last_error; }
 
-void err_clear(void) { last_error[0] = '\0'; }
+void err_clear(void) {
+    last_error[0] = '\0';
+    last_retryable = 0;
+}

@@ -14,5 +14,9 @@ int err_wrap(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // The thread's last error message ("" if none).
 const char *err_msg(void);
 void err_clear(void);
+// Marks the current error as one a rerun can get past (an interruption, a full disk, a write that failed): the
+// work done is kept and the same command continues from it. err_set clears the mark. Returns -1.
+int err_mark_retryable(void);
+int err_retryable(void);
 
 #endif

@@ -7,29 +7,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-// One line per layout: a new dataset is one reader file plus a line here.
+// The registry (dataset_types.def) as a table indexed by DatasetType.
 static const struct {
     const char *name;
     ReaderFn read;
     MaskRule mask_rule;
 } dataset_types[DATASET_N_TYPES] = {
-    [DATASET_MVTEC] = {"mvtec", read_mvtec, MASK_GREY_NONZERO},
-    [DATASET_VISA] = {"visa", read_visa, MASK_INDEX_NONZERO},
-    [DATASET_MPDD] = {"mpdd", read_mpdd, MASK_GREY_NONZERO},
-    [DATASET_BTAD] = {"btad", read_btad, MASK_GREY_NONZERO},
-    [DATASET_SDD] = {"sdd", read_sdd, MASK_GREY_NONZERO},
-    [DATASET_DAGM] = {"dagm", read_dagm, MASK_GREY_NONZERO},
-    [DATASET_BRAINMRI] = {"brainmri", read_brainmri, MASK_GREY_NONZERO},
-    [DATASET_LIVERCT] = {"liverct", read_liverct, MASK_GREY_NONZERO},
-    [DATASET_RESC] = {"resc", read_resc, MASK_GREY_NONZERO},
-    [DATASET_BR35H] = {"br35h", read_br35h, MASK_GREY_NONZERO},
-    [DATASET_COVID19] = {"covid19", read_covid19, MASK_GREY_NONZERO},
-    [DATASET_HEADCT] = {"headct", read_headct, MASK_GREY_NONZERO},
-    [DATASET_META] = {"meta", read_meta, MASK_GREY_NONZERO},
+#define DATASET(e, name, reader, rule) [DATASET_##e] = {#name, reader, rule},
+#include "datasets/dataset_types.def"
+#undef DATASET
 };
 
 const char *dataset_type_names(void) {
-    return "mvtec visa mpdd btad sdd dagm brainmri liverct resc br35h covid19 headct meta";
+    static char names[256];
+    if (!names[0])
+        for (int t = 0; t < DATASET_N_TYPES; t++) {
+            if (t) strcat(names, " ");
+            strcat(names, dataset_types[t].name);
+        }
+    return names;
 }
 
 int dataset_type_from_name(const char *name, DatasetType *out) {

@@ -6,19 +6,9 @@
 #define DATASETS_DATASET_H
 
 typedef enum {
-    DATASET_MVTEC,
-    DATASET_VISA,
-    DATASET_MPDD,
-    DATASET_BTAD,
-    DATASET_SDD,
-    DATASET_DAGM,
-    DATASET_BRAINMRI,
-    DATASET_LIVERCT,
-    DATASET_RESC,
-    DATASET_BR35H,
-    DATASET_COVID19,
-    DATASET_HEADCT,
-    DATASET_META,
+#define DATASET(e, name, reader, mask_rule) DATASET_##e,
+#include "datasets/dataset_types.def"
+#undef DATASET
     DATASET_N_TYPES
 } DatasetType;
 

@@ -22,19 +22,10 @@ void builder_add(DatasetBuilder *b, const char *cls, const char *prompt, const c
 // A reader fills the builder (and may set ds->layout, ds->image_level_only, ds->mask_rule); 0 or -1 with err_set.
 typedef int (*ReaderFn)(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
 
-int read_mvtec(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_mpdd(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_visa(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_btad(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_sdd(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_dagm(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_brainmri(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_liverct(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_resc(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_br35h(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_covid19(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_headct(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
-int read_meta(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
+#define DATASET(e, name, reader, mask_rule) \
+    int reader(DatasetBuilder *b, const char *root, DatasetSplit split, const DatasetOptions *opts);
+#include "datasets/dataset_types.def"
+#undef DATASET
 
 // ---- folders ----
 // Names in dir, sorted (byte order), hidden entries skipped. kind: LIST_DIRS or LIST_IMAGES (regular files with an

@@ -74,7 +74,7 @@ enum { CLIP_TEXT = 1, CLIP_VISION = 2 };
 
 // A checkpoint folder with the towers asked for (CLIP_TEXT | CLIP_VISION) bound; the other tower's weights are
 // never read (nor converted, for F16/BF16 files).
-typedef struct {
+typedef struct ClipModel {
     ClipConfig cfg;
     Checkpoint *ck;
     int towers;

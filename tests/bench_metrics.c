@@ -16,7 +16,7 @@
 #include <sys/resource.h>
 
 #include "common/error.h"
-#include "harness/metrics.h"
+#include "metrics/metrics.h"
 
 enum { H = 518, W = 518 };
 

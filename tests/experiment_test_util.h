@@ -12,7 +12,7 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
-#include "harness/experiment.h"
+#include "harness/run/experiment.h"
 
 // experiment_main(argc, argv) with the executor; the command prints the run folder, which the tests don't need.
 __attribute__((unused)) static int experiment_run_quiet(int argc, char **argv) {

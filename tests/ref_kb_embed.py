@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference for the knowledge-base embeddings (harness/kb_embed.c): two tiny random CLIP text towers in the
+"""Reference for the knowledge-base embeddings (harness/kb/kb_embed.c): two tiny random CLIP text towers in the
 Hugging Face layout, a shipped description file, and what a plain-PyTorch CLIP (Hugging Face
 get_text_features semantics, float64) makes of those descriptions.
 

@@ -1,5 +1,5 @@
 // Fixture run folders for the report tests (tables, plots, grid): metrics.json, per_class.csv, roc and loss CSVs
-// in the formats harness/experiment.h defines, with made-up but plausible values.
+// in the formats harness/run/experiment.h defines, with made-up but plausible values.
 #ifndef TESTS_REPORT_FIXTURES_H
 #define TESTS_REPORT_FIXTURES_H
 

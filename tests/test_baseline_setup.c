@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
-#include "harness/baseline_setup.h"
+#include "harness/config/baseline_setup.h"
 
 static const char *defaults = "experiments/defaults.yaml";
 

@@ -13,11 +13,11 @@
 #include "tmpdir.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
-#include "harness/cache_embed.h"
-#include "harness/cache_feature.h"
-#include "harness/cache_float16.h"
-#include "harness/cache_h5.h"
-#include "harness/log.h"
+#include "harness/cache/cache_embed.h"
+#include "harness/cache/cache_feature.h"
+#include "harness/cache/cache_float16.h"
+#include "harness/cache/cache_h5.h"
+#include "harness/run/log.h"
 
 static char dir[64];
 static void setup(void) {

@@ -16,7 +16,7 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
-#include "harness/plots.h"
+#include "harness/report/plots.h"
 #include "model/device.h"
 #include "tests/report_fixtures.h"
 #include "tests/run_cli.h"
@@ -284,9 +284,10 @@ Test(cli_errors, experiment) {
     E(1, "good.csv:1:1:", "experiment", "good.csv", "--dry-run");
     // CUDA asked for where it cannot run: one line naming run.device, before any data, model or compute
     if (device_cuda_built() && !device_available())
-        E(1, "kanoclip: run.device: CUDA was asked for, but no CUDA device found (", "experiment", "ok.yaml",
-          "run.device=cuda");
-    E(1, "kanoclip: run.precision: unknown precision 'fp16'", "experiment", "ok.yaml", "run.precision=fp16");
+        E(1, "kanoclip: override run.device=cuda: run.device: CUDA was asked for, but no CUDA device found (",
+          "experiment", "ok.yaml", "run.device=cuda");
+    E(1, "kanoclip: override run.precision=fp16: run.precision: unknown precision 'fp16'", "experiment", "ok.yaml",
+      "run.precision=fp16");
     cr_expect(!exists("results"), "a failed experiment made its results folder");
 }
 

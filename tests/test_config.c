@@ -8,7 +8,7 @@
 #include "common/error.h"
 #include "tmpdir.h"
 #include "common/fsutil.h"
-#include "harness/config.h"
+#include "harness/config/config.h"
 
 static char dir[64];
 

@@ -10,7 +10,7 @@ Test(cuda_experiment, skipped) { cr_skip_test("built without CUDA"); }
 #else
 #include <cjson/cJSON.h>
 
-#include "harness/log.h"
+#include "harness/run/log.h"
 #include "experiment_test_util.h"
 #include "tmpdir.h"
 

@@ -11,8 +11,8 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
-#include "harness/experiment.h"
-#include "harness/log.h"
+#include "harness/run/experiment.h"
+#include "harness/run/log.h"
 #include "experiment_test_util.h"
 #include "tmpdir.h"
 
@@ -44,7 +44,7 @@ TestSuite(experiment, .init = setup, .fini = teardown, .timeout = 300);
 Test(experiment, demo_end_to_end_writes_every_result_file) {
     cr_assert_eq(run_demo("e2e", 0, NULL), 0, "%s", err_msg());
     char *dir = run_folder("e2e");
-    // metrics.json as harness/experiment.h specifies it.
+    // metrics.json as harness/run/experiment.h specifies it.
     char *text = read_in(dir, "metrics.json", NULL);
     cJSON *m = cJSON_Parse(text);
     cr_assert_not_null(m, "metrics.json does not parse");
@@ -148,6 +148,11 @@ Test(experiment, killed_run_resumes_to_the_uninterrupted_result) {
     cr_assert_str_eq(cw, cp);
     char *tw = read_in(dw, "train_log.csv", NULL), *tp = read_in(dp, "train_log.csv", NULL);
     cr_assert_str_eq(tw, tp, "train_log.csv differs:\n%s\nvs\n%s", tw, tp);
+    // metrics.json too: its first epoch's loss is the first epoch's, whichever attempt trained it.
+    char *mw = read_in(dw, "metrics.json", NULL), *mp = read_in(dp, "metrics.json", NULL);
+    cr_assert_str_eq(mw, mp, "metrics.json differs:\n%s\nvs\n%s", mw, mp);
+    free(mw);
+    free(mp);
     char *log = read_in(dp, "log.txt", NULL);
     cr_assert_not_null(strstr(log, "resuming from"), "%s", log);
     free(sw); free(sp); free(cw); free(cp); free(tw); free(tp); free(log); free(dw); free(dp);
@@ -216,7 +221,12 @@ Test(experiment, deep_text_prompts_switch_runs_and_is_checked) {
     // deeper than the text tower: one line naming the key
     const char *too_deep[] = {"method.deep_prompts=true", "method.deep_depth=99"};
     cr_assert_neq(run_demo("toodeep", 2, too_deep), 0);
-    cr_assert_not_null(strstr(err_msg(), "method.deep_depth: 99 exceeds"), "%s", err_msg());
+    cr_assert_not_null(strstr(err_msg(), "method.deep_depth: 99, but the checkpoint's text tower has 2 layers"), "%s",
+                       err_msg());
+    char pat[128];
+    snprintf(pat, sizeof pat, "%s/results/toodeep-*", tmp);
+    glob_t g;
+    cr_assert_eq(glob(pat, 0, NULL, &g), GLOB_NOMATCH, "the refused run left a folder");
     free(dp); free(dd); free(sp); free(sd); free(cp); free(cd);
 }
 

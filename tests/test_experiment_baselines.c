@@ -18,11 +18,11 @@
 #include "common/fsutil.h"
 #include "datasets/dataset.h"
 #include "datasets/image.h"
-#include "harness/commands.h"
-#include "harness/exec_dataset.h"
-#include "harness/experiment.h"
-#include "harness/baseline_setup.h"
-#include "harness/log.h"
+#include "harness/cli/commands.h"
+#include "harness/run/exec_dataset.h"
+#include "harness/run/experiment.h"
+#include "harness/config/baseline_setup.h"
+#include "harness/run/log.h"
 #include "model/baselines.h"
 #include "experiment_test_util.h"
 #include "tmpdir.h"
@@ -157,10 +157,10 @@ static void check_scores_against_head(const char *method, float tol) {
     // The run's own composed config: the same head settings and the same eval samples.
     Config *cfg = config_load(cfg_path, NULL, 0, NULL);
     cr_assert_not_null(cfg, "%s", err_msg());
-    ConfigDataset cd;
+    Settings *st = settings_load(cfg);
+    cr_assert_not_null(st, "%s", err_msg());
     ExecDataset ed = {0};
-    cr_assert_eq(config_dataset(cfg, "eval.datasets", 0, &cd), 0, "%s", err_msg());
-    cr_assert_eq(exec_dataset_open(cfg, "eval.datasets", &cd, 0, &ed), 0, "%s", err_msg());
+    cr_assert_eq(exec_dataset_open(st, &st->eval.datasets[0], 0, &ed), 0, "%s", err_msg());
     cr_assert_eq(ed.n, 12);
     char ck[128];
     snprintf(ck, sizeof ck, "%s/ckpt", tmp);
@@ -192,6 +192,7 @@ static void check_scores_against_head(const char *method, float tol) {
     free(px);
     free(map);
     exec_dataset_free(&ed);
+    settings_free(st);
     config_free(cfg);
     tokenizer_free(tok);
     clip_model_free(model);

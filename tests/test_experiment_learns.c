@@ -11,8 +11,8 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
-#include "harness/experiment.h"
-#include "harness/log.h"
+#include "harness/run/experiment.h"
+#include "harness/run/log.h"
 #include "experiment_test_util.h"
 #include "tmpdir.h"
 

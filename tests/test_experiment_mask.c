@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "harness/exec_dataset.h"
+#include "harness/run/exec_dataset.h"
 #include "tmpdir.h"
 
 static char tmp[64];

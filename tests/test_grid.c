@@ -11,10 +11,10 @@
 #include "common/error.h"
 #include "tmpdir.h"
 #include "common/fsutil.h"
-#include "harness/commands.h"
-#include "harness/config.h"
-#include "harness/grid.h"
-#include "harness/run_dir.h"
+#include "harness/cli/commands.h"
+#include "harness/config/config.h"
+#include "harness/run/grid.h"
+#include "harness/run/run_dir.h"
 #include "report_fixtures.h"
 
 static char dir[64], grid_path[256];

@@ -17,10 +17,10 @@
 #include "common/fsutil.h"
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
-#include "harness/kb_build.h"
-#include "harness/kb_dataset.h"
-#include "harness/kb_loader.h"
-#include "harness/kb_settings.h"
+#include "harness/kb/kb_build.h"
+#include "harness/kb/kb_dataset.h"
+#include "harness/kb/kb_loader.h"
+#include "harness/kb/kb_settings.h"
 
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "harness/kb_client.h"
-#include "harness/kb_request.h"
-#include "harness/kb_settings.h"
+#include "harness/kb/kb_client.h"
+#include "harness/kb/kb_request.h"
+#include "harness/kb/kb_settings.h"
 
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION

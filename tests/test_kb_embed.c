@@ -15,11 +15,11 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
-#include "harness/cache_embed.h"
-#include "harness/kb_dataset.h"
-#include "harness/kb_embed.h"
-#include "harness/kb_settings.h"
-#include "harness/text_encoder_hash.h"
+#include "harness/cache/cache_embed.h"
+#include "harness/kb/kb_dataset.h"
+#include "harness/kb/kb_embed.h"
+#include "harness/kb/kb_settings.h"
+#include "harness/cache/text_encoder_hash.h"
 #include "model/clip_model.h"
 #include "model/tokenizer.h"
 

@@ -14,14 +14,14 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
-#include "harness/config.h"
-#include "harness/kb_cache.h"
-#include "harness/kb_dataset.h"
-#include "harness/kb_loader.h"
-#include "harness/kb_request.h"
-#include "harness/kb_settings.h"
-#include "harness/kb_shipped.h"
-#include "harness/kb_text.h"
+#include "harness/config/config.h"
+#include "harness/kb/kb_cache.h"
+#include "harness/kb/kb_dataset.h"
+#include "harness/kb/kb_loader.h"
+#include "harness/kb/kb_request.h"
+#include "harness/kb/kb_settings.h"
+#include "harness/kb/kb_shipped.h"
+#include "harness/kb/kb_text.h"
 
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION

@@ -14,7 +14,7 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
-#include "harness/metrics.h"
+#include "metrics/metrics.h"
 
 #define FIX "build/fixtures/metrics/"
 

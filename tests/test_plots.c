@@ -10,8 +10,8 @@
 #include "common/error.h"
 #include "tmpdir.h"
 #include "common/fsutil.h"
-#include "harness/commands.h"
-#include "harness/plots.h"
+#include "harness/cli/commands.h"
+#include "harness/report/plots.h"
 #include "report_fixtures.h"
 
 static char dir[64], run_a[256], run_b[256], out[256];

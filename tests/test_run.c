@@ -10,13 +10,14 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "model/checkpoint_write.h"
 #include "tmpdir.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
-#include "harness/experiment.h"
-#include "harness/log.h"
-#include "harness/progress.h"
-#include "harness/provenance.h"
+#include "harness/run/experiment.h"
+#include "harness/run/log.h"
+#include "harness/run/progress.h"
+#include "harness/run/provenance.h"
 
 #pragma weak experiment_check_dataset
 
@@ -39,16 +40,23 @@ static void setup(void) {
     strcpy(dir, "/tmp/kanoclip-run-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     log_set_echo(0);
-    put("ck/config.json", "{}");
-    put("ck/model.safetensors", "weights-bytes");
+    // A real (tiny, random) checkpoint: the experiment checks config.json and the weights before a run starts.
+    ClipConfig c = {.vision = {.width = 32, .layers = 2, .heads = 2, .mlp = 128, .ln_eps = 1e-5f, .act = ACT_QUICK_GELU},
+                    .text = {.width = 32, .layers = 1, .heads = 2, .mlp = 128, .ln_eps = 1e-5f, .act = ACT_QUICK_GELU},
+                    .vocab_size = 49408, .context_length = 77, .eos_token_id = 49407, .image_size = 32,
+                    .patch_size = 8, .channels = 3, .projection_dim = 24, .logit_scale_init = 2.6592f};
+    char *ck = in_dir("ck");
+    fs_mkdirs(ck);
+    cr_assert_eq(clip_write_random(ck, &c, 5), 0, "%s", err_msg());
+    free(ck);
     put("train/good/a.png", "aaaa");
     put("visa/candle/b.png", "bbbbbb");
     char text[2048];
     snprintf(text, sizeof text,
              "run:\n  name: t\n  out_dir: %s/results\n  seed: 7\n"
-             "model:\n  checkpoint: %s/ck\n"
+             "model:\n  checkpoint: %s/ck\n  image_size: 32\n  layers: [1, 2]\n  vv_from: 1\n"
              "data:\n  train: {type: mvtec, root: %s/train}\n"
-             "eval:\n  datasets: [{name: visa, type: visa, root: %s/visa}]\n",
+             "eval:\n  datasets: [{name: visa, type: visa, root: %s/visa}]\n  image_size: 32\n",
              dir, dir, dir, dir);
     put("exp.yaml", text);
     snprintf(cfg_path, sizeof cfg_path, "%s/exp.yaml", dir);
@@ -90,7 +98,11 @@ Test(run, folder_named_by_hash_with_config_provenance_log) {
     cr_assert_eq(cJSON_GetObjectItem(j, "seed")->valueint, 7);
     cr_assert_str_eq(cJSON_GetObjectItem(j, "command_line")->valuestring, "kanoclip experiment exp.yaml");
     char hex[65];
-    sha256_hex("weights-bytes", 13, hex);
+    size_t wlen = 0;
+    char *wpath = in_dir("ck/model.safetensors"), *wbytes = fs_read_file(wpath, &wlen);
+    sha256_hex(wbytes, wlen, hex);
+    free(wbytes);
+    free(wpath);
     cr_assert_str_eq(cJSON_GetObjectItem(j, "weights_sha256")->valuestring, hex);
     const char *commit = cJSON_GetObjectItem(j, "git_commit")->valuestring;
     cr_assert(!strcmp(commit, "unknown") || strlen(commit) == 40, "git_commit '%s'", commit);
@@ -136,7 +148,7 @@ Test(run, manifest_hash_moves_with_files) {
 
 // A stand-in executor: writes metrics.json; fails once when asked to, after saving state (a killed run).
 static int calls, fail_next, saw_state;
-static int fake_execute(Run *run, const Config *cfg) {
+static int fake_execute(Run *run, const Settings *s) {
     calls++;
     char *st = run_path(run, "state.bin");
     saw_state = fs_exists(st);
@@ -230,17 +242,19 @@ Test(run, dry_run_checks_paths) {
     free(text);
     (void)rc;  // 0 when an executor is linked in, 1 otherwise (reported as a FAIL line)
 
-    char *w = in_dir("ck/model.safetensors");
-    unlink(w);
-    free(w);
+    // A missing dataset is listed; missing weights stop the dry run with the run's one line naming the key.
     char *ov = "eval.datasets=[{name: gone, type: mpdd, root: /nonexistent/mpdd}]";
     cr_assert_not_null(freopen(out, "w", stdout));
     cr_assert_eq(run_cmd(3, cfg_path, ov, "--dry-run"), 1);
     fflush(stdout);
     text = fs_read_file(out, NULL);
-    cr_assert(strstr(text, "FAIL model.checkpoint") && strstr(text, "no model.safetensors or pytorch_model.bin"), "%s", text);
     cr_assert(strstr(text, "FAIL eval.datasets gone (mpdd) /nonexistent/mpdd"), "%s", text);
     free(text);
+    char *w = in_dir("ck/model.safetensors");
+    unlink(w);
+    free(w);
+    cr_assert_eq(run_cmd(2, cfg_path, "--dry-run"), 1);
+    cr_assert(strstr(err_msg(), "model.checkpoint: ") && strstr(err_msg(), "model.safetensors"), "%s", err_msg());
     char *results = in_dir("results");
     cr_assert(!fs_exists(results), "a dry run creates nothing");
     free(results);

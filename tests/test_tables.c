@@ -11,8 +11,8 @@
 #include "common/error.h"
 #include "tmpdir.h"
 #include "common/fsutil.h"
-#include "harness/commands.h"
-#include "harness/tables.h"
+#include "harness/cli/commands.h"
+#include "harness/report/tables.h"
 #include "report_fixtures.h"
 
 static char dir[64];
@@ -176,4 +176,32 @@ Test(tables, paper_numbers_file_is_well_formed) {
     for (int i = 0; i < p.n; i++) kanoclip += !strcmp(p.rows[i].method, "KAnoCLIP");
     cr_assert_eq(kanoclip, 1, "only MPDD has a (third-party) KAnoCLIP number");
     paper_numbers_free(&p);
+}
+
+// Runs of one label but different configs are not seeds of one method: the demo with 10 epochs and with 2
+// epochs (same seed) get a column each, named by the key that differs; seeds of one config are still averaged.
+Test(tables, one_label_with_two_configs_is_two_methods) {
+    cr_redirect_stdout();
+    const char *med[] = {"brainmri", "headct"};
+    char r[3][256], *argv[8] = {"tables"};
+    const char *cfg[3] = {"run:\n  name: demo\n  seed: 1\ntrain:\n  epochs: 10\n  lr: 0.001\n",
+                          "run:\n  name: demo\n  seed: 2\ntrain:\n  epochs: 10\n  lr: 0.001\n",
+                          "run:\n  name: demo\n  seed: 1\ntrain:\n  epochs: 2\n  lr: 0.001\n"};
+    double base[3] = {0.80, 0.84, 0.60};
+    for (int i = 0; i < 3; i++) {
+        snprintf(r[i], sizeof r[i], "%s/grouped/run%d", dir, i);
+        fixture_run(r[i], "kanoclip", "Demo", "main", 0, i == 1 ? 2 : 1, 2, med, base[i], 0.90, 1, 0);
+        fixture_write(r[i], "config.yaml", cfg[i]);
+        argv[1 + i] = r[i];
+    }
+    char out[256];
+    snprintf(out, sizeof out, "%s/g", dir);
+    argv[4] = "--out";
+    argv[5] = out;
+    cr_assert_eq(cmd_tables(6, argv), 0, "%s", err_msg());
+    char *md = read_out(out, "table2_medical.md");
+    cr_assert(strstr(md, "| Dataset | Demo (train.epochs=10) | Demo (train.epochs=2) |"), "%s", md);
+    // seeds 1 and 2 of the 10-epoch config: 80 and 84 -> 82.0±2.8; the 2-epoch run alone: 60.0
+    cr_assert(strstr(md, "| BrainMRI | **82.0**±2.8 / **90.0**±0.0 | 60.0 / **90.0** |"), "%s", md);
+    free(md);
 }

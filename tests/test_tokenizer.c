@@ -309,7 +309,7 @@ Test(tokenizer, html_unescape_rules) {
 }
 
 // kanoclip tokenize: one line of ids per text (design §5).
-#include "harness/commands.h"
+#include "harness/cli/commands.h"
 
 Test(tokenizer, command_prints_one_line_per_text, .init = cr_redirect_stdout) {
     char *vocab = vocab_gz_path();

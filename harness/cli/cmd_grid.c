@@ -1,0 +1,109 @@
+// kanoclip grid GRID.yaml [--run] [--slurm OUT.sh] [--refreeze]
+#include "harness/cli/commands.h"
+#include "harness/cli/cli_args.h"
+#include "harness/run/grid.h"
+#include "common/error.h"
+#include "common/fsutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: kanoclip grid GRID.yaml [--run] [--slurm OUT.sh] [--refreeze]\n"
+    "  expands the grid into frozen cells (<out>/grid-<name>/cells.tsv) and lists them;\n"
+    "  --run runs the cells not yet done, one after another, then writes the tables;\n"
+    "  --slurm writes a script that submits them as a Slurm array plus an afterok tables job;\n"
+    "  --refreeze replaces frozen cells after the grid or its configs changed\n";
+
+// Runs `exe args...` in a child process; its exit status (128+signal when killed).
+static int run_child(const char *exe, char *const *args) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return err_set("fork failed"), 255;
+    if (pid == 0) {
+        execv(exe, args);
+        fprintf(stderr, "kanoclip grid: cannot run %s\n", exe);
+        _exit(127);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) < 0) return 255;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static const char *state_name(int st) { return st == 2 ? "done" : st == 1 ? "partial" : "new"; }
+
+static int run_cells(Grid *g) {
+    const char *exe = grid_self_exe();
+    int n = grid_n_cells(g), done = 0, failed = 0, ran = 0;
+    for (int i = 0; i < n; i++) {
+        const GridCell *c = grid_cell(g, i);
+        if (grid_cell_state(c) == 2) { done++; continue; }
+        printf("[cell %d/%d] kanoclip experiment %s\n", i + 1, n, c->cell_config);
+        char *args[] = {(char *)exe, "experiment", c->cell_config, NULL};
+        int rc = run_child(exe, args);
+        ran++;
+        if (rc == 0 && grid_cell_state(c) == 2) done++;
+        else {
+            failed++;
+            printf("[cell %d/%d] failed (exit %d); rerun `kanoclip grid ... --run` to resume it\n", i + 1, n, rc);
+        }
+    }
+    printf("grid %s: %d cells, %d done, %d ran now, %d failed\n", grid_name(g), n, done, ran, failed);
+    if (failed) return 1;
+    // Every cell is done: the tables, through the same binary.
+    char **args = calloc((size_t)n + 6, sizeof *args);
+    int k = 0;
+    args[k++] = (char *)exe;
+    args[k++] = "tables";
+    for (int i = 0; i < n; i++) args[k++] = grid_cell(g, i)->run_dir;
+    args[k++] = "--out";
+    char *tables = fs_join(grid_dir(g), "tables");
+    args[k++] = tables;
+    int rc = run_child(exe, args);
+    free(tables);
+    free(args);
+    return rc == 0 ? 0 : 1;
+}
+
+int cmd_grid(int argc, char **argv) {
+    const char *path = NULL, *slurm = NULL;
+    int run = 0, refreeze = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(usage_text, stdout); return 0; }
+        else if (!strcmp(argv[i], "--run")) run = 1;
+        else if (!strcmp(argv[i], "--refreeze")) refreeze = 1;
+        else if (!strcmp(argv[i], "--slurm")) {
+            if (i + 1 >= argc) { fprintf(stderr, "kanoclip grid: --slurm needs a file name\n"); return 2; }
+            slurm = argv[++i];
+        } else if (argv[i][0] == '-') { fprintf(stderr, "kanoclip grid: unknown option '%s'\n", argv[i]); return 2; }
+        else if (!path) path = argv[i];
+        else { fprintf(stderr, "kanoclip grid: more than one grid file\n"); return 2; }
+    }
+    if (!path) return cli_usage_error(usage_text);
+    Grid *g = grid_load(path);
+    if (!g) return fail_with_error();
+    int rc = 0;
+    if (grid_freeze(g, refreeze) < 0) rc = fail_with_error();
+    if (rc == 0) {
+        int n = grid_n_cells(g);
+        printf("grid %s: %d cells frozen in %s/cells.tsv\n", grid_name(g), n, grid_dir(g));
+        for (int i = 0; i < n && !run; i++) {
+            const GridCell *c = grid_cell(g, i);
+            printf("  %4d  %-7s  %s  %s%s%s%s%s%s%s\n", i, state_name(grid_cell_state(c)), c->run_dir, c->config,
+                   *c->dataset ? "  dataset=" : "", c->dataset, *c->seed ? "  seed=" : "", c->seed,
+                   *c->overrides ? "  " : "", c->overrides);
+        }
+    }
+    if (rc == 0 && slurm) {
+        const char *exe = grid_self_exe();
+        if (grid_write_slurm(g, slurm, exe) < 0) rc = fail_with_error();
+        else printf("wrote %s (submit with: bash %s)\n", slurm, slurm);
+    }
+    if (rc == 0 && run) rc = run_cells(g);
+    grid_free(g);
+    return rc;
+}

@@ -1,0 +1,45 @@
+// Results of finished runs as `kanoclip tables` and `kanoclip plots` read them (the file formats are documented
+// in harness/run/experiment.h): metrics.json, with per_class.csv as the source of per-class rows when metrics.json
+// has none, and report.* from config.yaml when metrics.json does not say label/table/order.
+#ifndef HARNESS_TABLES_DATA_H
+#define HARNESS_TABLES_DATA_H
+
+enum {
+    M_IMAGE_AUROC, M_IMAGE_AP, M_IMAGE_F1, M_PIXEL_AUROC, M_PIXEL_AUPRO, M_PIXEL_AP, M_PIXEL_F1, N_METRICS
+};
+// "image.auroc", ... (the names used in metrics.json "ci") and CSV column names ("image_auroc", ...).
+extern const char *const metric_json_name[N_METRICS];
+extern const char *const metric_csv_name[N_METRICS];
+
+typedef struct {
+    double v[N_METRICS];      // fractions in [0,1]
+    int has[N_METRICS];
+    double lo[N_METRICS], hi[N_METRICS];
+    int has_ci[N_METRICS];
+} MetricSet;
+
+typedef struct { char *name; MetricSet m; } ClassResult;
+
+typedef struct {
+    char *name;
+    MetricSet m;
+    ClassResult *classes;
+    int n_classes;
+} DatasetResult;
+
+typedef struct {
+    char *dir;
+    char *method, *label, *table, *aupro_variant, *train_dataset;
+    int order;
+    long seed;
+    DatasetResult *datasets;
+    int n_datasets;
+    char metrics_sha256[65];  // of metrics.json's bytes
+} RunResult;
+
+// Reads DIR's metrics.json (required; DONE need not exist). -1 with err_set naming file and field.
+int run_result_load(const char *dir, RunResult *out);
+void run_result_free(RunResult *r);
+const DatasetResult *run_result_dataset(const RunResult *r, const char *name);
+
+#endif
