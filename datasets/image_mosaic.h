@@ -1,4 +1,4 @@
-// April-GAN's mosaic augmentation (zsad-anchors.md §1.2: MVTecDataset.combine_img): four images of one class
+// April-GAN's mosaic augmentation (docs/reference/zsad-anchors.md §1.2: MVTecDataset.combine_img): four images of one class
 // pasted into a 2 x 2 canvas of twice the first image's size (PIL Image.paste: a larger image is cut at the
 // canvas edge, a smaller one leaves black), with their masks pasted the same way (a normal image contributes
 // zeros), then resized and normalised as a plain image is.

@@ -1,4 +1,4 @@
-// AnomalyCLIP's text encoder with deep prompts (zsad-anchors.md §1.1, kanoclip-components.md §4.2): the frozen
+// AnomalyCLIP's text encoder with deep prompts (docs/reference/zsad-anchors.md §1.1, docs/reference/kanoclip-components.md §4.2): the frozen
 // CLIP text tower where, before text layer i = 1..D-1 (0-based), the hidden states at positions 1..n are
 // overwritten by learnable deep[i-1] (ResidualAttentionBlock_learnable_token). Forward keeps what the backward
 // needs; the backward gives the gradients of the input embeddings and of the deep prompts (weights frozen).

@@ -1,4 +1,4 @@
-// Training of the two trained baselines from their features (zsad-anchors.md §1.1, §1.2): APRIL-GAN's per-layer
+// Training of the two trained baselines from their features (docs/reference/zsad-anchors.md §1.1, §1.2): APRIL-GAN's per-layer
 // linear maps (Focal + Dice(p_a) per layer) and AnomalyCLIP's prompts (CE on the global feature + λ per layer
 // Focal + Dice + Dice), gradients written out by hand through the maps, the L2 norms, the linear maps or the
 // deep-prompt text tower, then one Adam step.

@@ -1,4 +1,4 @@
-// The local loss of APRIL-GAN and AnomalyCLIP on one layer's logits (zsad-anchors.md §1.1 "Loss formulas",
+// The local loss of APRIL-GAN and AnomalyCLIP on one layer's logits (docs/reference/zsad-anchors.md §1.1 "Loss formulas",
 // §1.2 "Training"): probabilities at the input size by either order of softmax and bilinear upsampling, then
 // FocalLoss(gamma 2) + BinaryDiceLoss(p_a, G) [+ BinaryDiceLoss(p_n, 1 − G)], with the gradient to the logits.
 #include "model/baselines.h"

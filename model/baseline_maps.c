@@ -1,5 +1,5 @@
 // Scores and maps of the baselines from features: 2-way softmax over cosine similarities, the two orders of
-// softmax and upsampling (zsad-anchors.md §0 item 3), WinCLIP's windows and harmonic aggregation (§1.6).
+// softmax and upsampling (docs/reference/zsad-anchors.md §0 item 3), WinCLIP's windows and harmonic aggregation (§1.6).
 #include "model/baselines.h"
 #include "model/ops_extra.h"
 

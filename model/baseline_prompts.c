@@ -1,4 +1,4 @@
-// Prompt data of the baselines, as strings from the public code (zsad-anchors.md §1.2, §1.6, §1.7), and the
+// Prompt data of the baselines, as strings from the public code (docs/reference/zsad-anchors.md §1.2, §1.6, §1.7), and the
 // text features of a prompt ensemble.
 #include "model/baselines.h"
 #include "common/error.h"
@@ -43,7 +43,7 @@ static const char *const TPL_WINCLIP21[] = {
     "a photo of the {} for anomaly detection.", "a photo of a {} for anomaly detection.",
 };
 
-// caoyunkang/WinClip ad_prompts.py (as described in zsad-anchors.md §1.6): 22 unique, no trailing period.
+// caoyunkang/WinClip ad_prompts.py (as described in docs/reference/zsad-anchors.md §1.6): 22 unique, no trailing period.
 static const char *const TPL_WINCLIP22[] = {
     "a cropped photo of the {}", "a cropped photo of a {}", "a close-up photo of a {}",
     "a close-up photo of the {}", "a bright photo of a {}", "a bright photo of the {}", "a dark photo of the {}",

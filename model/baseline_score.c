@@ -1,4 +1,4 @@
-// Image scores and pixel maps of each baseline from its features (zsad-anchors.md §1.1, §1.2, §1.6, §1.7).
+// Image scores and pixel maps of each baseline from its features (docs/reference/zsad-anchors.md §1.1, §1.2, §1.6, §1.7).
 #include "model/baseline_internal.h"
 #include "model/ops.h"
 #include "model/ops_extra.h"

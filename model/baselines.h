@@ -1,4 +1,4 @@
-// The ZSAD baselines as model-side scoring heads (zsad-anchors.md §1.1, §1.2, §1.6, §1.7): CLIP, CLIP-AC, WinCLIP
+// The ZSAD baselines as model-side scoring heads (docs/reference/zsad-anchors.md §1.1, §1.2, §1.6, §1.7): CLIP, CLIP-AC, WinCLIP
 // (zero-shot), April-GAN (zero-shot) and AnomalyCLIP, each with the switches where the public code and the papers
 // differ. Entry points for a harness:
 //

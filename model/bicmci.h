@@ -1,4 +1,4 @@
-// Bi-CMCI, one stage on one image (kanoclip-components.md §5.4): BiXT bi-directional cross-attention between
+// Bi-CMCI, one stage on one image (docs/reference/kanoclip-components.md §5.4): BiXT bi-directional cross-attention between
 // the 2 text tokens T (normal, anomalous) and the N patch tokens F, self-attention on T, DAT deformable
 // self-attention on F (pre-LN residual blocks; BiXT MLPs after each in the full variant), then
 // probs = softmax_2(norm(F) norm(T)ᵀ / tau): column 0 the normal map, column 1 the anomaly map.

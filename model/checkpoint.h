@@ -8,7 +8,7 @@
 typedef enum { ACT_QUICK_GELU, ACT_GELU } Activation;
 
 // One tower's shape, from config.json; keys missing there take the transformers defaults
-// (CLIPTextConfig / CLIPVisionConfig, engine-anchors.md §3.2).
+// (CLIPTextConfig / CLIPVisionConfig, docs/reference/engine-anchors.md §3.2).
 typedef struct {
     int width;        // hidden_size
     int layers;       // num_hidden_layers

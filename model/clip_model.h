@@ -1,8 +1,8 @@
-// The frozen CLIP towers on the CPU (Hugging Face CLIPModel semantics; engine-anchors.md §3.3).
+// The frozen CLIP towers on the CPU (Hugging Face CLIPModel semantics; docs/reference/engine-anchors.md §3.3).
 //
 // Vision: patch embedding (conv stride p, no bias, as im2col + GEMM), class token, positional embedding resized
 // to the input grid when the input size differs from the checkpoint's, pre-LN, pre-norm blocks, post-LN class
-// token times the visual projection. Optional CLIP-VV path (kanoclip-components.md §3.4) and intermediate layers.
+// token times the visual projection. Optional CLIP-VV path (docs/reference/kanoclip-components.md §3.4) and intermediate layers.
 // Text: token + positional embeddings, causal blocks, final LN, pooling at the EOT position, projection; a
 // backward to the input embeddings only (the weights are frozen), for prompt learning.
 //

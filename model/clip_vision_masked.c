@@ -1,4 +1,4 @@
-// The CLIP vision tower on subsets of tokens (WinCLIP's windows, zsad-anchors.md §1.6; anomalib
+// The CLIP vision tower on subsets of tokens (WinCLIP's windows, docs/reference/zsad-anchors.md §1.6; anomalib
 // _get_window_embeddings): the embedded tokens before ln_pre are gathered per window as [class, window patches],
 // then ln_pre, every block, post-LN of the class row and the projection. Built on the op table (model/ops.h,
 // model/ops_infer.h); the engine's own forward keeps its loop private, so the blocks are driven here.

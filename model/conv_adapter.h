@@ -1,4 +1,4 @@
-// Conv-Adapter on the global feature (kanoclip-components.md §6.2): on a 1×1 map the depthwise-separable
+// Conv-Adapter on the global feature (docs/reference/kanoclip-components.md §6.2): on a 1×1 map the depthwise-separable
 // bottleneck is a dense one, I_c = ReLU(LN(I) W_downᵀ + b_down) W_upᵀ + b_up (+ I with the residual switch).
 #ifndef MODEL_CONV_ADAPTER_H
 #define MODEL_CONV_ADAPTER_H

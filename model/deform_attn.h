@@ -1,5 +1,5 @@
 // DAT v1 deformable self-attention over a patch grid (LeapLabTHU/DAT DAttentionBaseline with stride 1,
-// kanoclip-components.md §5.2), one image at a time, channels-last features x (N = Hg·Wg, P):
+// docs/reference/kanoclip-components.md §5.2), one image at a time, channels-last features x (N = Hg·Wg, P):
 //   q = x Wqᵀ + bq
 //   per group g (C_g = P/G channels, H/G heads): off_g = GELU(LN_ch(DWConv_k(q_g))) W_offᵀ   (N, 2) = (dy, dx)
 //   pos_g = ref + s·tanh(off_g)·(1/Wg, 1/Hg)   (grid (x, y), ref = pixel centres in [-1, 1])

@@ -51,7 +51,7 @@ static int ends_with(const char *s, const char *suffix) {
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-// Initialisation by tensor role (kanoclip-components.md §4.3, §5.4 item 5, §6.2): contexts N(0, ctx_std²);
+// Initialisation by tensor role (docs/reference/kanoclip-components.md §4.3, §5.4 item 5, §6.2): contexts N(0, ctx_std²);
 // LayerNorm weight 1, every bias 0; rpe trunc-normal 0.01; output projections zero when zero_init_out; the
 // adapter's W_up zero with the residual switch; other weights trunc-normal init_std.
 static void init_params(Kanoclip *m) {

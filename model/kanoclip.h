@@ -1,4 +1,4 @@
-// KAnoCLIP: the trainable heads over cached frozen features (kanoclip-components.md §4-§7).
+// KAnoCLIP: the trainable heads over cached frozen features (docs/reference/kanoclip-components.md §4-§7).
 //
 // One training step on a mini-batch:
 //   text   KnPL prompts [SOT] ctx_s(n_ctx) [state word] [class] . [EOT] for the classes in the batch -> frozen

@@ -1,4 +1,4 @@
-// Defaults and consistency checks of KanoclipConfig (kanoclip-components.md §0, §10).
+// Defaults and consistency checks of KanoclipConfig (docs/reference/kanoclip-components.md §0, §10).
 #include "model/kanoclip_config.h"
 
 #include "common/error.h"

@@ -1,4 +1,4 @@
-// KAnoCLIP method configuration: every switch of the heads with its default (kanoclip-components.md §0, §10).
+// KAnoCLIP method configuration: every switch of the heads with its default (docs/reference/kanoclip-components.md §0, §10).
 // The harness fills it from the YAML `method:` section (experiments/defaults.yaml lists the same keys);
 // the numbers in brackets are the FLAG numbers of the checklist in §10 of that note.
 #ifndef MODEL_KANOCLIP_CONFIG_H
@@ -79,7 +79,7 @@ typedef struct {
     GemmPrecision precision; // GEMM mode of the text tower on CUDA (GEMM_FP32 default; the CPU always computes fp32)
 } KanoclipConfig;
 
-// The defaults of kanoclip-components.md at ViT-L/14@336 sizes, 518 px.
+// The defaults of docs/reference/kanoclip-components.md at ViT-L/14@336 sizes, 518 px.
 KanoclipConfig kanoclip_config_default(void);
 // -1 with err_set naming the field when sizes or switches are inconsistent or not built.
 int kanoclip_config_check(const KanoclipConfig *cfg);

@@ -1,4 +1,4 @@
-// KAnoCLIP's losses (kanoclip-components.md §7, AnomalyCLIP loss.py semantics) and the KD loss (§4.3).
+// KAnoCLIP's losses (docs/reference/kanoclip-components.md §7, AnomalyCLIP loss.py semantics) and the KD loss (§4.3).
 // Each *_forward returns the loss; each *_backward accumulates scale · ∂loss/∂input.
 #ifndef MODEL_KANOCLIP_LOSSES_H
 #define MODEL_KANOCLIP_LOSSES_H

@@ -1,5 +1,5 @@
 // Deformable-DETR multi-scale deformable attention with one level (fundamentalvision/Deformable-DETR
-// MSDeformAttn, kanoclip-components.md §5.3), the Bi-CMCI alternative to DAT. On x (N = Hg·Wg, P):
+// MSDeformAttn, docs/reference/kanoclip-components.md §5.3), the Bi-CMCI alternative to DAT. On x (N = Hg·Wg, P):
 //   query = x + pos (2-D sine positional embedding, DETR's PositionEmbeddingSine(normalize=True))
 //   value = x Wvᵀ + bv
 //   off   = query Woffᵀ + boff  (N, M, K, 2) in pixels (x, y);  a = softmax_K(query Waᵀ + ba)  (N, M, K)

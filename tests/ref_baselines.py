@@ -1,5 +1,5 @@
 """Reference for the baselines (model/baseline*.c): a tiny random CLIP in the Hugging Face layout and, in plain
-PyTorch (float64), each baseline written the way its public code computes it (zsad-anchors.md):
+PyTorch (float64), each baseline written the way its public code computes it (docs/reference/zsad-anchors.md):
   CLIP / CLIP-AC   cos(CLS, T)*scale softmax; last-layer patch tokens -> post-LN + proj -> softmax on the grid ->
                    bilinear (align_corners False) -> scipy gaussian_filter
   WinCLIP          anomalib torch_model: F.unfold masks, window embeddings by index_select on the embedded tokens

@@ -1,5 +1,5 @@
 """Reference for the KAnoCLIP heads (model/kanoclip*.c, bicmci.c, deform_attn.c): a plain-PyTorch implementation
-of kanoclip-components.md (§4.3 KnPL + KD, §5.4 Bi-CMCI with BiXT cross-attention and DAT v1 deformable attention
+of docs/reference/kanoclip-components.md (§4.3 KnPL + KD, §5.4 Bi-CMCI with BiXT cross-attention and DAT v1 deformable attention
 written as the DAT code computes it, channels-first with F.grid_sample, §6.2 Conv-Adapter, §7 AnomalyCLIP's focal
 and dice), run in float64 on a tiny model, with torch.optim.Adam.
 

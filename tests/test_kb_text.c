@@ -245,7 +245,7 @@ Test(kb_request, image_data_urls_by_content_not_extension) {
     free(png), free(jpg), free(bmp), free(fake), free(dir);
 }
 
-// The class counts of the 12 datasets (reference/datasets.md, summary table).
+// The class counts of the 12 datasets (docs/reference/datasets.md, summary table).
 static const struct { const char *type; int classes; } shipped_datasets[] = {
     {"mvtec", 15}, {"visa", 12}, {"mpdd", 6}, {"btad", 3}, {"sdd", 1}, {"dagm", 10}, {"brainmri", 1},
     {"liverct", 1}, {"resc", 1}, {"br35h", 1}, {"covid19", 1}, {"headct", 1}, {"generic", 1},

@@ -248,7 +248,8 @@ static double now_s(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-// Every file under a (relative paths, sorted), but the two that record attempts rather than results.
+// Every file under a (relative paths, sorted), but those that record attempts and times rather than results:
+// log.txt, provenance.json and DONE (whose content is the finishing time; its presence is checked).
 static int list_files(const char *root, const char *rel, char names[][256], int n, int cap) {
     char path[512];
     snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
@@ -260,7 +261,7 @@ static int list_files(const char *root, const char *rel, char names[][256], int 
         snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", nm);
         char full[768];
         snprintf(full, sizeof full, "%s/%s", root, sub);
-        if (nm[0] != '.' && strcmp(sub, "log.txt") && strcmp(sub, "provenance.json")) {
+        if (nm[0] != '.' && strcmp(sub, "log.txt") && strcmp(sub, "provenance.json") && strcmp(sub, "DONE")) {
             if (fs_is_dir(full)) n = list_files(root, sub, names, n, cap);
             else if (n < cap) snprintf(names[n++], 256, "%s", sub);
         }
@@ -299,6 +300,9 @@ Test(trust, kill_9_at_five_random_points_resumes_to_identical_files, .timeout = 
     snprintf(dw, sizeof dw, "%s/whole-results/%s", tmp, strrchr(dk, '/') + 1);
     static char fw[256][256], fk[256][256];
     int nw = list_files(dw, "", fw, 0, 256), nk = list_files(dk, "", fk, 0, 256);
+    char *done = fs_join(dk, "DONE");
+    cr_assert(fs_exists(done), "the resumed run is not marked finished");
+    free(done);
     cr_assert_eq(nw, nk, "%d files vs %d after the kills", nw, nk);
     cr_assert_gt(nw, 8);
     for (int i = 0; i < nw; i++) {

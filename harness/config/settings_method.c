@@ -1,5 +1,5 @@
 // Config -> Settings, the method sections: KAnoCLIP's `method:` switches (model/kanoclip_config.h; the numbers in
-// experiments/defaults.yaml's comments are the FLAGs of kanoclip-components.md §10), the harness side of its
+// experiments/defaults.yaml's comments are the FLAGs of docs/reference/kanoclip-components.md §10), the harness side of its
 // prompts, the baselines' train.baseline.* (harness/config/baseline_setup.h) and the knowledge base's kb.*.
 #include "harness/config/baseline_setup.h"
 #include "harness/config/settings_read.h"

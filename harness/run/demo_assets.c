@@ -19,8 +19,10 @@ static int synthetic_enabled(const Settings *s) {
 // others wait and then find it made. Returns 1 when OUT exists (nothing to do), 0 with the lock taken, -1.
 static int lock_generation(const char *out, FileLock *lock) {
     if (fs_is_dir(out)) return 1;
-    char *lp = malloc(strlen(out) + 8);
-    sprintf(lp, "%s.lock", out);
+    size_t n = strlen(out) + 8;
+    char *lp = malloc(n);
+    if (!lp) return err_set("out of memory");
+    snprintf(lp, n, "%s.lock", out);
     char *slash = strrchr(lp, '/');
     if (slash) {  // the parent folder, for the lock file
         *slash = 0;

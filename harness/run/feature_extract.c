@@ -79,8 +79,10 @@ static int extract_missing(FeatureCache *fc, const FeatureSpec *sp, const ExecDa
 
 // Takes PATH.lock, saying in the log when another process holds it (and so the wait is not a hang).
 static int lock_cache(const char *path, FileLock *lock) {
-    char *lp = malloc(strlen(path) + 8);
-    sprintf(lp, "%s.lock", path);
+    size_t n = strlen(path) + 8;
+    char *lp = malloc(n);
+    if (!lp) return err_set("out of memory");
+    snprintf(lp, n, "%s.lock", path);
     long holder = 0;
     int rc = file_lock(lp, 0, lock, &holder);
     if (rc == 1) {
