@@ -4,7 +4,7 @@
 # make the machine look bare: `pkg-config` fails and `dpkg-query` reports every package missing until the `apt-get`
 # shim has "installed" them (it records its arguments and creates a marker; its first `update` fails the way apt
 # does when another apt holds the lists' lock); `id -u` says root (FAKE_UID otherwise), `cc`/`gcc`/`nvcc` log each
-# compile. Checks:
+# compile and link. Checks:
 #   1. `make -j2` succeeds in one invocation; apt-get ran before any compile, every call with the lock timeout, and
 #      the held lock was waited for;
 #   2. a second `make -j2` installs, restarts and compiles nothing;
@@ -72,8 +72,9 @@ exec "$real_id" "\$@"
 EOF
 for c in cc gcc nvcc; do
   r=$(command -v "$c") || continue
-  # (not nvcc's --dryrun, which the Makefile asks for the toolkit's root while it reads itself)
-  printf '#!/bin/sh\ncase " $* " in *" --dryrun "*) ;; *) echo "compile %s $*" >>"%s" ;; esac\nexec "%s" "$@"\n' \
+  # Only make's compiles and links (-o build/...): not nvcc's --dryrun, which the Makefile runs while it reads
+  # itself to find the toolkit, nor the `gcc -E` on a temporary file that nvcc runs then to probe its host compiler.
+  printf '#!/bin/sh\ncase " $* " in *" -o build/"*) echo "compile %s $*" >>"%s" ;; esac\nexec "%s" "$@"\n' \
     "$c" "$log" "$r" >"$shims/$c"
 done
 chmod +x "$shims"/*
