@@ -1,12 +1,24 @@
-# KAnoCLIP harness. `make` builds build/kanoclip; `make test` installs what is missing, builds and tests;
-# `make experiment [CONFIG=experiments/x.yaml] [ARGS="key=value ..."]` runs an experiment (the demo by default).
+# KAnoCLIP harness. `make` installs what is missing and builds build/kanoclip; `make test` installs what is missing
+# (the test oracles too), builds and tests; `make experiment [CONFIG=experiments/x.yaml] [ARGS="key=value ..."]` runs
+# an experiment (the demo by default).
 
 CC      ?= gcc
 BUILD   := build
 PKGS    := openblas hdf5 yaml-0.1 libcurl libcjson libpng libjpeg zlib libzip libcrypto
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-OPENBLAS_DIR := $(shell pkg-config --variable=libdir openblas 2>/dev/null)
+
+# Packages first, then flags, then compiles: $(BUILD)/pkg.mk (PKG_CFLAGS, PKG_LIBS, OPENBLAS_DIR from pkg-config) is
+# made by a rule that first runs scripts/deps.sh for what the goals need, and make remakes an included makefile
+# before anything else and restarts with it. So every compile sees the flags and none runs beside apt-get, with -j
+# too. What the goals need (DEPS_SET): bench (and deps) everything, test/test-build/fixtures Criterion and the Python
+# oracles too, the goals that build and run the program only that; other file goals (scripts/gpu_check.sh's
+# binaries, on machines it has checked) install nothing, and `clean` and `gpu-check` do not read pkg-config at all.
+# `make DEPS_SET=` skips the install step.
+GOALS    := $(or $(MAKECMDGOALS),all)
+DEPS_SET ?= $(if $(filter deps bench,$(GOALS)),bench,$(if $(filter test test-build fixtures,$(GOALS)),test,$(if \
+  $(filter all experiment tables plots paper grid,$(GOALS)),build)))
+ifneq ($(filter-out clean gpu-check,$(GOALS)),)
+include $(BUILD)/pkg.mk
+endif
 CFLAGS  ?= -O3 -march=native
 CFLAGS  += -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-format-truncation -I. $(PKG_CFLAGS) -MMD -MP
 LDLIBS  := $(PKG_LIBS) -lhdf5_hl -Wl,-rpath,$(OPENBLAS_DIR) -fopenmp -lm -lpthread
@@ -53,11 +65,22 @@ PYTHON_REF  := /usr/bin/python3
 CONFIG ?= experiments/demo.yaml
 ARGS   ?=
 
-.PHONY: all deps test test-build fixtures bench experiment clean gpu-check tables plots paper grid
-all: deps $(BUILD)/kanoclip
+.PHONY: all deps test test-build fixtures bench experiment clean gpu-check tables plots paper grid FORCE
+all: $(BUILD)/kanoclip
 
-deps:
-	@bash scripts/deps.sh
+# Checked on every run (FORCE), rewritten only when its text changes: a fresh tree restarts make once, a built one
+# not at all; on the restart (MAKE_RESTARTS) the file is taken as it is.
+$(BUILD)/pkg.mk: $(if $(MAKE_RESTARTS),,FORCE)
+	@$(if $(DEPS_SET),bash scripts/deps.sh $(DEPS_SET))
+	@mkdir -p $(@D)
+	@cflags=$$(pkg-config --cflags $(PKGS)) && libs=$$(pkg-config --libs $(PKGS)) && \
+	  libdir=$$(pkg-config --variable=libdir openblas) || \
+	  { echo "make: pkg-config cannot find $(PKGS) (make deps, or scripts/deps.sh, installs them)" >&2; exit 1; }; \
+	printf 'PKG_CFLAGS := %s\nPKG_LIBS := %s\nOPENBLAS_DIR := %s\n' "$$cflags" "$$libs" "$$libdir" > $@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+
+# The install itself happens while $(BUILD)/pkg.mk is remade (DEPS_SET=bench for this goal).
+deps: ;
 
 $(BUILD)/kanoclip: $(BUILD)/harness/cli/main.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
