@@ -14,13 +14,13 @@
 int exec_dataset_open(const Config *cfg, const char *key, const ConfigDataset *d, int train_role, ExecDataset *out) {
     memset(out, 0, sizeof *out);
     DatasetType type;
-    if (dataset_type_from_name(d->type, &type) < 0) return err_set("%s: dataset %s: %s", key, d->name, err_msg());
+    if (dataset_type_from_name(d->type, &type) < 0) return err_wrap("%s: dataset %s: ", key, d->name);
     if (!d->root || !*d->root) return err_set("%s: dataset %s: no root (set data.roots.%s)", key, d->name, d->type);
     if (!fs_exists(d->root))
         return err_set("%s: dataset %s: folder %s not found; download the %s dataset into it or set data.roots.%s",
                        key, d->name, d->root, d->type, d->type);
     Dataset *ds = dataset_open(type, d->root, SPLIT_TEST, NULL);
-    if (!ds) return err_set("%s: dataset %s: %s", key, d->name, err_msg());
+    if (!ds) return err_wrap("%s: dataset %s: ", key, d->name);
     out->name = strdup(d->name);
     out->type = strdup(d->type);
     out->root = strdup(d->root);

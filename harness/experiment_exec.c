@@ -245,8 +245,8 @@ int experiment_execute(Run *run, const Config *cfg) {
                 ev[k].ds->image_level_only ? "image-level only" : "with masks");
 
     // The model, the method's configuration, the feature side.
-    if (!(model = clip_model_load(ckpt, CLIP_TEXT | CLIP_VISION))) { rc = err_set("model.checkpoint: %s", err_msg()); goto out; }
-    if (!(tok = tokenizer_load_dir(ckpt))) { rc = err_set("model.checkpoint: %s", err_msg()); goto out; }
+    if (!(model = clip_model_load(ckpt, CLIP_TEXT | CLIP_VISION))) { rc = err_wrap("model.checkpoint: "); goto out; }
+    if (!(tok = tokenizer_load_dir(ckpt))) { rc = err_wrap("model.checkpoint: "); goto out; }
     {
         const char *h = checkpoint_hash(model->ck);
         if (h) run_set_provenance(run, "weights_sha256", h);

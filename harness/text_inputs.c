@@ -42,10 +42,10 @@ int text_prompts_build(const Config *cfg, Tokenizer *tok, const ClipText *text, 
             char buf[512];
             snprintf(buf, sizeof buf, "%s %s.", config_list_str(cfg, "method.state_words", s), text_class_word(cfg, d, c));
             int n = 0, *w = words_ids(tok, buf, &n);
-            if (!w) { text_prompts_free(out); return err_set("prompt '%s': %s", buf, err_msg()); }
+            if (!w) { text_prompts_free(out); return err_wrap("prompt '%s': ", buf); }
             int rc = kanoclip_prompt_ids(out->ids + ((size_t)c * 2 + s) * L, out->eot + c * 2 + s, L, n_ctx, w, n);
             free(w);
-            if (rc < 0) { text_prompts_free(out); return err_set("method.n_ctx: prompt '%s': %s", buf, err_msg()); }
+            if (rc < 0) { text_prompts_free(out); return err_wrap("method.n_ctx: prompt '%s': ", buf); }
         }
     return 0;
 }
@@ -69,7 +69,7 @@ int text_fixed_features(const Config *cfg, Tokenizer *tok, const ClipText *text,
             else snprintf(buf, sizeof buf, "%s", tmpl);
             if (tokenizer_encode(tok, buf, ids + ((size_t)c * 2 + s) * L, L) < 0) {
                 free(ids);
-                return err_set("method.fixed_prompts: '%s': %s", buf, err_msg());
+                return err_wrap("method.fixed_prompts: '%s': ", buf);
             }
         }
     ClipTextRun *r = clip_text_run_new(text, 0);
