@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -288,6 +291,46 @@ Test(cache, damaged_partial_starts_over) {
     cr_assert_eq(feature_cache_finish(fc), 0, "%s", err_msg());
     feature_cache_close(fc);
     free(partial);
+    free(path);
+}
+
+// A write the file system refuses stops the extraction with the system's reason named, not a bare "flush
+// failed". The refusal here is the file-size limit (EFBIG, SIGXFSZ ignored), which fails HDF5's write() calls the
+// way a full disk (ENOSPC) does; the cache is written in a child so the limit stays there.
+Test(cache, refused_write_names_the_system_error) {
+    FeatureCacheKey k = make_key();
+    char *path = fs_join(dir, "feat.h5"), *errp = fs_join(dir, "err.txt");
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl;
+        getrlimit(RLIMIT_FSIZE, &rl);
+        rl.rlim_cur = 4096;
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(3);
+        FeatureCache *fc = feature_cache_open(path, &k);
+        int rc = fc ? 0 : -1;
+        float buf[T * D] = {0}, global[P] = {0};
+        for (int i = 0; i < N && rc == 0; i++) {
+            for (int s = 0; s < 2 && rc == 0; s++) rc = feature_cache_put(fc, i, s, buf);
+            if (rc == 0) rc = feature_cache_put(fc, i, FEATURE_GLOBAL, global);
+            if (rc == 0) feature_cache_mark_done(fc, i);
+        }
+        if (rc == 0) rc = feature_cache_finish(fc);
+        if (rc == 0) _exit(4);
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_FSIZE, &rl);
+        _exit(fs_write_atomic(errp, err_msg(), strlen(err_msg())) == 0 ? 0 : 5);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status), "the child died (status %d)", status);
+    cr_assert_neq(WEXITSTATUS(status), 4, "a 4 KiB file-size limit did not stop the cache");
+    cr_assert_eq(WEXITSTATUS(status), 0, "child exit %d", WEXITSTATUS(status));
+    char *msg = fs_read_file(errp, NULL);
+    cr_assert_not_null(msg);
+    cr_assert(strstr(msg, strerror(EFBIG)) && strstr(msg, "feat.h5"), "%s", msg);
+    free(msg);
+    free(errp);
     free(path);
 }
 

@@ -54,6 +54,22 @@ Test(common, atomic_write_replaces_whole_file) {
     free(sub);
 }
 
+// A full disk names the system's reason. The temporary file of the atomic write is made /dev/full, which refuses
+// every write with ENOSPC; the target is left as it was.
+Test(common, atomic_write_on_full_disk_names_errno) {
+    char dir[] = "/tmp/kanoclip-test-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char *path = fs_join(dir, "metrics.json"), *tmp = fs_temp_name(path);
+    cr_assert_eq(symlink("/dev/full", tmp), 0);
+    cr_assert_eq(fs_write_atomic(path, "{}", 2), -1, "a write into /dev/full succeeded");
+    cr_assert(strstr(err_msg(), "metrics.json") && strstr(err_msg(), "No space left on device"), "%s", err_msg());
+    cr_assert(!fs_exists(path));
+    unlink(tmp);
+    rmdir(dir);
+    free(tmp);
+    free(path);
+}
+
 Test(common, sha256_known_vector) {
     char hex[65];
     sha256_hex("abc", 3, hex);
