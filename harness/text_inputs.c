@@ -104,9 +104,8 @@ int text_kb_means(const Config *cfg, ClipModel *model, Tokenizer *tok, const Exe
         kd.images[kd.n_images++] = (KbImage){.class_name = strdup(d->classes[d->cls[i]]->name), .path = strdup(p),
                                              .rel = strdup(rel)};
     }
-    const char *cache_dir = NULL;
-    int rc = config_get_str(cfg, "cache.dir", &cache_dir);
-    if (rc == 0) rc = kb_class_embeddings(&s, &kd, model, tok, cache_dir, kb, log_file());
+    // One embedding cache, kb.cache_dir/embeddings/, shared with `kanoclip kb embed` (cache.dir holds image features).
+    int rc = kb_class_embeddings(&s, &kd, model, tok, s.cache_dir, kb, log_file());
     kb_dataset_free(&kd);
     kb_settings_free(&s);
     return rc < 0 ? -1 : 1;
