@@ -102,12 +102,18 @@ bench: all $(BENCH_BIN) fixtures
 experiment: all
 	$(BUILD)/kanoclip experiment $(CONFIG) $(ARGS)
 
-RUNS ?= $(dir $(wildcard results/*/DONE))
+# `make tables` / `make plots` read every folder under RESULTS through a shell glob (so a folder name with spaces
+# stays one argument); kanoclip skips, with a note, the folders that are not finished runs (grid folders, unfinished
+# runs). RUNS="DIR..." picks run folders instead.
+RESULTS ?= results
+RUNS ?= "$(RESULTS)"/*/
+TABLES_OUT ?= paper/tables
+FIGURES_OUT ?= paper/figures
 GRID ?= experiments/grids/example.yaml
 tables: all
-	$(BUILD)/kanoclip tables $(RUNS) --out paper/tables --paper experiments/paper_numbers.csv
+	$(BUILD)/kanoclip tables $(RUNS) --out "$(TABLES_OUT)" --paper experiments/paper_numbers.csv
 plots: all
-	$(BUILD)/kanoclip plots $(RUNS) --out paper/figures
+	$(BUILD)/kanoclip plots $(RUNS) --out "$(FIGURES_OUT)"
 paper: tables plots
 	@command -v pdflatex >/dev/null || { echo "make paper: pdflatex not found (apt-get install texlive-latex-recommended texlive-latex-extra); the tables and figures are in paper/tables and paper/figures" >&2; exit 1; }
 	cd paper && pdflatex -interaction=nonstopmode -halt-on-error main.tex >/dev/null && pdflatex -interaction=nonstopmode -halt-on-error main.tex | tail -2

@@ -196,3 +196,37 @@ const DatasetResult *run_result_dataset(const RunResult *r, const char *name) {
         if (!strcmp(r->datasets[i].name, name)) return &r->datasets[i];
     return NULL;
 }
+
+int run_results_load_finished(char *const *dirs, int n, const char *cmd, FILE *notes, RunResult **out, int *n_out) {
+    RunResult *runs = calloc((size_t)n + 1, sizeof *runs);
+    int k = 0, rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        char *done = fs_join(dirs[i], "DONE"), *metrics = fs_join(dirs[i], "metrics.json");
+        const char *why = NULL;
+        if (!fs_is_dir(dirs[i])) why = "no such folder";
+        else if (!fs_exists(done) && fs_exists(metrics)) why = "an unfinished run (metrics.json but no DONE)";
+        else if (!fs_exists(done)) why = "not a finished run (no DONE): an unfinished run, a grid's folder or another folder";
+        if (why) {
+            if (notes) fprintf(notes, "%s: skipping %s: %s\n", cmd, dirs[i], why);
+        } else if (run_result_load(dirs[i], &runs[k]) < 0) {
+            rc = -1;
+        } else {
+            k++;
+        }
+        free(done);
+        free(metrics);
+    }
+    if (rc == 0 && k == 0)
+        rc = err_set("no finished run among the %d folder%s given (a run is finished when it holds DONE and metrics.json)",
+                     n, n == 1 ? "" : "s");
+    if (rc < 0) {
+        for (int i = 0; i < k; i++) run_result_free(&runs[i]);
+        free(runs);
+        *out = NULL;
+        *n_out = 0;
+        return -1;
+    }
+    *out = runs;
+    *n_out = k;
+    return 0;
+}
