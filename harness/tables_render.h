@@ -30,7 +30,8 @@ typedef struct {
 Table *table_new(const char *name, int n_rows, int n_cols, int values_per_cell);
 void table_free(Table *t);
 Cell *table_cell(Table *t, int r, int c);
-// Bold the best (largest at the printed precision) value of each row / of each column (within row groups).
+// Bold the best (largest at the printed precision) value of each row / of each column (within row groups); a row
+// or column group with fewer than two values has nothing to compare, so no bold.
 void table_bold_rows(Table *t);
 void table_bold_columns(Table *t);
 // Renderings (malloc'd text). header: a provenance line written as a comment (md, tex).

@@ -122,7 +122,9 @@ Test(tables, seeds_average_medical_ablation_and_all_metrics) {
     cr_assert_eq(run_tables(out, 0, 0), 0, "%s", err_msg());
     char *md = read_out(out, "table2_medical.md");
     // two seeds: 80 and 84 -> 82.0±2.8; 90 and 92 -> 91.0±1.4
-    cr_assert(strstr(md, "| BrainMRI | **82.0**±2.8 / **91.0**±1.4 |"), "%s", md);
+    // one method: nothing to compare, so nothing in bold
+    cr_assert(strstr(md, "| BrainMRI | 82.0±2.8 / 91.0±1.4 |"), "%s", md);
+    cr_assert_null(strstr(md, "**8"), "a one-method table has bold cells: %s", md);
     cr_assert(strstr(md, "| Dataset | KAnoCLIP |\n"), "methods without medical runs have no column: %s", md);
     cr_assert(strstr(md, "**Table 2.** Zero-shot"), "%s", md);
     free(md);
@@ -243,6 +245,29 @@ Test(tables, make_tables_keeps_folder_names_with_spaces_whole) {
     free(text);
     char *md = read_out(root, "paper/tables/table1_industrial.md");
     cr_assert(strstr(md, "KAnoCLIP") && strstr(md, "AnomalyCLIP"), "%s", md);
+    free(md);
+}
+
+// The demo alone (one run, a synthetic dataset, paper numbers given): no table of published numbers without ours,
+// the synthetic row in a table of its own (not among MVTec AD's published rows), and no bold for a lone method.
+Test(tables, demo_run_alone_makes_no_table_of_published_numbers) {
+    cr_redirect_stdout();
+    char run[256], out[256];
+    snprintf(run, sizeof run, "%s/results/demo", dir);
+    snprintf(out, sizeof out, "%s/demo-tables", dir);
+    const char *syn[] = {"synthetic"};
+    fixture_run(run, "kanoclip", "KAnoCLIP (demo)", "main", 0, 111, 1, syn, 0.635, 0.70, 1, 0);
+    char *argv[] = {"tables", run, "--out", out, "--paper", "experiments/paper_numbers.csv"};
+    cr_assert_eq(cmd_tables(6, argv), 0, "%s", err_msg());
+    char *p1 = fs_join(out, "table1_industrial.md"), *p2 = fs_join(out, "table2_medical.md");
+    cr_assert(!fs_exists(p1), "an industrial table of published numbers beside a synthetic row was written");
+    cr_assert(!fs_exists(p2), "a medical table of published numbers only was written");
+    free(p1), free(p2);
+    char *md = read_out(out, "table_other.md");
+    cr_assert(strstr(md, "| Dataset | KAnoCLIP (demo) |\n"), "%s", md);
+    cr_assert(strstr(md, "| synthetic | 63.5 / 70.0 |"), "%s", md);
+    cr_assert_null(strstr(md, "(paper)"), "%s", md);
+    cr_assert_null(strstr(md, "| MVTec AD |"), "%s", md);
     free(md);
 }
 
