@@ -134,7 +134,7 @@ char *table_markdown(const Table *t, const char *header) {
     return strbuf_take(&b);
 }
 
-static void tex_escape(StrBuf *b, const char *s) {
+void tex_escape(StrBuf *b, const char *s) {
     for (; *s; s++) {
         switch (*s) {
         case '_': case '%': case '&': case '#': case '$': case '{': case '}': strbuf_printf(b, "\\%c", *s); break;

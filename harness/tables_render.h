@@ -2,6 +2,8 @@
 #ifndef HARNESS_TABLES_RENDER_H
 #define HARNESS_TABLES_RENDER_H
 
+#include "common/strbuf.h"
+
 typedef struct {
     int n;               // values in the cell: 1, or 2 for an image/pixel pair
     int has[2];
@@ -38,5 +40,8 @@ void table_bold_columns(Table *t);
 char *table_markdown(const Table *t, const char *header);
 char *table_latex(const Table *t, const char *header);
 char *table_csv(const Table *t);
+
+// Appends plain text s escaped for LaTeX (_ % & # $ { } ~ ^ \, and ± – ≤), for captions and cells.
+void tex_escape(StrBuf *b, const char *s);
 
 #endif
