@@ -143,13 +143,9 @@ static hid_t make_dataset(hid_t file, const char *name, hid_t type, int rank, co
     return ds;
 }
 
-// The operating system's reason for a failed HDF5 write ("No space left on device"): the errno its file driver
-// left, cleared before the call so that an older one is not reported.
-static const char *os_reason(void) { return errno ? strerror(errno) : "HDF5 reported an error"; }
-
 static int flush_file(FeatureCache *fc) {
     errno = 0;
-    if (H5Fflush(fc->file, H5F_SCOPE_GLOBAL) < 0) return err_set("%s: flush failed: %s", fc->partial, os_reason());
+    if (H5Fflush(fc->file, H5F_SCOPE_GLOBAL) < 0) return err_set("%s: flush failed: %s", fc->partial, h5_os_reason());
     return 0;
 }
 
@@ -158,7 +154,7 @@ static int create_partial(FeatureCache *fc, const FeatureCacheKey *k) {
     errno = 0;
     fc->file = H5Fcreate(fc->partial, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
     H5Pclose(fcpl);
-    if (fc->file < 0) return err_set("%s: cannot create HDF5 file: %s", fc->partial, os_reason());
+    if (fc->file < 0) return err_set("%s: cannot create HDF5 file: %s", fc->partial, h5_os_reason());
     Attr a[N_ATTRS];
     key_attrs(k, a);
     for (int i = 0; i < N_ATTRS; i++)
@@ -298,7 +294,7 @@ int feature_cache_put(FeatureCache *fc, int i, int stage, const float *data) {
     free(half);
     H5Sclose(fs);
     H5Sclose(ms);
-    return rc < 0 ? err_set("%s: cannot write image %d stage %d: %s", fc->partial, i, stage, os_reason()) : 0;
+    return rc < 0 ? err_set("%s: cannot write image %d stage %d: %s", fc->partial, i, stage, h5_os_reason()) : 0;
 }
 
 // Data first, flags after, each flushed: a kill at any point leaves no flag set for data not on disk.
@@ -307,7 +303,7 @@ static int flush_progress(FeatureCache *fc) {
     if (flush_file(fc) < 0) return -1;
     errno = 0;
     if (fc->n_images > 0 && H5Dwrite(fc->done_ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, fc->done) < 0)
-        return err_set("%s: cannot write done flags: %s", fc->partial, os_reason());
+        return err_set("%s: cannot write done flags: %s", fc->partial, h5_os_reason());
     if (flush_file(fc) < 0) return -1;
     fc->pending = 0;
     return 0;
