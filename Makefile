@@ -3,6 +3,8 @@
 # an experiment (the demo by default).
 
 CC      ?= gcc
+# The repository's root, so that `make -f path/to/Makefile` from elsewhere finds the project's scripts.
+ROOT    := $(dir $(abspath $(firstword $(MAKEFILE_LIST))))
 BUILD   := build
 PKGS    := openblas hdf5 yaml-0.1 libcurl libcjson libpng libjpeg zlib libzip libcrypto
 
@@ -71,7 +73,7 @@ all: $(BUILD)/kanoclip
 # Checked on every run (FORCE), rewritten only when its text changes: a fresh tree restarts make once, a built one
 # not at all; on the restart (MAKE_RESTARTS) the file is taken as it is.
 $(BUILD)/pkg.mk: $(if $(MAKE_RESTARTS),,FORCE)
-	@$(if $(DEPS_SET),bash scripts/deps.sh $(DEPS_SET))
+	@$(if $(DEPS_SET),bash $(ROOT)scripts/deps.sh $(DEPS_SET))
 	@mkdir -p $(@D)
 	@cflags=$$(pkg-config --cflags $(PKGS)) && libs=$$(pkg-config --libs $(PKGS)) && \
 	  libdir=$$(pkg-config --variable=libdir openblas) || \
@@ -125,12 +127,18 @@ bench: all $(BENCH_BIN) fixtures
 experiment: all
 	$(BUILD)/kanoclip experiment $(CONFIG) $(ARGS)
 
-RUNS ?= $(dir $(wildcard results/*/DONE))
+# `make tables` / `make plots` read every folder under RESULTS through a shell glob (so a folder name with spaces
+# stays one argument); kanoclip skips, with a note, the folders that are not finished runs (grid folders, unfinished
+# runs). RUNS="DIR..." picks run folders instead.
+RESULTS ?= results
+RUNS ?= "$(RESULTS)"/*/
+TABLES_OUT ?= paper/tables
+FIGURES_OUT ?= paper/figures
 GRID ?= experiments/grids/example.yaml
 tables: all
-	$(BUILD)/kanoclip tables $(RUNS) --out paper/tables --paper experiments/paper_numbers.csv
+	$(BUILD)/kanoclip tables $(RUNS) --out "$(TABLES_OUT)" --paper experiments/paper_numbers.csv
 plots: all
-	$(BUILD)/kanoclip plots $(RUNS) --out paper/figures
+	$(BUILD)/kanoclip plots $(RUNS) --out "$(FIGURES_OUT)"
 paper: tables plots
 	@command -v pdflatex >/dev/null || { echo "make paper: pdflatex not found (apt-get install texlive-latex-recommended texlive-latex-extra); the tables and figures are in paper/tables and paper/figures" >&2; exit 1; }
 	cd paper && pdflatex -interaction=nonstopmode -halt-on-error main.tex >/dev/null && pdflatex -interaction=nonstopmode -halt-on-error main.tex | tail -2

@@ -6,11 +6,15 @@
 static _Thread_local char last_error[2048];
 static _Thread_local int last_retryable;
 
+// Formats into a buffer of its own, then copies: an argument may be err_msg() itself (a message that quotes the
+// previous one), which formatting straight into last_error would overwrite while reading it.
 int err_set(const char *fmt, ...) {
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof last_error);
     last_retryable = 0;
     return -1;
 }

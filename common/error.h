@@ -7,7 +7,8 @@
 
 #include <stdarg.h>
 
-// Sets the thread's last error (printf-style) and returns -1, so `return err_set(...)` reads well.
+// Sets the thread's last error (printf-style) and returns -1, so `return err_set(...)` reads well. An argument
+// may be err_msg() (formatting goes through a buffer of its own), though err_wrap says "add context" better.
 int err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // Prepends context ("reading foo.h5: ") to the current message; returns -1.
 int err_wrap(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -51,10 +51,13 @@ int fs_write_atomic(const char *path, const void *data, size_t size) {
     char *tmp = fs_temp_name(path);
     FILE *f = fopen(tmp, "wb");
     if (!f) { int e = errno; free(tmp); return err_set("%s: cannot write: %s", path, strerror(e)); }
-    size_t put = fwrite(data, 1, size, f);
-    int bad = (put != size) | (fflush(f) != 0);
-    fclose(f);
-    if (bad) { unlink(tmp); free(tmp); return err_set("%s: write failed (disk full?)", path); }
+    // The first failing call's errno names the reason ("No space left on device"); a full disk may show only at
+    // the flush or the close.
+    int e = 0;
+    if (fwrite(data, 1, size, f) != size) e = errno ? errno : EIO;
+    if (fflush(f) != 0 && !e) e = errno ? errno : EIO;
+    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
+    if (e) { unlink(tmp); free(tmp); return err_set("%s: write failed: %s", path, strerror(e)); }
     int rc = fs_commit(tmp, path);
     free(tmp);
     return rc;

@@ -27,6 +27,9 @@ int image_decode_file(const char *path, int channels, Image *out);
 // The same from bytes in memory; name is used in error messages.
 int image_decode_memory(const void *bytes, size_t n, const char *name, int channels, Image *out);
 void image_free(Image *img);
+// Width and height from the file's header, without decoding the pixels (PNG, JPEG, BMP). -1 with err_set
+// naming the file when it cannot be read or is not one of those.
+int image_probe_file(const char *path, int *w, int *h);
 
 // ---- resizing (datasets/image_resize.c) ----
 typedef enum {

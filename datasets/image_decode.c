@@ -256,3 +256,65 @@ int image_decode_file(const char *path, int channels, Image *out) {
     free(bytes);
     return rc;
 }
+
+// Width and height from the header alone: PNG's IHDR, JPEG's first start-of-frame marker, BMP's info header.
+static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
+
+static int probe_jpeg(FILE *f, const char *path, int *w, int *h) {
+    if (fseek(f, 2, SEEK_SET) != 0) return err_set("%s: JPEG: cannot seek", path);
+    for (;;) {
+        int c = fgetc(f);
+        if (c == EOF) break;
+        if (c != 0xFF) return err_set("%s: JPEG: corrupt marker before the frame header", path);
+        while ((c = fgetc(f)) == 0xFF) {}
+        if (c == EOF) break;
+        if (c == 0xD8 || c == 0x01 || (c >= 0xD0 && c <= 0xD7)) continue; // markers without a length
+        if (c == 0xD9 || c == 0xDA) break;                                // end of image, start of scan: no frame
+        uint8_t seg[7];
+        if (fread(seg, 1, 2, f) != 2) break;
+        uint32_t len = be16(seg);
+        if (len < 2) return err_set("%s: JPEG: corrupt segment length", path);
+        if (c >= 0xC0 && c <= 0xCF && c != 0xC4 && c != 0xC8 && c != 0xCC) { // SOFn
+            if (len < 7 || fread(seg + 2, 1, 5, f) != 5) break;
+            *h = (int)be16(seg + 3);
+            *w = (int)be16(seg + 5);
+            return 0;
+        }
+        if (fseek(f, (long)len - 2, SEEK_CUR) != 0) break;
+    }
+    return err_set("%s: JPEG: file is truncated (no frame header)", path);
+}
+
+int image_probe_file(const char *path, int *w, int *h) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set("%s: cannot open", path);
+    uint8_t b[26] = {0};
+    size_t n = fread(b, 1, sizeof b, f);
+    int rc;
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
+        if (n < 24 || memcmp(b + 12, "IHDR", 4)) rc = err_set("%s: PNG: file is truncated (header)", path);
+        else {
+            *w = (int)(be16(b + 16) << 16 | be16(b + 18));
+            *h = (int)(be16(b + 20) << 16 | be16(b + 22));
+            rc = 0;
+        }
+    } else if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
+        rc = probe_jpeg(f, path, w, h);
+    } else if (n >= 2 && b[0] == 'B' && b[1] == 'M') {
+        if (n < 26) rc = err_set("%s: BMP: file is truncated (header)", path);
+        else if (le32(b + 14) == 12) { // OS/2 BITMAPCOREHEADER: 16-bit sizes
+            *w = (int)(b[18] | b[19] << 8);
+            *h = (int)(b[20] | b[21] << 8);
+            rc = 0;
+        } else {
+            int32_t bw = (int32_t)le32(b + 18), bh = (int32_t)le32(b + 22);
+            *w = bw;
+            *h = bh < 0 ? -bh : bh;
+            rc = 0;
+        }
+    } else {
+        rc = err_set("%s: not a PNG, JPEG or BMP image (unrecognised first bytes)", path);
+    }
+    fclose(f);
+    return rc;
+}

@@ -9,6 +9,6 @@ set boxwidth 0.9
 set yrange [0:100]
 set ylabel ylabel_text
 set title title_text
-set xtics rotate by -40 left scale 0
+set xtics rotate by 90 right scale 0
 set key outside right top
 plot for [c=2:ncols] datafile using c:xtic(1) title columnheader(c)

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +20,7 @@
 #include "harness/cache/cache_feature.h"
 #include "harness/cache/cache_float16.h"
 #include "harness/cache/cache_h5.h"
+#include "harness/cache/h5_writer.h"
 #include "harness/run/log.h"
 
 static char dir[64];
@@ -289,6 +293,73 @@ Test(cache, damaged_partial_starts_over) {
     feature_cache_close(fc);
     free(partial);
     free(path);
+}
+
+// Writes as much as writer `which` (0 the feature cache, 1 the embedding cache, 2 the maps writer) would under a
+// 4 KiB file-size limit in a child process (SIGXFSZ ignored: the write()s fail with EFBIG, as they fail with ENOSPC
+// on a full disk); returns the child's error message (malloc'd), or NULL when everything was written.
+static char *refused_write_message(int which, const char *path, const char *errp) {
+    FeatureCacheKey k = make_key();
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl;
+        getrlimit(RLIMIT_FSIZE, &rl);
+        struct rlimit lim = rl;
+        lim.rlim_cur = 4096;
+        if (setrlimit(RLIMIT_FSIZE, &lim) != 0) _exit(3);
+        int rc = 0;
+        float buf[T * D] = {0}, global[P] = {0};
+        if (which == 0) {
+            FeatureCache *fc = feature_cache_open(path, &k);
+            rc = fc ? 0 : -1;
+            for (int i = 0; i < N && rc == 0; i++) {
+                for (int s = 0; s < 2 && rc == 0; s++) rc = feature_cache_put(fc, i, s, buf);
+                if (rc == 0) rc = feature_cache_put(fc, i, FEATURE_GLOBAL, global);
+                if (rc == 0) feature_cache_mark_done(fc, i);
+            }
+            if (rc == 0) rc = feature_cache_finish(fc);
+        } else if (which == 1) {
+            EmbedCache *ec = embed_cache_open(path, "enc", T * D, "1");
+            rc = ec ? 0 : -1;
+            for (int i = 0; i < 8 && rc == 0; i++) {
+                char text[32];
+                snprintf(text, sizeof text, "description %d", i);
+                rc = embed_cache_put(ec, text, buf);
+            }
+            if (rc == 0) rc = embed_cache_close(ec);
+        } else {
+            H5Writer *w = h5w_open(path);
+            hsize_t dims[2] = {8, T * D};
+            rc = w ? h5w_dataset(w, "maps", 2, dims) : -1;
+            for (int i = 0; i < 8 && rc == 0; i++) rc = h5w_write_rows(w, "maps", i, 1, buf);
+            if (w) rc = h5w_close(w, rc == 0) < 0 ? -1 : rc;
+        }
+        if (rc == 0) _exit(4);
+        setrlimit(RLIMIT_FSIZE, &rl);
+        _exit(fs_write_atomic(errp, err_msg(), strlen(err_msg())) == 0 ? 0 : 5);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status), "the child died (status %d)", status);
+    if (WEXITSTATUS(status) == 4) return NULL;
+    cr_assert_eq(WEXITSTATUS(status), 0, "child exit %d", WEXITSTATUS(status));
+    return fs_read_file(errp, NULL);
+}
+
+// A write the file system refuses stops the caches and the maps writer with the system's reason named, not a bare
+// "flush failed" or "cannot close".
+Test(cache, refused_write_names_the_system_error) {
+    const char *names[3] = {"feat.h5", "text-enc.h5", "maps.h5"};
+    for (int which = 0; which < 3; which++) {
+        char *path = fs_join(dir, names[which]), *errp = fs_join(dir, "err.txt");
+        char *msg = refused_write_message(which, path, errp);
+        cr_assert_not_null(msg, "%s: a 4 KiB file-size limit did not stop the writer", names[which]);
+        cr_assert(strstr(msg, strerror(EFBIG)) && strstr(msg, names[which]), "%s", msg);
+        free(msg);
+        free(errp);
+        free(path);
+    }
 }
 
 Test(cache, bad_keys_are_refused) {

@@ -64,6 +64,7 @@ static void setup(void) {
     put("paper_num.csv", "table,dataset,method,image_auroc,image_ap,pixel_auroc,pixel_aupro,source\n"
                          "industrial,mvtec,CLIP,abc,87.6,38.4,11.3,x\n");
     put("badrun/metrics.json", "{\"method\": \"x\", \"datasets\": ");
+    put("badrun/DONE", "finished, but its metrics.json is cut short");
     put("grid_key.yaml", "name: g\nconfigs: [ok.yaml]\nbogus: 1\n");
     put("grid_seed.yaml", "name: g\nconfigs: [ok.yaml]\nseeds: [abc]\nout: gout\n");
     put("grid_ok.yaml", "name: g\nconfigs: [ok.yaml]\nout: gout\n");
@@ -305,13 +306,39 @@ Test(cli_errors, kb) {
     E(1, "nope: dataset root not found", "kb", "show", "--dataset-type", "mvtec", "--dataset-root", "nope");
 }
 
+// Help says what there is: the top level lists every kb subcommand, `experiment --help` every option it takes.
+Test(cli_errors, help_names_every_subcommand_and_option) {
+    char *out = fs_join(scratch, "help.txt"), *err = fs_join(scratch, "help.err");
+    char *top[] = {exe, "--help", NULL};
+    cr_assert_eq(run_cli(top, scratch, out, err), 0);
+    char *text = fs_read_file(out, NULL);
+    const char *kb = strstr(text, "\n  kb ");
+    cr_assert_not_null(kb, "%s", text);
+    const char *eol = strchr(kb + 1, '\n');
+    cr_assert(strstr(kb, "build") && strstr(kb, "show") && strstr(kb, "embed") && strstr(kb, "show") < eol,
+              "the kb line names build, show and embed: %s", text);
+    free(text);
+    char *exp[] = {exe, "experiment", "--help", NULL};
+    cr_assert_eq(run_cli(exp, scratch, out, err), 0);
+    text = fs_read_file(out, NULL);
+    const char *opts[] = {"--dry-run", "--force", "--print-config", "--quiet"};
+    for (int i = 0; i < 4; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "\n  %s ", opts[i]);
+        cr_assert(strstr(text, line), "%s is not described: %s", opts[i], text);
+    }
+    free(text);
+    free(out);
+    free(err);
+}
+
 // ---- reports -----------------------------------------------------------------------------------------------
 
 Test(cli_errors, tables) {
     E(2, "usage: kanoclip tables", "tables");
     E(2, "--out needs a value", "tables", "run1", "--out");
     E(2, "'--bogus'", "tables", "run1", "--bogus");
-    E(1, "nope/metrics.json: No such file", "tables", "nope", "--out", "t");
+    E(1, "no finished run among the 1 folder given", "tables", "nope", "--out", "t");
     E(1, "badrun/metrics.json", "tables", "run1", "badrun", "--out", "t");
     E(1, "paper_num.csv:2: image_auroc", "tables", "run1", "--out", "t", "--paper", "paper_num.csv");
     E(1, "nope.csv: No such file", "tables", "run1", "--out", "t", "--paper", "nope.csv");

@@ -127,6 +127,24 @@ Test(experiment, runs_with_one_backbone_share_the_feature_cache) {
     free(l1); free(l2); free(l3); free(d1); free(d2); free(d3);
 }
 
+// Training embeds the KB descriptions into the one embedding cache that `kanoclip kb embed` fills,
+// kb.cache_dir/embeddings/, not a second copy under cache.dir.
+Test(experiment, kb_embeddings_go_to_the_kb_cache) {
+    char kb[128], ov[160];
+    snprintf(kb, sizeof kb, "%s/kb", tmp);
+    snprintf(ov, sizeof ov, "kb.cache_dir=%s", kb);
+    const char *extra[] = {ov, "train.epochs=1"};
+    cr_assert_eq(run_demo("kbcache", 2, extra), 0, "%s", err_msg());
+    char pat[256];
+    snprintf(pat, sizeof pat, "%s/embeddings/text-*.h5", kb);
+    glob_t g;
+    cr_assert_eq(glob(pat, 0, NULL, &g), 0, "no text embeddings under %s/embeddings", kb);
+    cr_assert_eq(g.gl_pathc, 1);
+    globfree(&g);
+    snprintf(pat, sizeof pat, "%s/cache/embeddings", tmp);
+    cr_assert(!fs_exists(pat), "training wrote a second embedding cache %s", pat);
+}
+
 Test(experiment, killed_run_resumes_to_the_uninterrupted_result) {
     const char *ep[] = {"train.epochs=3"};
     cr_assert_eq(run_demo("whole", 1, ep), 0, "%s", err_msg());

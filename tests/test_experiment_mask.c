@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "datasets/image_write.h"
 #include "harness/run/exec_dataset.h"
 #include "tmpdir.h"
 
@@ -24,6 +25,7 @@ static int mask_of(const char *path, MaskRule rule, int S, uint8_t *out) {
     ds.mask_rule = rule;
     Sample s = {0};
     s.mask_path = (char *)path;
+    s.image_path = (char *)path; // an image of the mask's own size
     s.label = 1;
     const Sample *sp = &s;
     ExecDataset d = {0};
@@ -111,4 +113,49 @@ Test(experiment_mask, normal_and_maskless_samples) {
     ds.image_level_only = 0;
     cr_assert_eq(exec_dataset_mask(&d, 0, 8, out), -1);
     cr_assert_not_null(strstr(err_msg(), "/nonexistent/mask.png"), "%s", err_msg());
+}
+
+// A mask of another size than its image is an error naming the mask, both sizes and the switch; with
+// data.resize_masks it is resized to the evaluation size as before. JPEG and BMP images are probed too.
+Test(experiment_mask, mask_of_another_size_stops_unless_resizing_is_on) {
+    uint8_t px[40 * 30 * 3] = {0}, m[20 * 15] = {0};
+    for (int i = 0; i < 20 * 15; i += 3) m[i] = 255;
+    char img[128], jpg[128], bmp[128], mask[128];
+    snprintf(img, sizeof img, "%s/img.png", tmp);
+    snprintf(jpg, sizeof jpg, "%s/img.jpg", tmp);
+    snprintf(bmp, sizeof bmp, "%s/img.bmp", tmp);
+    snprintf(mask, sizeof mask, "%s/mask.png", tmp);
+    cr_assert_eq(png_write(img, px, 40, 30, 3, 6), 0, "%s", err_msg());
+    cr_assert_eq(jpeg_write(jpg, px, 40, 30, 3, 90), 0, "%s", err_msg());
+    cr_assert_eq(png_write(mask, m, 20, 15, 1, 6), 0, "%s", err_msg());
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"from PIL import Image; Image.new('RGB',(40,30)).save('%s')\"", bmp);
+    cr_assert_eq(system(cmd), 0, "python (PIL) failed writing a BMP");
+
+    Dataset ds = {0};
+    ds.mask_rule = MASK_GREY_NONZERO;
+    Sample s = {0};
+    s.mask_path = mask;
+    s.label = 1;
+    const Sample *sp = &s;
+    ExecDataset d = {0};
+    d.ds = &ds;
+    d.n = 1;
+    d.s = &sp;
+    uint8_t out[16 * 16];
+    const char *images[] = {img, jpg, bmp};
+    for (int k = 0; k < 3; k++) {
+        s.image_path = (char *)images[k];
+        cr_assert_eq(exec_dataset_mask(&d, 0, 16, out), -1, "%s: a 20x15 mask of a 40x30 image was accepted", images[k]);
+        const char *e = err_msg();
+        cr_assert(strstr(e, mask) && strstr(e, images[k]) && strstr(e, "20x15") && strstr(e, "40x30") &&
+                      strstr(e, "data.resize_masks"),
+                  "%s", e);
+        cr_assert_null(strchr(e, '\n'), "one line: %s", e);
+    }
+    d.resize_masks = 1;
+    cr_assert_eq(exec_dataset_mask(&d, 0, 16, out), 1, "%s", err_msg());
+    int ones = 0;
+    for (int i = 0; i < 16 * 16; i++) ones += out[i];
+    cr_assert(ones > 0 && ones < 16 * 16, "the resized mask keeps its defect (%d ones)", ones);
 }

@@ -220,6 +220,101 @@ Test(kb_build, failures_are_reported_and_the_rest_is_cached) {
     remove_tree(root);
 }
 
+// A cached answer that does not read (here truncated, as a full disk or a killed editor leaves it) is not counted
+// as present: offline names the file, online asks that one question again; `kb show`'s loader then reads it.
+Test(kb_build, truncated_cached_answer_is_not_counted) {
+    char root[] = "/tmp/kanoclip-kbbuild-XXXXXX";
+    cr_assert_not_null(mkdtemp(root));
+    char *cache = fs_join(root, "cache"), *answers = fs_join(cache, "answers");
+    KbServer s;
+    cr_assert_eq(kbs_start(&s), 0);
+    s.default_content = answer;
+    KbSettings st;
+    kb_settings_defaults(&st);
+    char base[128];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d/v1", s.port);
+    kb_settings_set(&st.base_url, base);
+    kb_settings_set(&st.cache_dir, cache);
+    KbDataset d;
+    cr_assert_eq(kb_dataset_walk(NULL, "a,b", &d), 0);
+    KbBuildStats stats;
+    cr_assert_eq(kb_build(&st, &d, NULL, &stats), 0, "%s", err_msg());
+    cr_assert_eq(kbs_requests(&s), 2);
+    // truncate one answer file to its first half
+    DIR *dir = opendir(answers);
+    struct dirent *e;
+    char *victim = NULL;
+    while ((e = readdir(dir)) && !victim)
+        if (strstr(e->d_name, ".json")) victim = fs_join(answers, e->d_name);
+    closedir(dir);
+    cr_assert_not_null(victim);
+    size_t n = 0;
+    char *text = fs_read_file(victim, &n);
+    cr_assert_eq(fs_write_atomic(victim, text, n / 2), 0);
+    free(text);
+    KbClassTexts *t = NULL;
+    cr_assert_eq(kb_load_all(&st, &d, &t), -1, "the loader (kb show, training) rejects the truncated file");
+
+    st.offline = 1;
+    cr_assert_eq(kb_build(&st, &d, NULL, &stats), -1, "offline counted a truncated answer as cached");
+    cr_assert(strstr(err_msg(), "1 of 2 answers missing") && strstr(err_msg(), victim) &&
+                  strstr(err_msg(), "unreadable"), "%s", err_msg());
+    cr_assert_eq(kbs_requests(&s), 2);
+    st.offline = 0;
+    cr_assert_eq(kb_build(&st, &d, NULL, &stats), 0, "%s", err_msg());
+    cr_assert_eq(kbs_requests(&s), 3, "only the unreadable answer is asked again");
+    cr_assert_eq(stats.n_cached, 1);
+    cr_assert_eq(stats.n_fetched, 1);
+    cr_assert_eq(kb_load_all(&st, &d, &t), 0, "%s", err_msg());
+    for (int c = 0; c < 2; c++) {
+        cr_assert_eq(t[c].n, 5);
+        kb_class_texts_free(&t[c]);
+    }
+    free(t);
+    kbs_stop(&s);
+    kb_dataset_free(&d);
+    kb_settings_free(&st);
+    free(victim), free(answers), free(cache);
+    remove_tree(root);
+}
+
+// An answer with fewer descriptions than kb.llm_n is kept but said: on its progress line, and in the closing
+// summary of every later build that finds it cached.
+Test(kb_build, short_answer_is_named) {
+    char root[] = "/tmp/kanoclip-kbbuild-XXXXXX";
+    cr_assert_not_null(mkdtemp(root));
+    char *cache = fs_join(root, "cache");
+    KbServer s;
+    cr_assert_eq(kbs_start(&s), 0);
+    s.default_content = "1. A dark crack near the rim.";
+    KbSettings st;
+    kb_settings_defaults(&st);
+    char base[128];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d/v1", s.port);
+    kb_settings_set(&st.base_url, base);
+    kb_settings_set(&st.cache_dir, cache);
+    KbDataset d;
+    cr_assert_eq(kb_dataset_walk(NULL, "bottle", &d), 0);
+    KbBuildStats stats;
+    for (int pass = 0; pass < 2; pass++) {
+        char *out = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&out, &len);
+        cr_assert_eq(kb_build(&st, &d, f, &stats), 0, "%s", err_msg());
+        fclose(f);
+        if (pass == 0) cr_assert(strstr(out, "llm bottle: only 1 of 5 descriptions (kb.llm_n)"), "%s", out);
+        cr_assert(strstr(out, "1 answer holds fewer descriptions than asked (kb.llm_n 5") &&
+                      strstr(out, "llm bottle (1 of 5)"), "pass %d: %s", pass, out);
+        free(out);
+    }
+    cr_assert_eq(kbs_requests(&s), 1);
+    kbs_stop(&s);
+    kb_dataset_free(&d);
+    kb_settings_free(&st);
+    free(cache);
+    remove_tree(root);
+}
+
 // Runs build/kanoclip with args (args[0] = "build/kanoclip"); stderr goes to err_path. Returns the exit status.
 static int run_kanoclip(char *const args[], const char *err_path) { return run_cli(args, NULL, NULL, err_path); }
 

@@ -221,6 +221,30 @@ Test(kb_client, malformed_json_and_missing_choices_are_clear_errors) {
     kbs_stop(&s);
 }
 
+// A misbehaving server's bytes are quoted escaped: terminal escape sequences (ESC, 8-bit CSI), BEL, DEL and
+// malformed UTF-8 as \xNN, newlines as \n; well-formed UTF-8 text stays readable.
+Test(kb_client, server_bytes_are_escaped_in_errors) {
+    KbServer s;
+    cr_assert_eq(kbs_start(&s), 0);
+    s.script[0] = (KbsReply){.status = 400, .raw_body = "\x1b]0;owned\x07\x1b[2J caf\xc3\xa9 \xc2\x9b\x7f\xff\nend"};
+    s.script[1] = (KbsReply){.raw_body = "{\"choices\": [{\"message\": {}, \"finish_reason\": \"\\u001b[31mstop\"}]}"};
+    s.n_script = 2;
+    Outcomes o = {.body = body};
+    KbClientOptions opt = options(&s);
+    opt.concurrency = 1;
+    cr_assert_eq(kb_client_run(&opt, 2, prepare_fixed, record, &o), 2);
+    for (int i = 0; i < 2; i++) {
+        const unsigned char *e = (const unsigned char *)o.error[i];
+        cr_assert_not_null(e);
+        for (const unsigned char *p = e; *p; p++)
+            cr_assert(*p >= 0x20 && *p != 0x7f && !(p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) && *p != 0xff,
+                      "raw byte 0x%02x at %zu in: %s", *p, (size_t)(p - e), (const char *)e);
+    }
+    cr_assert(strstr(o.error[0], "\\x1b]0;owned\\x07\\x1b[2J caf\xc3\xa9 \\xc2\\x9b\\x7f\\xff\\nend"), "%s", o.error[0]);
+    cr_assert(strstr(o.error[1], "finish_reason \\x1b[31mstop"), "%s", o.error[1]);
+    kbs_stop(&s);
+}
+
 Test(kb_client, refused_connection_says_so) {
     int port = kbs_closed_port();
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", port);

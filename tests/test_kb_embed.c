@@ -16,9 +16,11 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 #include "harness/cache/cache_embed.h"
+#include "harness/kb/kb_cache.h"
 #include "harness/kb/kb_dataset.h"
 #include "harness/kb/kb_embed.h"
 #include "harness/kb/kb_settings.h"
+#include "harness/kb/kb_shipped.h"
 #include "harness/cache/text_encoder_hash.h"
 #include "model/clip_model.h"
 #include "model/tokenizer.h"
@@ -192,6 +194,36 @@ Test(kb_embed, matches_pytorch_and_the_second_call_reads_the_cache) {
     kb_dataset_free(&d);
     kb_settings_free(&s);
     free(means), free(again), free(ref), free(path), free(folder), free(cache);
+}
+
+// A fetched answer holding fewer descriptions than kb.llm_n is embedded as it is, and the log says which class
+// has how many (training writes this log into the run's log.txt).
+Test(kb_embed, a_short_fetched_answer_is_named_in_the_log) {
+    char *cache = fs_join(tmp_root, "cache");
+    KbSettings s;
+    settings(&s, cache);
+    KbDataset d;
+    dataset(&d);
+    KbQuestion q;
+    char *words = kb_class_prompt_name(s.shipped_dir, "mvtec", "widget1");
+    cr_assert_eq(kb_question_llm(&s, "widget1", words, &q), 0, "%s", err_msg());
+    char *items[] = {"A dent on the rim.", "A scratch across the top."};
+    KbCallResult r = {.ok = 1, .content = "1. A dent on the rim.\n2. A scratch across the top."};
+    cr_assert_eq(kb_cache_write(&s, &q, &r, items, 2), 0, "%s", err_msg());
+    kb_question_free(&q);
+    free(words);
+    Tower a = tower(FIX "/ckpt_a");
+    float *means = calloc((size_t)3 * a.m->text.proj_dim, sizeof *means);
+    KbEmbedStats st;
+    char *log;
+    run(&s, &d, &a, means, &st, &log);
+    cr_assert(strstr(log, "kb embeddings: 1 class has fewer fetched descriptions than kb.llm_n (5): widget1 (2)"),
+              "%s", log);
+    free(log);
+    tower_free(&a);
+    kb_dataset_free(&d);
+    kb_settings_free(&s);
+    free(means), free(cache);
 }
 
 Test(kb_embed, the_cache_is_keyed_by_the_text_tower) {

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "tmpdir.h"
 #include "common/fsutil.h"
+#include "common/strbuf.h"
 #include "harness/cli/commands.h"
 #include "harness/report/plots.h"
 #include "report_fixtures.h"
@@ -56,8 +57,9 @@ Test(plots, figures_from_runs) {
     }
     char *roc = fs_join(out, "data/roc_visa.dat");
     char *text = fs_read_file(roc, NULL);
-    cr_assert(strstr(text, "\"fpr\" \"KAnoCLIP\"\n0.000000 ") && strstr(text, "\n\n\n\"fpr\" \"w/o KD\"\n"),
-              "two blocks, one per run: %s", text);
+    // one block per run; the key names the pooled curve's area and the class mean the tables report
+    cr_assert(strstr(text, "\"fpr\" \"KAnoCLIP: pooled AUC ") && strstr(text, ", class mean 90.0\"\n0.000000 ") &&
+                  strstr(text, "\n\n\n\"fpr\" \"w/o KD: pooled AUC "), "two blocks, one per run: %s", text);
     free(text);
     free(roc);
     char *bars = fs_join(out, "data/per_class_visa.dat");
@@ -75,6 +77,72 @@ Test(plots, figures_from_runs) {
     cr_assert(strstr(text, "\\includegraphics[width=0.75\\linewidth]{\\figdir/roc_visa.pdf}"), "%s", text);
     free(text);
     free(tex);
+}
+
+// Names from configs and folders reach LaTeX escaped (captions) or made safe (file stems, \label); long labels are
+// shortened around "…"; a class name no installed font can draw is written as U+XXXX with a note (drawn as it is
+// where a font has it); the ROC key and caption say the curve is pooled and name the class mean beside it.
+Test(plots, names_are_escaped_shortened_and_drawable) {
+    if (!plots_find_gnuplot()) cr_skip_test("gnuplot is not installed");
+    char run[256];
+    snprintf(run, sizeof run, "%s/results/run #1 50%%", dir);
+    fixture_run(run, "kanoclip", "KAnoCLIP 50% & more_x", "main", 0, 111, 1, (const char *[]){"custom_ds"}, 0.6, 0.7,
+                1, 0);
+    // classes: a CJK name and a long one
+    char *mp = fs_join(run, "metrics.json");
+    char *m = fs_read_file(mp, NULL);
+    cr_assert_not_null(m);
+    const char *long_name = "a_very_long_class_name_that_goes_on_and_on_to_the_end";
+    StrBuf b = {0};
+    for (const char *p = m; *p; p++) {
+        if (!strncmp(p, "\"candle\"", 8)) { strbuf_printf(&b, "\"\xe7\x93\xb6\xe5\xad\x90\""); p += 7; }
+        else if (!strncmp(p, "\"pcb1\"", 6)) { strbuf_printf(&b, "\"%s\"", long_name); p += 5; }
+        else strbuf_put(&b, p, 1);
+    }
+    fixture_write(run, "metrics.json", b.s);
+    free(b.s);
+    free(m);
+    free(mp);
+    char errp[300];
+    snprintf(errp, sizeof errp, "%s/stderr.txt", dir);
+    cr_redirect_stdout();
+    FILE *saved = stderr;
+    stderr = fopen(errp, "w");
+    char *argv[] = {"plots", run, "--out", out};
+    int rc = cmd_plots(4, argv);
+    fclose(stderr);
+    stderr = saved;
+    char *err = fs_read_file(errp, NULL);
+    cr_assert_eq(rc, 0, "%s / %s", err_msg(), err);
+
+    char *tex = fs_join(out, "figures.tex"), *text = fs_read_file(tex, NULL);
+    cr_assert(strstr(text, "\\caption{Image-level ROC curves on custom\\_ds, each pooled over the images of all "
+                           "classes."), "%s", text);
+    cr_assert(strstr(text, "mean of per-class AUROCs (\\%)"), "%s", text);
+    cr_assert(strstr(text, "\\caption{Training losses of KAnoCLIP 50\\% \\& more\\_x.}"), "%s", text);
+    cr_assert(strstr(text, "{\\figdir/loss_run--1-50-.pdf}\n") && strstr(text, "\\label{fig:loss_run--1-50-}"),
+              "%s", text);
+    cr_assert(strstr(text, "\\label{fig:roc_custom_ds}") && strstr(text, "\\label{fig:per_class_custom_ds}"), "%s",
+              text);
+    free(text);
+    free(tex);
+    assert_magic("loss_run--1-50-.pdf", "%PDF-", 5);
+
+    char *bars = fs_join(out, "data/per_class_custom_ds.dat");
+    text = fs_read_file(bars, NULL);
+    cr_assert_not_null(text);
+    cr_assert_null(strstr(text, long_name), "a long class name reaches the figure whole: %s", text);
+    cr_assert(strstr(text, "\"a_very_long_class_\xe2\x80\xa6o_the_end\""), "%s", text);
+    int has_font = system("fc-list -q ':charset=74f6 5b50' 2>/dev/null") == 0;
+    if (has_font) {
+        cr_assert(strstr(text, "\"\xe7\x93\xb6\xe5\xad\x90\""), "%s", text);
+    } else {
+        cr_assert(strstr(text, "\"U+74F6U+5B50\""), "%s", text);
+        cr_assert(strstr(err, "no installed font draws the characters of '\xe7\x93\xb6\xe5\xad\x90'"), "%s", err);
+    }
+    free(text);
+    free(bars);
+    free(err);
 }
 
 Test(plots, missing_gnuplot_is_one_clear_line) {

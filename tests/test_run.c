@@ -1,12 +1,16 @@
 // Run folders, provenance, the experiment command's orchestration (with a stand-in executor), log and progress.
+#define _GNU_SOURCE // strptime, timegm
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <poll.h>
 #include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -266,6 +270,38 @@ Test(run, config_errors_fail_the_command) {
     cr_assert(strstr(err_msg(), "did you mean 'train.epochs'"), "%s", err_msg());
     cr_assert_eq(run_cmd(0), 2, "no config is a usage error");
     cr_assert_eq(run_cmd(2, cfg_path, "--bogus"), 2);
+}
+
+// Ctrl-C during a run leaves a time-stamped "interrupted" line at the end of log.txt; the process still dies of
+// SIGINT (so a shell or a scheduler sees why).
+Test(run, interrupt_leaves_a_line_in_log) {
+    char *p = in_dir("log.txt");
+    pid_t pid = fork();
+    if (pid == 0) {
+        log_set_echo(0);
+        if (log_open(p) != 0) _exit(3);
+        log_msg("epoch 1/15");
+        raise(SIGINT);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT, "status %d", status);
+    char *text = fs_read_file(p, NULL);
+    cr_assert_not_null(text);
+    char *last = strstr(text, "epoch 1/15\n");
+    cr_assert_not_null(last, "%s", text);
+    last += strlen("epoch 1/15\n");
+    cr_assert_eq(strlen(last), 20 + strlen("interrupted (SIGINT)\n"), "%s", text);
+    cr_assert_str_eq(last + 19, " interrupted (SIGINT)\n", "%s", text);
+    // a UTC time stamp in log_msg's format, within a few seconds of log_msg's own
+    struct tm a = {0}, b = {0};
+    cr_assert_not_null(strptime(text, "%Y-%m-%d %H:%M:%S", &a), "%s", text);
+    cr_assert_not_null(strptime(last, "%Y-%m-%d %H:%M:%S", &b), "%s", text);
+    double gap = difftime(timegm(&b), timegm(&a));
+    cr_assert(gap >= 0 && gap < 5, "stamps %.19s and %.19s", text, last);
+    free(text);
+    free(p);
 }
 
 Test(run, progress_summary_in_log) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -121,7 +122,9 @@ Test(tables, seeds_average_medical_ablation_and_all_metrics) {
     cr_assert_eq(run_tables(out, 0, 0), 0, "%s", err_msg());
     char *md = read_out(out, "table2_medical.md");
     // two seeds: 80 and 84 -> 82.0±2.8; 90 and 92 -> 91.0±1.4
-    cr_assert(strstr(md, "| BrainMRI | **82.0**±2.8 / **91.0**±1.4 |"), "%s", md);
+    // one method: nothing to compare, so nothing in bold
+    cr_assert(strstr(md, "| BrainMRI | 82.0±2.8 / 91.0±1.4 |"), "%s", md);
+    cr_assert_null(strstr(md, "**8"), "a one-method table has bold cells: %s", md);
     cr_assert(strstr(md, "| Dataset | KAnoCLIP |\n"), "methods without medical runs have no column: %s", md);
     cr_assert(strstr(md, "**Table 2.** Zero-shot"), "%s", md);
     free(md);
@@ -166,6 +169,106 @@ Test(tables, errors_name_the_file_and_field) {
     PaperNumbers p;
     cr_assert_eq(paper_numbers_load(csv, &p), -1);
     cr_assert(strstr(err_msg(), "p.csv:2: image_auroc: 'abc' is not a percentage"), "%s", err_msg());
+}
+
+// `kanoclip tables results/*/` and `make tables` over a results folder that also holds a grid's folder and an
+// unfinished run: those two are skipped with a note, the finished runs (one with a space in its name, under a
+// path with a space) make the tables.
+static void results_with_strays(const char *results) {
+    const char *ind[] = {"mvtec", "visa"};
+    char p[512];
+    snprintf(p, sizeof p, "%s/kanoclip run", results);
+    fixture_run(p, "kanoclip", "KAnoCLIP", "main", 0, 111, 2, ind, 0.90, 0.95, 1, 0);
+    snprintf(p, sizeof p, "%s/anomalyclip-1", results);
+    fixture_run(p, "anomalyclip", "AnomalyCLIP", "main", 1, 111, 2, ind, 0.85, 0.96, 1, 0);
+    snprintf(p, sizeof p, "%s/grid-example", results);
+    fixture_write(p, "grid.json", "{}");
+    snprintf(p, sizeof p, "%s/killed-run", results);
+    fixture_write(p, "config.yaml", "run: {name: killed}\n");
+}
+
+Test(tables, unfinished_runs_and_grid_folders_are_skipped_with_a_note) {
+    char results[256], out[256], a[300], b[300], c[300], d[300];
+    snprintf(results, sizeof results, "%s/results with space", dir);
+    results_with_strays(results);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(a, sizeof a, "%s/anomalyclip-1/", results);
+    snprintf(b, sizeof b, "%s/grid-example/", results);
+    snprintf(c, sizeof c, "%s/killed-run/", results);
+    snprintf(d, sizeof d, "%s/kanoclip run/", results);
+    cr_redirect_stdout();
+    char errp[300];
+    snprintf(errp, sizeof errp, "%s/stderr.txt", dir);
+    FILE *saved = stderr;
+    stderr = fopen(errp, "w");
+    char *argv[] = {"tables", a, b, c, d, "--out", out};
+    int rc = cmd_tables(7, argv);
+    fclose(stderr);
+    stderr = saved;
+    char *err = fs_read_file(errp, NULL);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert(strstr(err, "skipping") && strstr(err, "grid-example/: not a finished run"), "%s", err);
+    cr_assert(strstr(err, "killed-run/: not a finished run"), "%s", err);
+    free(err);
+    char *md = read_out(out, "table1_industrial.md");
+    cr_assert(strstr(md, "KAnoCLIP") && strstr(md, "AnomalyCLIP"), "%s", md);
+    free(md);
+    // only folders that are not runs: one clear error
+    char *argv2[] = {"tables", b, c, "--out", out};
+    stderr = fopen("/dev/null", "w");
+    rc = cmd_tables(5, argv2);
+    fclose(stderr);
+    stderr = saved;
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(err_msg(), "no finished run among the 2 folders"), "%s", err_msg());
+}
+
+Test(tables, make_tables_keeps_folder_names_with_spaces_whole) {
+    char root[256], cmd[4096], cwd[1024];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(root, sizeof root, "%s/a project", dir);
+    char results[300];
+    snprintf(results, sizeof results, "%s/results", root);
+    results_with_strays(results);
+    // the repository's Makefile run in ROOT, with this build's kanoclip (`-o all`: nothing is rebuilt)
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/experiments' && cp experiments/paper_numbers.csv '%s/experiments/' && "
+             "make -s --no-print-directory -C '%s' -f '%s/Makefile' -o all BUILD='%s/build' tables >'%s/out.txt' 2>&1",
+             root, root, root, cwd, cwd, root);
+    int st = system(cmd);
+    char out[512];
+    snprintf(out, sizeof out, "%s/out.txt", root);
+    char *text = fs_read_file(out, NULL);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "make tables failed:\n%s", text ? text : "");
+    cr_assert(strstr(text, "from 2 runs in paper/tables"), "%s", text);
+    cr_assert(strstr(text, "grid-example/: not a finished run"), "%s", text);
+    free(text);
+    char *md = read_out(root, "paper/tables/table1_industrial.md");
+    cr_assert(strstr(md, "KAnoCLIP") && strstr(md, "AnomalyCLIP"), "%s", md);
+    free(md);
+}
+
+// The demo alone (one run, a synthetic dataset, paper numbers given): no table of published numbers without ours,
+// the synthetic row in a table of its own (not among MVTec AD's published rows), and no bold for a lone method.
+Test(tables, demo_run_alone_makes_no_table_of_published_numbers) {
+    cr_redirect_stdout();
+    char run[256], out[256];
+    snprintf(run, sizeof run, "%s/results/demo", dir);
+    snprintf(out, sizeof out, "%s/demo-tables", dir);
+    const char *syn[] = {"synthetic"};
+    fixture_run(run, "kanoclip", "KAnoCLIP (demo)", "main", 0, 111, 1, syn, 0.635, 0.70, 1, 0);
+    char *argv[] = {"tables", run, "--out", out, "--paper", "experiments/paper_numbers.csv"};
+    cr_assert_eq(cmd_tables(6, argv), 0, "%s", err_msg());
+    char *p1 = fs_join(out, "table1_industrial.md"), *p2 = fs_join(out, "table2_medical.md");
+    cr_assert(!fs_exists(p1), "an industrial table of published numbers beside a synthetic row was written");
+    cr_assert(!fs_exists(p2), "a medical table of published numbers only was written");
+    free(p1), free(p2);
+    char *md = read_out(out, "table_other.md");
+    cr_assert(strstr(md, "| Dataset | KAnoCLIP (demo) |\n"), "%s", md);
+    cr_assert(strstr(md, "| synthetic | 63.5 / 70.0 |"), "%s", md);
+    cr_assert_null(strstr(md, "(paper)"), "%s", md);
+    cr_assert_null(strstr(md, "| MVTec AD |"), "%s", md);
+    free(md);
 }
 
 Test(tables, paper_numbers_file_is_well_formed) {

@@ -6,6 +6,7 @@
 #include "common/fsutil.h"
 #include "common/hash.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,8 +178,9 @@ const char *embed_cache_reason(const EmbedCache *ec) { return ec->reason; }
 int embed_cache_save(EmbedCache *ec) {
     if (!ec->dirty) return 0;
     char *tmp = fs_temp_name(ec->path);
+    errno = 0;
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) { free(tmp); return err_set("%s: cannot create", ec->path); }
+    if (f < 0) { free(tmp); return err_set("%s: cannot create: %s", ec->path, h5_os_reason()); }
     char dim[32];
     snprintf(dim, sizeof dim, "%d", ec->dim);
     int rc = (h5_set_attr_str(f, "encoder_hash", ec->encoder_hash) | h5_set_attr_str(f, "dim", dim) |
@@ -196,7 +198,7 @@ int embed_cache_save(EmbedCache *ec) {
         (H5Dwrite(dk, kt, H5S_ALL, H5S_ALL, H5P_DEFAULT, keys) < 0 ||
          H5Dwrite(dt, tt, H5S_ALL, H5S_ALL, H5P_DEFAULT, ec->texts) < 0 ||
          H5Dwrite(dv, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, ec->vecs) < 0))
-        rc = err_set("%s: cannot write", ec->path);
+        rc = err_set("%s: cannot write: %s", ec->path, h5_os_reason());
     free(keys);
     if (dk >= 0) H5Dclose(dk);
     if (dt >= 0) H5Dclose(dt);
@@ -205,7 +207,8 @@ int embed_cache_save(EmbedCache *ec) {
     H5Tclose(tt);
     H5Sclose(s1);
     H5Sclose(s2);
-    if (H5Fclose(f) < 0 && rc == 0) rc = err_set("%s: cannot close", ec->path);
+    errno = 0; // the data reaches the file at the close: a full disk shows here
+    if (H5Fclose(f) < 0 && rc == 0) rc = err_set("%s: cannot close: %s", ec->path, h5_os_reason());
     if (rc == 0) rc = fs_commit(tmp, ec->path);
     else unlink(tmp);
     free(tmp);

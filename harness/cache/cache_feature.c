@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,11 +143,18 @@ static hid_t make_dataset(hid_t file, const char *name, hid_t type, int rank, co
     return ds;
 }
 
+static int flush_file(FeatureCache *fc) {
+    errno = 0;
+    if (H5Fflush(fc->file, H5F_SCOPE_GLOBAL) < 0) return err_set("%s: flush failed: %s", fc->partial, h5_os_reason());
+    return 0;
+}
+
 static int create_partial(FeatureCache *fc, const FeatureCacheKey *k) {
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    errno = 0;
     fc->file = H5Fcreate(fc->partial, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
     H5Pclose(fcpl);
-    if (fc->file < 0) return err_set("%s: cannot create HDF5 file", fc->partial);
+    if (fc->file < 0) return err_set("%s: cannot create HDF5 file: %s", fc->partial, h5_os_reason());
     Attr a[N_ATTRS];
     key_attrs(k, a);
     for (int i = 0; i < N_ATTRS; i++)
@@ -187,7 +195,7 @@ static int create_partial(FeatureCache *fc, const FeatureCacheKey *k) {
     free(zeros);
     if (done >= 0) H5Dclose(done);
     H5Sclose(space);
-    if (rc == 0 && H5Fflush(fc->file, H5F_SCOPE_GLOBAL) < 0) rc = err_set("%s: flush failed", fc->partial);
+    if (rc == 0 && flush_file(fc) < 0) rc = -1;
     return rc < 0 ? rc : open_datasets(fc, k);
 }
 
@@ -280,21 +288,23 @@ int feature_cache_put(FeatureCache *fc, int i, int stage, const float *data) {
     uint16_t *half = malloc(n * sizeof *half);
     floats_to_halves(data, half, n);
     hid_t f16 = h5_float16_type();
+    errno = 0;
     herr_t rc = H5Dwrite(ds, f16, ms, fs, H5P_DEFAULT, half);
     H5Tclose(f16);
     free(half);
     H5Sclose(fs);
     H5Sclose(ms);
-    return rc < 0 ? err_set("%s: cannot write image %d stage %d", fc->partial, i, stage) : 0;
+    return rc < 0 ? err_set("%s: cannot write image %d stage %d: %s", fc->partial, i, stage, h5_os_reason()) : 0;
 }
 
 // Data first, flags after, each flushed: a kill at any point leaves no flag set for data not on disk.
 static int flush_progress(FeatureCache *fc) {
     if (fc->complete || fc->file < 0) return 0;
-    if (H5Fflush(fc->file, H5F_SCOPE_GLOBAL) < 0) return err_set("%s: flush failed", fc->partial);
+    if (flush_file(fc) < 0) return -1;
+    errno = 0;
     if (fc->n_images > 0 && H5Dwrite(fc->done_ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, fc->done) < 0)
-        return err_set("%s: cannot write done flags", fc->partial);
-    if (H5Fflush(fc->file, H5F_SCOPE_GLOBAL) < 0) return err_set("%s: flush failed", fc->partial);
+        return err_set("%s: cannot write done flags: %s", fc->partial, h5_os_reason());
+    if (flush_file(fc) < 0) return -1;
     fc->pending = 0;
     return 0;
 }

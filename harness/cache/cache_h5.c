@@ -1,5 +1,6 @@
 #include "harness/cache/cache_h5.h"
 
+#include <errno.h>
 #include <hdf5_hl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@ hid_t h5_float16_type(void) {
 }
 
 void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+const char *h5_os_reason(void) { return errno ? strerror(errno) : "HDF5 reported an error"; }
 
 int h5_set_attr_str(hid_t obj, const char *name, const char *value) {
     return H5LTset_attribute_string(obj, ".", name, value) < 0 ? -1 : 0;

@@ -1,5 +1,6 @@
 // HDF5 output through a temporary file (common/fsutil.h: fs_temp_name + fs_commit).
 #include "harness/cache/h5_writer.h"
+#include "harness/cache/cache_h5.h"
 #include "common/error.h"
 #include "common/fsutil.h"
 
@@ -57,12 +58,13 @@ int h5w_write_rows(H5Writer *w, const char *name, hsize_t row0, hsize_t nrows, c
     count[0] = nrows;
     herr_t rc = H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL);
     hid_t mem = H5Screate_simple(ndim, count, NULL);
+    errno = 0;
     if (rc >= 0) rc = H5Dwrite(d, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, data);
     H5Sclose(mem);
     H5Sclose(space);
     H5Dclose(d);
-    if (rc < 0) return err_set("%s: writing rows %llu..%llu of %s failed", w->path, (unsigned long long)row0,
-                               (unsigned long long)(row0 + nrows), name);
+    if (rc < 0) return err_set("%s: writing rows %llu..%llu of %s failed: %s", w->path, (unsigned long long)row0,
+                               (unsigned long long)(row0 + nrows), name, h5_os_reason());
     return 0;
 }
 
@@ -91,7 +93,8 @@ int h5w_attr_int(H5Writer *w, const char *name, long value) {
 
 int h5w_close(H5Writer *w, int commit) {
     int rc = 0;
-    if (H5Fclose(w->file) < 0) rc = err_set("%s: closing the HDF5 file failed", w->path);
+    errno = 0; // buffered data reaches the file at the close: a full disk shows here
+    if (H5Fclose(w->file) < 0) rc = err_set("%s: closing the HDF5 file failed: %s", w->path, h5_os_reason());
     if (commit && rc == 0) rc = fs_commit(w->tmp, w->path);
     else unlink(w->tmp);
     free(w->path);

@@ -24,7 +24,8 @@ static const char usage_text[] =
     "[--quiet]\n"
     "  --dry-run       check the config, the checkpoint folder and every dataset root; run nothing\n"
     "  --force         rerun a finished run (its folder is cleared, log.txt kept)\n"
-    "  --print-config  print the composed config and exit\n";
+    "  --print-config  print the composed config and exit\n"
+    "  --quiet         no log lines on stderr (the run folder's log.txt still gets every line)\n";
 
 typedef struct { int problems; } Check;
 

@@ -10,6 +10,7 @@
 
 static const char usage_text[] =
     "usage: kanoclip plots RUN_DIR... --out DIR\n"
+    "  RUN_DIR may be a glob such as results/*/: folders that are not finished runs (no DONE) are skipped\n"
     "  ROC curves per dataset, per-class bars, the ablation chart and loss curves as PNG and PDF\n"
     "  (gnuplot, scripts in plots/), their data files in DIR/data/, and DIR/figures.tex\n";
 
@@ -38,14 +39,12 @@ int cmd_plots(int argc, char **argv) {
         free(dirs);
         return 1;
     }
-    RunResult *runs = calloc((size_t)n, sizeof *runs);
+    RunResult *runs = NULL;
     int rc = 0, loaded = 0, figures = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
-        if (run_result_load(dirs[i], &runs[i]) < 0) rc = fail_with_error();
-        else loaded++;
-    }
-    if (rc == 0 && plots_write(runs, n, out, gnuplot, &figures) < 0) rc = fail_with_error();
-    if (rc == 0) printf("%d figures from %d runs in %s\n", figures, n, out);
+    if (run_results_load_finished((char *const *)dirs, n, "kanoclip plots", stderr, &runs, &loaded) < 0)
+        rc = fail_with_error();
+    if (rc == 0 && plots_write(runs, loaded, out, gnuplot, &figures) < 0) rc = fail_with_error();
+    if (rc == 0) printf("%d figures from %d runs in %s\n", figures, loaded, out);
     for (int i = 0; i < loaded; i++) run_result_free(&runs[i]);
     free(runs);
     free(dirs);

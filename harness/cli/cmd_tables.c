@@ -11,6 +11,7 @@
 
 static const char usage_text[] =
     "usage: kanoclip tables RUN_DIR... [--out DIR] [--paper experiments/paper_numbers.csv]\n"
+    "  RUN_DIR may be a glob such as results/*/: folders that are not finished runs (no DONE) are skipped\n"
     "  writes table1_industrial, table2_medical, table3_ablation, table4_metrics and per_class_<dataset>\n"
     "  as .md, .csv and .tex (booktabs) into DIR (default: results/tables)\n";
 
@@ -33,20 +34,15 @@ int cmd_tables(int argc, char **argv) {
         }
     }
     if (n == 0) { free(dirs); return cli_usage_error(usage_text); }
-    RunResult *runs = calloc((size_t)n, sizeof *runs);
+    RunResult *runs = NULL;
     int rc = 0, loaded = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
-        if (run_result_load(dirs[i], &runs[i]) < 0) rc = fail_with_error();
-        else loaded++;
-        char *done = fs_join(dirs[i], "DONE");
-        if (rc == 0 && !fs_exists(done)) fprintf(stderr, "kanoclip tables: warning: %s has no DONE (an unfinished run)\n", dirs[i]);
-        free(done);
-    }
+    if (run_results_load_finished((char *const *)dirs, n, "kanoclip tables", stderr, &runs, &loaded) < 0)
+        rc = fail_with_error();
     PaperNumbers paper = {0};
     if (rc == 0 && paper_path && paper_numbers_load(paper_path, &paper) < 0) rc = fail_with_error();
     int files = 0;
-    if (rc == 0 && tables_write(runs, n, paper_path ? &paper : NULL, out, &files) < 0) rc = fail_with_error();
-    if (rc == 0) printf("%d files from %d runs in %s\n", files, n, out);
+    if (rc == 0 && tables_write(runs, loaded, paper_path ? &paper : NULL, out, &files) < 0) rc = fail_with_error();
+    if (rc == 0) printf("%d files from %d runs in %s\n", files, loaded, out);
     for (int i = 0; i < loaded; i++) run_result_free(&runs[i]);
     paper_numbers_free(&paper);
     free(runs);

@@ -35,7 +35,7 @@ static const struct {
     {"metrics", cmd_metrics, "AUROC, AP, F1-max from a label,score CSV or HDF5 maps and masks"},
     {"dataset-info", cmd_dataset_info, "the test split of a dataset as its reader sees it"},
     {"synth", cmd_synth, "write a synthetic anomaly dataset in a real layout"},
-    {"kb", cmd_kb, "knowledge base: build (LLM/VQA descriptions), embed"},
+    {"kb", cmd_kb, "knowledge base: build (LLM/VQA descriptions), show (what each class contributes), embed"},
     {"convert-openclip", cmd_convert_openclip, "an open_clip checkpoint as a Hugging Face CLIP folder"},
 };
 enum { n_commands = sizeof commands / sizeof commands[0] };

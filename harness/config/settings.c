@@ -76,7 +76,8 @@ static int read_data(const Config *cfg, Settings *s) {
         settings_int(cfg, "data.synthetic.images_per_class", 2, 1000000, &y->images_per_class) ||
         settings_int(cfg, "data.synthetic.image_size", 8, 8192, &y->image_size) ||
         settings_int(cfg, "data.synthetic.seed", 0, 0x7fffffff, &y->seed) ||
-        settings_int(cfg, "data.synthetic.train_classes", 0, 1000, &y->train_classes))
+        settings_int(cfg, "data.synthetic.train_classes", 0, 1000, &y->train_classes) ||
+        settings_bool(cfg, "data.resize_masks", &s->data.resize_masks))
         return -1;
     if (y->enabled && y->train_classes >= y->classes)
         return settings_bad(cfg, "data.synthetic.train_classes", "%d leaves no class of %d to evaluate on",

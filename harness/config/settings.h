@@ -63,6 +63,7 @@ typedef struct Settings {
     struct {
         DatasetSettings train;   // meaningful when train.method reads training data (settings_uses_train)
         SyntheticSettings synthetic;
+        int resize_masks;        // a mask of another size than its image is resized (else an error naming both)
     } data;
 
     struct {

@@ -4,6 +4,7 @@
 #include "harness/kb/kb_plan.h"
 #include "harness/kb/kb_text.h"
 #include "common/error.h"
+#include "common/strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,18 @@ typedef struct {
     FILE *progress;
     KbBuildStats *stats;
     char *first_error;
+    StrBuf short_answers;  // "llm a (1 of 5)" of answers with fewer descriptions than asked
 } BuildRun;
+
+static int wanted(const KbSettings *s, const KbQuestion *q) { return q->kind == KB_LLM ? s->llm_n : s->vqa_m; }
+
+// Notes an answer that holds fewer descriptions than asked for the closing summary (KB_MISSING_NAMED named).
+static void note_short(StrBuf *b, KbBuildStats *st, const KbQuestion *q, int n, int want) {
+    if (st->n_short++ >= KB_MISSING_NAMED) return;
+    char *label = kb_question_label(q);
+    strbuf_printf(b, "%s%s (%d of %d)", b->len ? ", " : "", label, n, want);
+    free(label);
+}
 
 static int prepare(void *ctx, int i, char **body, size_t *len) {
     BuildRun *run = ctx;
@@ -34,14 +46,19 @@ static void finished(void *ctx, int i, const KbCallResult *r) {
     char *error = NULL;
     char **items = NULL;
     int n = 0;
+    int want = wanted(run->s, q);
     if (r->ok) {
-        n = kb_split_answer(r->content, q->kind == KB_LLM ? run->s->llm_n : run->s->vqa_m, &items);
+        n = kb_split_answer(r->content, want, &items);
         if (n == 0) {
-            const char *c = r->content;
-            error = malloc(strlen(label) + 200);
-            sprintf(error, "%s: the answer holds no description (\"%.80s\")", label, c);
+            // the server's text, escaped: it is printed on the terminal
+            char *c = str_escaped(r->content, strlen(r->content), 80);
+            error = malloc(strlen(label) + strlen(c) + 64);
+            sprintf(error, "%s: the answer holds no description (\"%s\")", label, c);
+            free(c);
         } else if (kb_cache_write(run->s, q, r, items, n) != 0) {
             error = strdup(err_msg());
+        } else if (n < want) {
+            note_short(&run->short_answers, run->stats, q, n, want);
         }
     } else {
         error = malloc(strlen(label) + strlen(r->error) + 4);
@@ -54,7 +71,11 @@ static void finished(void *ctx, int i, const KbCallResult *r) {
         if (run->progress) fprintf(run->progress, "[%d/%d] FAILED %s\n", run->n_done, run->n_todo, error);
     } else {
         run->stats->n_fetched++;
-        if (run->progress)
+        if (run->progress && n < want)
+            fprintf(run->progress, "[%d/%d] %s: only %d of %d descriptions (%s), %.1f s%s\n", run->n_done, run->n_todo,
+                    label, n, want, q->kind == KB_LLM ? "kb.llm_n" : "kb.vqa_m", r->seconds,
+                    r->attempts > 1 ? " (retried)" : "");
+        else if (run->progress)
             fprintf(run->progress, "[%d/%d] %s: %d description%s, %.1f s%s\n", run->n_done, run->n_todo, label, n,
                     n == 1 ? "" : "s", r->seconds, r->attempts > 1 ? " (retried)" : "");
     }
@@ -72,11 +93,26 @@ int kb_build(const KbSettings *s, const KbDataset *d, FILE *progress, KbBuildSta
     stats->n_questions = plan.n;
     int *todo = malloc((plan.n ? plan.n : 1) * sizeof *todo);
     int n_todo = 0;
+    StrBuf short_answers = {0}, damaged = {0};
+    // A cached answer counts only when it reads as `kb show` and training read it: a truncated or edited file that
+    // does not is asked again (offline: named), never counted as present.
     for (int i = 0; i < plan.n; i++) {
         if (plan.q[i].kind == KB_LLM) stats->n_llm++;
         else stats->n_vqa++;
-        if (kb_cache_has(s->cache_dir, plan.q[i].key)) stats->n_cached++;
-        else todo[n_todo++] = i;
+        KbAnswer a;
+        int got = kb_cache_read(s->cache_dir, plan.q[i].key, &a);
+        if (got == 1) {
+            stats->n_cached++;
+            if (a.n_descriptions < wanted(s, &plan.q[i]))
+                note_short(&short_answers, stats, &plan.q[i], a.n_descriptions, wanted(s, &plan.q[i]));
+            kb_answer_free(&a);
+            continue;
+        }
+        if (got < 0) {
+            if (stats->n_damaged++ < KB_MISSING_NAMED) strbuf_printf(&damaged, "%s%s", damaged.len ? "; " : "", err_msg());
+            if (progress && !s->offline) fprintf(progress, "kb build: %s; asking again\n", err_msg());
+        }
+        todo[n_todo++] = i;
     }
     char *url = malloc(strlen(s->base_url) + 32);
     size_t ub = strlen(s->base_url);
@@ -104,7 +140,9 @@ int kb_build(const KbSettings *s, const KbDataset *d, FILE *progress, KbBuildSta
             free(label);
         }
         if (n_todo > KB_MISSING_NAMED && k < (int)sizeof msg)
-            snprintf(msg + k, sizeof msg - k, ", and %d more", n_todo - KB_MISSING_NAMED);
+            k += snprintf(msg + k, sizeof msg - k, ", and %d more", n_todo - KB_MISSING_NAMED);
+        if (stats->n_damaged > 0 && k < (int)sizeof msg)
+            snprintf(msg + k, sizeof msg - k, "; %d of them cached but unreadable: %s", stats->n_damaged, damaged.s);
         rc = err_set("%s", msg);
     } else if (n_todo > 0) {
         const char *key = NULL;
@@ -120,8 +158,10 @@ int kb_build(const KbSettings *s, const KbDataset *d, FILE *progress, KbBuildSta
             .timeout_s = s->timeout_s, .max_retries = s->max_retries, .backoff_initial_s = s->backoff_initial_s,
             .backoff_max_s = s->backoff_max_s,
         };
-        BuildRun run = {.s = s, .plan = &plan, .todo = todo, .n_todo = n_todo, .progress = progress, .stats = stats};
+        BuildRun run = {.s = s, .plan = &plan, .todo = todo, .n_todo = n_todo, .progress = progress, .stats = stats,
+                        .short_answers = short_answers};
         int failed = kb_client_run(&o, n_todo, prepare, finished, &run);
+        short_answers = run.short_answers;
         if (failed < 0) rc = -1;
         else if (stats->n_failed > 0)
             rc = err_set("kb build: %d of %d questions failed (answers that arrived are cached; run again to "
@@ -130,6 +170,12 @@ int kb_build(const KbSettings *s, const KbDataset *d, FILE *progress, KbBuildSta
     }
     if (progress && rc == 0)
         fprintf(progress, "kb build: done; %d answers fetched, %d were cached\n", stats->n_fetched, stats->n_cached);
+    if (progress && stats->n_short > 0)
+        fprintf(progress, "kb build: %d answer%s fewer descriptions than asked (kb.llm_n %d, kb.vqa_m %d): %s%s\n",
+                stats->n_short, stats->n_short == 1 ? " holds" : "s hold", s->llm_n, s->vqa_m, short_answers.s,
+                stats->n_short > KB_MISSING_NAMED ? ", ..." : "");
+    free(short_answers.s);
+    free(damaged.s);
     free(public_url);
     free(url);
     free(todo);

@@ -1,6 +1,7 @@
 // `kb build`: asks every question of the plan whose answer is not cached yet and caches each answer as it
 // arrives (a killed build resumes where it stopped); a second run sends no request. Offline, it only checks
-// the cache and fails naming every missing answer.
+// the cache and fails naming every missing or unreadable answer. Answers with fewer descriptions than asked are
+// kept, and named in the progress output.
 #ifndef HARNESS_KB_BUILD_H
 #define HARNESS_KB_BUILD_H
 
@@ -15,6 +16,8 @@ typedef struct {
     int n_cached;     // answered before this run
     int n_fetched;    // answered and cached in this run
     int n_failed;
+    int n_damaged;    // cached files that do not read (truncated, edited): asked again, or named offline
+    int n_short;      // answers (cached or fetched) with fewer descriptions than kb.llm_n / kb.vqa_m
 } KbBuildStats;
 
 // progress: where to write one line per answer (NULL: silent). -1 with err_set when a question could not be

@@ -16,13 +16,6 @@ char *kb_cache_path(const char *cache_dir, const char *key) {
     return p;
 }
 
-int kb_cache_has(const char *cache_dir, const char *key) {
-    char *p = kb_cache_path(cache_dir, key);
-    int has = fs_exists(p);
-    free(p);
-    return has;
-}
-
 static void add_str(cJSON *o, const char *k, const char *v) {
     if (v) cJSON_AddStringToObject(o, k, v);
     else cJSON_AddNullToObject(o, k);

@@ -23,7 +23,6 @@ typedef struct {
 
 // {cache_dir}/answers/<key>.json (malloc'd).
 char *kb_cache_path(const char *cache_dir, const char *key);
-int kb_cache_has(const char *cache_dir, const char *key);
 // Records a successful answer for q with its descriptions.
 int kb_cache_write(const KbSettings *s, const KbQuestion *q, const KbCallResult *r, char **descriptions, int n);
 // 1 and *out filled when the answer is cached, 0 when not, -1 with err_set naming the file when it is unreadable.

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE  // memmem
 #include "harness/kb/kb_client.h"
 #include "common/error.h"
+#include "common/strbuf.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -92,15 +93,9 @@ static void redact(char *s, const char *secret) {
     }
 }
 
-// A one-line excerpt of a body: control characters become spaces, long bodies end in "...".
-static char *excerpt(const char *data, size_t n) {
-    size_t k = n < KB_BODY_EXCERPT ? n : KB_BODY_EXCERPT;
-    char *out = malloc(k + 4);
-    for (size_t i = 0; i < k; i++) out[i] = (unsigned char)data[i] < 32 ? ' ' : data[i];
-    if (n > k) memcpy(out + k, "...", 3), k += 3;
-    out[k] = '\0';
-    return out;
-}
+// A one-line excerpt of a body, escaped (common/strbuf.h): a misbehaving server's bytes never reach the
+// terminal raw; long bodies end in "...".
+static char *excerpt(const char *data, size_t n) { return str_escaped(data, n, KB_BODY_EXCERPT); }
 
 static int is_transient_status(long code) {
     return code == 408 || code == 429 || code == 500 || code == 502 || code == 503 || code == 504;
@@ -192,8 +187,10 @@ static Attempt judge(const KbClientOptions *o, const char *url, Slot *slot, CURL
     cJSON *content = message ? cJSON_GetObjectItemCaseSensitive(message, "content") : NULL;
     if (!cJSON_IsString(content)) {
         cJSON *fr = cJSON_GetObjectItemCaseSensitive(c0, "finish_reason");
+        char *why = cJSON_IsString(fr) ? excerpt(fr->valuestring, strlen(fr->valuestring)) : strdup("absent");
         snprintf(msg, sizeof msg, "%s: choices[0].message.content is missing or not text (finish_reason %s)", url,
-                 cJSON_IsString(fr) ? fr->valuestring : "absent");
+                 why);
+        free(why);
         cJSON_Delete(j);
         a.error = strdup(msg);
         return a;

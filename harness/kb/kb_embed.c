@@ -5,6 +5,7 @@
 #include "harness/kb/kb_loader.h"
 #include "harness/cache/text_encoder_hash.h"
 #include "common/error.h"
+#include "common/strbuf.h"
 #include "common/fsutil.h"
 
 #include <math.h>
@@ -168,6 +169,20 @@ int kb_class_embeddings_stats(const KbSettings *s, const KbDataset *d, ClipModel
     if (rc == 0 && log)
         fprintf(log, "kb embeddings: %d classes, %d texts (%d distinct): %d embedded, %d read from the cache %s\n",
                 d->n_classes, l.n_texts, n_distinct, n_embedded, n_cached, path);
+    // A fetched answer that gave fewer descriptions than asked is used, and said (kb build says it too).
+    if (rc == 0 && log) {
+        StrBuf few = {0};
+        int n_few = 0;
+        for (int c = 0; c < d->n_classes; c++) {
+            int n_llm = per_class[c].n - per_class[c].n_vqa;
+            if (strcmp(per_class[c].llm_source, "fetched") || n_llm >= s->llm_n) continue;
+            if (n_few++ < 20) strbuf_printf(&few, "%s%s (%d)", few.len ? ", " : "", per_class[c].class_name, n_llm);
+        }
+        if (n_few)
+            fprintf(log, "kb embeddings: %d class%s fewer fetched descriptions than kb.llm_n (%d): %s%s\n", n_few,
+                    n_few == 1 ? " has" : "es have", s->llm_n, few.s, n_few > 20 ? ", ..." : "");
+        free(few.s);
+    }
     free(acc), free(v);
     kb_embed_list_free(&l);
     for (int c = 0; c < d->n_classes; c++) kb_class_texts_free(&per_class[c]);

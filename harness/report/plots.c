@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "harness/report/plots.h"
 #include "harness/report/tables.h"
+#include "harness/report/tables_render.h"
+#include "common/strbuf.h"
 #include "common/error.h"
 #include "common/fsutil.h"
 
@@ -94,8 +96,12 @@ static int render(Ctx *cx, const char *script, const char *name, const char *var
         free(final);
         if (!ok) return err_set("gnuplot %s failed for %s.%s (its message is above)", script, name, exts[t]);
     }
+    // name is a safe file stem (figure_stem); the caption is plain text, so escaped for LaTeX
+    StrBuf cap = {0};
+    tex_escape(&cap, caption);
     fprintf(cx->tex, "\\begin{figure}[H]\n\\centering\n\\includegraphics[width=0.75\\linewidth]{\\figdir/%s.pdf}\n"
-                     "\\caption{%s}\n\\end{figure}\n\n", name, caption);
+                     "\\caption{%s}\n\\label{fig:%s}\n\\end{figure}\n\n", name, cap.s, name);
+    free(cap.s);
     cx->n_figures++;
     printf("%s/%s.png, .pdf\n", cx->out, name);
     return 0;
@@ -123,11 +129,105 @@ static char *data_path(Ctx *cx, const char *name) {
     return fs_join(cx->out, leaf);
 }
 
-// A label safe inside a gnuplot data file header ("..."): no double quotes.
-static void header_label(FILE *f, const char *s) {
+// A figure's file stem from names that come from configs and folders ("loss_<run folder>", "roc_<dataset>"):
+// letters, digits, '.', '_' and '-' kept, anything else '-', so that the file name and \label{fig:...} need no
+// escaping in LaTeX (nor quoting in a shell).
+static void figure_stem(char *name) {
+    for (unsigned char *p = (unsigned char *)name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+              *p == '_' || *p == '-'))
+            *p = '-';
+}
+
+// Labels drawn in a figure (class names, method labels, titles) are at most this many characters: a longer one
+// keeps its start and end around "…", so that tick labels and the key stay inside the picture.
+enum { PLOT_LABEL_MAX = 28, PLOT_LABEL_HEAD = 18 };
+
+// The next UTF-8 code point of s (advancing *s); a malformed byte counts as itself.
+static unsigned next_cp(const unsigned char **s) {
+    const unsigned char *p = *s;
+    unsigned c = *p, cp = c;
+    int len = 1;
+    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
+    for (int i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) { len = 1; cp = c; break; }
+        cp = cp << 6 | (p[i] & 0x3F);
+    }
+    *s = p + len;
+    return cp;
+}
+
+// 1 when an installed font has every non-ASCII character of s (fontconfig's fc-list; cairo falls back to any
+// installed font for a missing glyph), 0 when none has them, so gnuplot would draw empty boxes. Without
+// fc-list it cannot tell and answers 1.
+static int fonts_cover(const char *s) {
+    StrBuf q = {0};
+    strbuf_printf(&q, "fc-list -q ':charset=");
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        unsigned cp = next_cp(&p);
+        if (cp >= 0x80) strbuf_printf(&q, "%s%x", n++ ? " " : "", cp);
+    }
+    strbuf_printf(&q, "' >/dev/null 2>&1");
+    int covered = 1;
+    if (n) {
+        int st = system(q.s);
+        covered = !(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    }
+    free(q.s);
+    return covered;
+}
+
+// What a figure shows for label s: shortened to PLOT_LABEL_MAX characters; characters no installed font can draw
+// (CJK class names on a machine without a CJK font) written as U+XXXX, with a note once per label saying so.
+static char *plot_label(const char *s) {
+    StrBuf b = {0};
+    int uncovered = !fonts_cover(s);
+    if (uncovered) {
+        fprintf(stderr, "kanoclip plots: no installed font draws the characters of '%s'; the figures write them as "
+                        "U+XXXX (install a font that has them, e.g. apt-get install fonts-noto-cjk)\n", s);
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        const unsigned char *start = p;
+        unsigned cp = next_cp(&p);
+        if (uncovered && cp >= 0x80) strbuf_printf(&b, "U+%04X", cp);
+        else strbuf_put(&b, (const char *)start, (size_t)(p - start));
+    }
+    char *full = strbuf_take(&b);
+    int n_cp = 0;
+    for (const unsigned char *p = (const unsigned char *)full; *p; n_cp++) next_cp(&p);
+    if (n_cp <= PLOT_LABEL_MAX) return full;
+    // head ... tail, cut at code points
+    int tail = PLOT_LABEL_MAX - PLOT_LABEL_HEAD - 1, i = 0;
+    for (const unsigned char *p = (const unsigned char *)full; *p; i++) {
+        const unsigned char *start = p;
+        next_cp(&p);
+        if (i < PLOT_LABEL_HEAD || i >= n_cp - tail) strbuf_put(&b, (const char *)start, (size_t)(p - start));
+        if (i == PLOT_LABEL_HEAD) strbuf_put(&b, "\xe2\x80\xa6", 3); // …
+    }
+    free(full);
+    return strbuf_take(&b);
+}
+
+// A label inside a gnuplot data file header ("..."), as plot_label shows it, then suffix (not shortened; may be
+// ""): no double quotes.
+static void header_label_with(FILE *f, const char *s, const char *suffix) {
+    char *shown = plot_label(s);
     fputc('"', f);
-    for (; *s; s++) fputc(*s == '"' ? '\'' : *s, f);
+    for (const char *p = shown; *p; p++) fputc(*p == '"' ? '\'' : *p, f);
+    for (const char *p = suffix; *p; p++) fputc(*p == '"' ? '\'' : *p, f);
     fputc('"', f);
+    free(shown);
+}
+static void header_label(FILE *f, const char *s) { header_label_with(f, s, ""); }
+
+// A gnuplot string variable holding a title, as plot_label shows it.
+static void gp_label(FILE *f, const char *s) {
+    char *shown = plot_label(s);
+    gp_quote(f, shown);
+    free(shown);
 }
 
 // A run's display name: its label, with the seed when several runs share the label.
@@ -159,6 +259,7 @@ static int roc_figures(Ctx *cx, RunResult *runs, int n, const char **ds, int nd)
     for (int d = 0; d < nd; d++) {
         char name[300], csv_name[300];
         snprintf(name, sizeof name, "roc_%s", ds[d]);
+        figure_stem(name);
         snprintf(csv_name, sizeof csv_name, "roc_%s.csv", ds[d]);
         char leaf[320];
         snprintf(leaf, sizeof leaf, "%s.dat", name);
@@ -173,19 +274,35 @@ static int roc_figures(Ctx *cx, RunResult *runs, int n, const char **ds, int nd)
             if (text) {
                 char label[300];
                 run_name(runs, n, i, label, sizeof label);
-                if (blocks) fprintf(f, "\n\n");
-                fprintf(f, "\"fpr\" ");
-                header_label(f, label);
-                fputc('\n', f);
                 char *save, *line = strtok_r(text, "\n", &save);
                 if (!line || strncmp(line, "fpr,tpr", 7)) {
                     free(text); free(csv); data_discard(&df); free(dat);
                     return err_set("%s/%s: expected the header fpr,tpr", runs[i].dir, csv_name);
                 }
+                // The curve pools the images of every class; the tables report the mean of per-class AUROCs.
+                // The key names both, so that a pooled area beside a different headline number is not a puzzle.
+                StrBuf pts = {0};
+                double auc = 0, px = 0, py = 0;
+                int first = 1;
                 for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                     double fpr, tpr;
-                    if (sscanf(line, "%lf,%lf", &fpr, &tpr) == 2) fprintf(f, "%.6f %.6f\n", fpr, tpr);
+                    if (sscanf(line, "%lf,%lf", &fpr, &tpr) != 2) continue;
+                    strbuf_printf(&pts, "%.6f %.6f\n", fpr, tpr);
+                    if (!first) auc += (fpr - px) * (tpr + py) / 2;
+                    px = fpr, py = tpr, first = 0;
                 }
+                const DatasetResult *dr = run_result_dataset(&runs[i], ds[d]);
+                char suffix[96];
+                if (dr && dr->m.has[M_IMAGE_AUROC])
+                    snprintf(suffix, sizeof suffix, ": pooled AUC %.1f, class mean %.1f", auc * 100,
+                             dr->m.v[M_IMAGE_AUROC] * 100);
+                else snprintf(suffix, sizeof suffix, ": pooled AUC %.1f", auc * 100);
+                if (blocks) fprintf(f, "\n\n");
+                fprintf(f, "\"fpr\" ");
+                header_label_with(f, label, suffix);
+                fputc('\n', f);
+                if (pts.len) fputs(pts.s, f);
+                free(pts.s);
                 blocks++;
                 free(text);
             }
@@ -199,11 +316,15 @@ static int roc_figures(Ctx *cx, RunResult *runs, int n, const char **ds, int nd)
             fprintf(v, "datafile=");
             gp_quote(v, dat);
             fprintf(v, "; nblocks=%d; title_text=", blocks);
-            gp_quote(v, dataset_display_name(ds[d]));
+            gp_label(v, dataset_display_name(ds[d]));
             fprintf(v, ";");
             fclose(v);
-            char caption[400];
-            snprintf(caption, sizeof caption, "Image-level ROC curves on %s.", dataset_display_name(ds[d]));
+            char caption[600];
+            snprintf(caption, sizeof caption,
+                     "Image-level ROC curves on %s, each pooled over the images of all classes. The key gives the "
+                     "area under each pooled curve and the mean of per-class AUROCs (%%), the number the tables "
+                     "report; the two differ when classes score on different scales.",
+                     dataset_display_name(ds[d]));
             int rc = render(cx, "roc.gp", name, vars, caption);
             free(vars);
             if (rc < 0) { free(dat); return rc; }
@@ -247,6 +368,7 @@ static int per_class_figures(Ctx *cx, RunResult *runs, int n, const char **ds, i
             }
         char name[300], leaf[320];
         snprintf(name, sizeof name, "per_class_%s", ds[d]);
+        figure_stem(name);
         snprintf(leaf, sizeof leaf, "%s.dat", name);
         char *dat = data_path(cx, leaf);
         DataFile df;
@@ -281,7 +403,7 @@ static int per_class_figures(Ctx *cx, RunResult *runs, int n, const char **ds, i
         fprintf(v, "datafile=");
         gp_quote(v, dat);
         fprintf(v, "; ncols=%d; title_text=", nl + 1);
-        gp_quote(v, dataset_display_name(ds[d]));
+        gp_label(v, dataset_display_name(ds[d]));
         fprintf(v, "; ylabel_text='Image AUROC (%%)';");
         fclose(v);
         char caption[400];
@@ -376,6 +498,7 @@ static int loss_figures(Ctx *cx, RunResult *runs, int n) {
         while (start > 0 && runs[i].dir[start - 1] != '/') start--;
         char name[400], leaf[420];
         snprintf(name, sizeof name, "loss_%.*s", (int)(end - start), runs[i].dir + start);
+        figure_stem(name);
         snprintf(leaf, sizeof leaf, "%s.csv", name);
         char *dat = data_path(cx, leaf);
         int rc = fs_write_atomic(dat, text, strlen(text));
@@ -389,7 +512,7 @@ static int loss_figures(Ctx *cx, RunResult *runs, int n) {
         fprintf(v, "datafile=");
         gp_quote(v, dat);
         fprintf(v, "; ncols=%d; title_text=", ncols);
-        gp_quote(v, label);
+        gp_label(v, label);
         fprintf(v, ";");
         fclose(v);
         char caption[400];

@@ -4,7 +4,10 @@
 //   per_class_<dataset> per-class image AUROC bars, one bar per method (metrics.json / per_class.csv)
 //   ablation            mean image and pixel AUROC per ablation variant (runs with report.table = ablation)
 //   loss_<run folder>   training losses against the step (each run's train_log.csv)
-// plus OUT/figures.tex, one figure environment per PDF (paper/main.tex inputs it).
+// plus OUT/figures.tex, one figure environment per PDF (paper/main.tex inputs it), captions escaped for LaTeX
+// and \label{fig:<name>}. Names from configs and folders become safe file stems (letters, digits, . _ -); labels
+// drawn in figures are shortened to 28 characters, and characters no installed font has are written as U+XXXX.
+// The ROC curves pool every class's images; their key gives each curve's area and the class mean the tables show.
 #ifndef HARNESS_PLOTS_H
 #define HARNESS_PLOTS_H
 

@@ -231,22 +231,23 @@ static int by_dataset_order(const void *a, const void *b) {
     return strcmp(x, y);
 }
 
-// Dataset names in runs of `which` (NULL: all) of family `family` (-2: any; unknown ones go with family 0),
-// and, when with_paper, paper rows of that table; sorted in the paper's order.
+// Dataset names in runs of `which` (NULL: all) of family `family` (0 industrial, 1 medical, -1 none of the paper's
+// datasets, -2 any), and, when paper_table is given and the runs have one of the family's datasets, the paper's
+// rows of that table; sorted in the paper's order.
 static int collect_datasets(const Ctx *cx, const char *which, int family, const char *paper_table, const char **out) {
     int n = 0;
     for (int i = 0; i < cx->n_runs; i++) {
         if (which && strcmp(cx->runs[i].table, which)) continue;
         for (int d = 0; d < cx->runs[i].n_datasets; d++) {
             const char *name = cx->runs[i].datasets[d].name;
-            int f = dataset_family(name, NULL);
-            if (family != -2 && !(f == family || (family == 0 && f < 0))) continue;
+            if (family != -2 && dataset_family(name, NULL) != family) continue;
             int seen = 0;
             for (int k = 0; k < n; k++) seen |= !strcmp(out[k], name);
             if (!seen) out[n++] = name;
         }
     }
-    for (int i = 0; paper_table && cx->paper && i < cx->paper->n; i++) {
+    // published numbers stand beside ours: a table none of our runs reaches is not written from them alone
+    for (int i = 0; n > 0 && paper_table && cx->paper && i < cx->paper->n; i++) {
         if (strcmp(cx->paper->rows[i].table, paper_table)) continue;
         int seen = 0;
         for (int k = 0; k < n; k++) seen |= !strcmp(out[k], cx->paper->rows[i].dataset);
@@ -296,11 +297,13 @@ static void mean_row(Table *t, int row, int from, int to) {
         }
 }
 
-// Table 1 (family 0) and Table 2 (family 1).
+// Table 1 (family 0), Table 2 (family 1), and the datasets outside the paper (family -1: the demo's synthetic
+// data, a custom dataset), which have no published numbers and so never sit among the paper's rows.
 static int family_table(Ctx *cx, int family) {
-    const char *paper_table = family == 0 ? "industrial" : "medical";
+    const char *paper_table = family == 0 ? "industrial" : family == 1 ? "medical" : NULL;
     const char *ds[256];
     int nd = collect_datasets(cx, "main", family, cx->paper ? paper_table : NULL, ds);
+    if (nd == 0) return 0;
     Method all[256], ms[256];
     int na = collect_methods(cx, "main", NULL, all), nm = 0;
     for (int m = 0; m < na; m++) {  // only methods with at least one of these datasets
@@ -313,15 +316,20 @@ static int family_table(Ctx *cx, int family) {
     }
     const char *pm[64];
     int np = 0;
-    for (int i = 0; cx->paper && i < cx->paper->n; i++) {
+    for (int i = 0; cx->paper && paper_table && i < cx->paper->n; i++) {
         if (strcmp(cx->paper->rows[i].table, paper_table)) continue;
         int seen = 0;
         for (int k = 0; k < np; k++) seen |= !strcmp(pm[k], cx->paper->rows[i].method);
         if (!seen && np < 64) pm[np++] = cx->paper->rows[i].method;
     }
     if (nd == 0 || nm + np == 0) return 0;
-    Table *t = table_new(family == 0 ? "table1_industrial" : "table2_medical", nd + 1, nm + np, 2);
-    t->label = strdup(family == 0 ? "tab:industrial" : "tab:medical");
+    static const char *const names[3] = {"table_other", "table1_industrial", "table2_medical"},
+                             *const labels[3] = {"tab:other", "tab:industrial", "tab:medical"},
+                             *const kinds[3] = {"datasets outside the paper's tables", "industrial datasets",
+                                                "medical datasets"},
+                             *const titles[3] = {"Other datasets", "Table 1", "Table 2"};
+    Table *t = table_new(names[family + 1], nd + 1, nm + np, 2);
+    t->label = strdup(labels[family + 1]);
     t->corner = strdup("Dataset");
     t->value_names[0] = "image_auroc";
     t->value_names[1] = "pixel_auroc";
@@ -351,13 +359,13 @@ static int family_table(Ctx *cx, int family) {
     char *train = trained_on(cx, "main");
     char cap[2048];
     snprintf(cap, sizeof cap,
-             "Zero-shot anomaly detection on %s datasets: image-level AUROC / pixel-level AUROC (%%), "
+             "Zero-shot anomaly detection on %s: image-level AUROC / pixel-level AUROC (%%), "
              "each the unweighted mean over the dataset's classes%s%s. Best per row in bold; Mean only where a "
              "column has every dataset; mean±sd over seeds where several runs share a method.",
-             family == 0 ? "industrial" : "medical", *train ? "; auxiliary training on " : "", train);
+             kinds[family + 1], *train ? "; auxiliary training on " : "", train);
     free(train);
     t->caption = strdup(cap);
-    t->title = strdup(family == 0 ? "Table 1" : "Table 2");
+    t->title = strdup(titles[family + 1]);
     if (np) {  // where the paper columns come from: each source with the methods taken from it
         char note[8192] = "Columns marked (paper) are published numbers, not ours. Sources: ";
         const char *srcs[64];
@@ -583,6 +591,7 @@ int tables_write(RunResult *runs, int n_runs, const PaperNumbers *paper, const c
     if (fs_mkdirs(out_dir) < 0) return -1;
     int rc = family_table(&cx, 0);
     if (rc == 0) rc = family_table(&cx, 1);
+    if (rc == 0) rc = family_table(&cx, -1);
     if (rc == 0) rc = ablation_table(&cx);
     if (rc == 0) rc = metrics_table(&cx);
     if (rc == 0) rc = per_class_tables(&cx);

@@ -1,7 +1,10 @@
 // Result tables from finished runs, shaped like the paper's:
-//   table1_industrial  datasets (MVTec AD, VisA, MPDD, BTAD, SDD, DAGM, then any other) x methods,
-//                      each cell "image AUROC / pixel AUROC" (%), a Mean row, best per row in bold
+//   table1_industrial  datasets (MVTec AD, VisA, MPDD, BTAD, SDD, DAGM) x methods,
+//                      each cell "image AUROC / pixel AUROC" (%), a Mean row, best per row in bold (of two or more)
 //   table2_medical     the same for BrainMRI, LiverCT, RESC, Br35H, COVID-19, HeadCT
+//   table_other        the same for datasets outside the paper (synthetic, custom), without published numbers
+// Tables 1 and 2 are written only when a run has one of their datasets: published numbers stand beside ours,
+// never alone.
 //   table3_ablation    runs with report.table = ablation x datasets, best per column in bold
 //   table4_metrics     every metric (image AUROC/AP/F1-max, pixel AUROC/AUPRO/AP/F1-max) per dataset and method,
 //                      the AUPRO variant named

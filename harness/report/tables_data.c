@@ -3,6 +3,7 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
+#include "common/strbuf.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -195,4 +196,44 @@ const DatasetResult *run_result_dataset(const RunResult *r, const char *name) {
     for (int i = 0; i < r->n_datasets; i++)
         if (!strcmp(r->datasets[i].name, name)) return &r->datasets[i];
     return NULL;
+}
+
+int run_results_load_finished(char *const *dirs, int n, const char *cmd, FILE *notes, RunResult **out, int *n_out) {
+    RunResult *runs = calloc((size_t)n + 1, sizeof *runs);
+    StrBuf skipped = {0}, reasons = {0};
+    int k = 0, rc = 0, n_skipped = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        char *done = fs_join(dirs[i], "DONE"), *metrics = fs_join(dirs[i], "metrics.json");
+        const char *why = NULL;
+        if (!fs_is_dir(dirs[i])) why = "no such folder";
+        else if (!fs_exists(done) && fs_exists(metrics)) why = "an unfinished run (metrics.json but no DONE)";
+        else if (!fs_exists(done)) why = "not a finished run (no DONE): an unfinished run, a grid's folder or another folder";
+        if (why) {
+            strbuf_printf(&skipped, "%s: skipping %s: %s\n", cmd, dirs[i], why);
+            if (n_skipped++ < 3) strbuf_printf(&reasons, "%s%s: %s", n_skipped > 1 ? "; " : "", dirs[i], why);
+        } else if (run_result_load(dirs[i], &runs[k]) < 0) {
+            rc = -1;
+        } else {
+            k++;
+        }
+        free(done);
+        free(metrics);
+    }
+    // the notes only beside a result: when nothing is left, the one error line carries the reasons
+    if (rc == 0 && k == 0)
+        rc = err_set("no finished run among the %d folder%s given (%s%s); a finished run holds DONE and metrics.json",
+                     n, n == 1 ? "" : "s", reasons.s ? reasons.s : "", n_skipped > 3 ? "; ..." : "");
+    if (rc == 0 && notes && skipped.s) fputs(skipped.s, notes);
+    free(skipped.s);
+    free(reasons.s);
+    if (rc < 0) {
+        for (int i = 0; i < k; i++) run_result_free(&runs[i]);
+        free(runs);
+        *out = NULL;
+        *n_out = 0;
+        return -1;
+    }
+    *out = runs;
+    *n_out = k;
+    return 0;
 }

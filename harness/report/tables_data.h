@@ -4,6 +4,8 @@
 #ifndef HARNESS_TABLES_DATA_H
 #define HARNESS_TABLES_DATA_H
 
+#include <stdio.h>
+
 enum {
     M_IMAGE_AUROC, M_IMAGE_AP, M_IMAGE_F1, M_PIXEL_AUROC, M_PIXEL_AUPRO, M_PIXEL_AP, M_PIXEL_F1, N_METRICS
 };
@@ -40,6 +42,11 @@ typedef struct {
 // Reads DIR's metrics.json (required; DONE need not exist). -1 with err_set naming file and field.
 int run_result_load(const char *dir, RunResult *out);
 void run_result_free(RunResult *r);
+// The finished runs among dirs (DONE and metrics.json), in the given order, for `kanoclip tables` and `plots`
+// over a glob such as results/*/: a folder without DONE (an unfinished run, a grid's folder, any other folder) is
+// skipped with one line "CMD: skipping DIR: why" on notes (may be NULL). -1 with err_set when a finished run's
+// files do not read, or when no folder holds a finished run. *out: *n_out results (caller frees each and out).
+int run_results_load_finished(char *const *dirs, int n, const char *cmd, FILE *notes, RunResult **out, int *n_out);
 const DatasetResult *run_result_dataset(const RunResult *r, const char *name);
 
 #endif

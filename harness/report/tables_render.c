@@ -43,14 +43,18 @@ Cell *table_cell(Table *t, int r, int c) { return &t->cells[r * t->n_cols + c]; 
 // The value as printed, so that bold marks what a reader sees as the best.
 static double shown(double v) { return round(v * 10.0) / 10.0; }
 
+// Bold marks the best of several: a row or column with one value (one method, one variant) has no bold.
 void table_bold_rows(Table *t) {
     for (int r = 0; r < t->n_rows; r++)
         for (int j = 0; j < 2; j++) {
             double best = -INFINITY;
+            int n_values = 0;
             for (int c = 0; c < t->n_cols; c++) {
                 Cell *x = table_cell(t, r, c);
+                if (j < x->n && x->has[j]) n_values++;
                 if (j < x->n && x->has[j] && shown(x->v[j]) > best) best = shown(x->v[j]);
             }
+            if (n_values < 2) continue;
             for (int c = 0; c < t->n_cols; c++) {
                 Cell *x = table_cell(t, r, c);
                 if (j < x->n && x->has[j] && shown(x->v[j]) == best) x->bold[j] = 1;
@@ -67,11 +71,14 @@ void table_bold_columns(Table *t) {
                 for (int r = 0; r < r0; r++) first &= t->row_group[r] != t->row_group[r0];
                 if (!first) continue;
                 double best = -INFINITY;
+                int n_values = 0;
                 for (int r = r0; r < t->n_rows; r++) {
                     Cell *x = table_cell(t, r, c);
-                    if (t->row_group[r] == t->row_group[r0] && j < x->n && x->has[j] && shown(x->v[j]) > best)
-                        best = shown(x->v[j]);
+                    if (t->row_group[r] != t->row_group[r0] || j >= x->n || !x->has[j]) continue;
+                    n_values++;
+                    if (shown(x->v[j]) > best) best = shown(x->v[j]);
                 }
+                if (n_values < 2) continue;
                 for (int r = r0; r < t->n_rows; r++) {
                     Cell *x = table_cell(t, r, c);
                     if (t->row_group[r] == t->row_group[r0] && j < x->n && x->has[j] && shown(x->v[j]) == best)
@@ -127,7 +134,7 @@ char *table_markdown(const Table *t, const char *header) {
     return strbuf_take(&b);
 }
 
-static void tex_escape(StrBuf *b, const char *s) {
+void tex_escape(StrBuf *b, const char *s) {
     for (; *s; s++) {
         switch (*s) {
         case '_': case '%': case '&': case '#': case '$': case '{': case '}': strbuf_printf(b, "\\%c", *s); break;

@@ -2,6 +2,8 @@
 #ifndef HARNESS_TABLES_RENDER_H
 #define HARNESS_TABLES_RENDER_H
 
+#include "common/strbuf.h"
+
 typedef struct {
     int n;               // values in the cell: 1, or 2 for an image/pixel pair
     int has[2];
@@ -30,12 +32,16 @@ typedef struct {
 Table *table_new(const char *name, int n_rows, int n_cols, int values_per_cell);
 void table_free(Table *t);
 Cell *table_cell(Table *t, int r, int c);
-// Bold the best (largest at the printed precision) value of each row / of each column (within row groups).
+// Bold the best (largest at the printed precision) value of each row / of each column (within row groups); a row
+// or column group with fewer than two values has nothing to compare, so no bold.
 void table_bold_rows(Table *t);
 void table_bold_columns(Table *t);
 // Renderings (malloc'd text). header: a provenance line written as a comment (md, tex).
 char *table_markdown(const Table *t, const char *header);
 char *table_latex(const Table *t, const char *header);
 char *table_csv(const Table *t);
+
+// Appends plain text s escaped for LaTeX (_ % & # $ { } ~ ^ \, and ± – ≤), for captions and cells.
+void tex_escape(StrBuf *b, const char *s);
 
 #endif

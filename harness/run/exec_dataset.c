@@ -15,13 +15,14 @@ int exec_dataset_open(const Settings *st, const DatasetSettings *d, int train_ro
     const char *key = d->key;
     memset(out, 0, sizeof *out);
     DatasetType type;
-    if (dataset_type_from_name(d->type, &type) < 0) return err_set("%s: dataset %s: %s", key, d->name, err_msg());
+    if (dataset_type_from_name(d->type, &type) < 0) return err_wrap("%s: dataset %s: ", key, d->name);
     if (!d->root || !*d->root) return err_set("%s: dataset %s: no root (set data.roots.%s)", key, d->name, d->type);
     if (!fs_exists(d->root))
         return err_set("%s: dataset %s: folder %s not found; download the %s dataset into it or set data.roots.%s",
                        key, d->name, d->root, d->type, d->type);
+    out->resize_masks = st->data.resize_masks;
     Dataset *ds = dataset_open(type, d->root, SPLIT_TEST, NULL);
-    if (!ds) return err_set("%s: dataset %s: %s", key, d->name, err_msg());
+    if (!ds) return err_wrap("%s: dataset %s: ", key, d->name);
     out->name = strdup(d->name);
     out->type = strdup(d->type);
     out->root = strdup(d->root);
@@ -149,6 +150,16 @@ int exec_dataset_mask(const ExecDataset *d, int i, int S, uint8_t *out) {
     if (d->ds->mask_rule == MASK_INDEX_NONZERO) rc = png_read_index(s->mask_path, &m);
     if (rc < 0) return -1;
     if (rc == 0 && image_decode_file(s->mask_path, 1, &m) < 0) return -1;
+    if (!d->resize_masks) {
+        int iw = 0, ih = 0;
+        if (image_probe_file(s->image_path, &iw, &ih) < 0) { image_free(&m); return -1; }
+        if (iw != m.w || ih != m.h) {
+            err_set("%s: mask is %dx%d but its image %s is %dx%d (data.resize_masks: true resizes masks)",
+                    s->mask_path, m.w, m.h, s->image_path, iw, ih);
+            image_free(&m);
+            return -1;
+        }
+    }
     size_t n = (size_t)m.w * m.h;
     for (size_t k = 0; k < n; k++) m.data[k] = m.data[k] ? 255 : 0;
     Image r = {0};

@@ -19,6 +19,7 @@ typedef struct ExecDataset {
     const DatasetClass **classes;     // (n_classes) local class -> the reader's class
     char (*hash)[65];                 // (n) SHA-256 of each image file, after exec_dataset_hash
     char manifest[65];                // SHA-256 over (class, relative path, label, image hash) of every sample
+    int resize_masks;                 // data.resize_masks: a mask of another size than its image is resized, not an error
 } ExecDataset;
 
 // Opens the test split of d (train_role: 1 for data.train, 0 for an eval dataset). -1 with err_set naming the
@@ -31,7 +32,8 @@ void exec_dataset_free(ExecDataset *d);
 // The ground truth of sample i at S x S as AnomalyCLIP makes it: the mask binarised by the dataset's rule, as
 // 0/255 resized with PIL's bilinear filter, then > 0.5 (of 255). out (S,S) 0/1; all zero for a normal image.
 // Returns 1 when the sample has pixel ground truth (normal images of a dataset with masks, or a mask file),
-// 0 when it has none (image-level data, an anomalous image without a mask), -1 with err_set on a bad file.
+// 0 when it has none (image-level data, an anomalous image without a mask), -1 with err_set on a bad file or on a
+// mask whose size is not its image's (naming the mask, both sizes and data.resize_masks), unless d->resize_masks.
 int exec_dataset_mask(const ExecDataset *d, int i, int S, uint8_t *out);
 
 // Samples idx[0..B) decoded, resized to S x S (bicubic) and normalised with mean/std into pixels (B,3,S,S), on the

@@ -4,7 +4,9 @@
 
 #include <stdio.h>
 
-// Appends to path from now on (closes a previous log file). -1 with err_set if it cannot be opened.
+// Appends to path from now on (closes a previous log file). -1 with err_set if it cannot be opened. While a log
+// is open, SIGINT (Ctrl-C) and SIGTERM write "interrupted (SIGINT)" as its last line, then take their default
+// action (signals the process ignores or handles itself are left alone).
 int log_open(const char *path);
 void log_close(void);
 // Echo lines on stderr (default 1). Tests and `--quiet` turn it off; the file still gets every line.

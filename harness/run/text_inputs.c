@@ -41,10 +41,10 @@ int text_prompts_build(const Settings *st, Tokenizer *tok, const ClipText *text,
             char buf[512];
             snprintf(buf, sizeof buf, "%s %s.", st->prompts.state_words[s], text_class_word(st, d, c));
             int n = 0, *w = words_ids(tok, buf, &n);
-            if (!w) { text_prompts_free(out); return err_set("prompt '%s': %s", buf, err_msg()); }
+            if (!w) { text_prompts_free(out); return err_wrap("prompt '%s': ", buf); }
             int rc = kanoclip_prompt_ids(out->ids + ((size_t)c * 2 + s) * L, out->eot + c * 2 + s, L, n_ctx, w, n);
             free(w);
-            if (rc < 0) { text_prompts_free(out); return err_set("method.n_ctx: prompt '%s': %s", buf, err_msg()); }
+            if (rc < 0) { text_prompts_free(out); return err_wrap("method.n_ctx: prompt '%s': ", buf); }
         }
     return 0;
 }
@@ -66,7 +66,7 @@ int text_fixed_features(const Settings *st, Tokenizer *tok, const ClipText *text
             else snprintf(buf, sizeof buf, "%s", tmpl);
             if (tokenizer_encode(tok, buf, ids + ((size_t)c * 2 + s) * L, L) < 0) {
                 free(ids);
-                return err_set("method.fixed_prompts: '%s': %s", buf, err_msg());
+                return err_wrap("method.fixed_prompts: '%s': ", buf);
             }
         }
     ClipTextRun *r = clip_text_run_new(text, 0);
@@ -100,13 +100,14 @@ int text_kb_means(const Settings *st, ClipModel *model, Tokenizer *tok, const Ex
         kd.images[kd.n_images++] = (KbImage){.class_name = strdup(d->classes[d->cls[i]]->name), .path = strdup(p),
                                              .rel = strdup(rel)};
     }
-    // Runs sharing cache.dir (a grid's parallel cells) fill its embedding cache one at a time.
-    char *lock_path = fs_join(st->cache.dir, "embeddings.lock");
+    // One embedding cache, kb.cache_dir/embeddings/, shared with `kanoclip kb embed` (cache.dir holds image
+    // features); runs sharing it (a grid's parallel cells) fill it one at a time.
+    char *lock_path = fs_join(s.cache_dir, "embeddings.lock");
     FileLock lock;
-    int rc = fs_mkdirs(st->cache.dir);
+    int rc = fs_mkdirs(s.cache_dir);
     if (rc == 0) rc = file_lock(lock_path, 1, &lock, NULL);
     if (rc == 0) {
-        rc = kb_class_embeddings(&s, &kd, model, tok, st->cache.dir, kb, log_file());
+        rc = kb_class_embeddings(&s, &kd, model, tok, s.cache_dir, kb, log_file());
         file_unlock(&lock);
     }
     free(lock_path);
