@@ -32,7 +32,7 @@ typedef struct {
     const char *out;
     long seed, threads, log_every, checkpoint_every;
     long image_size, patch_size, vw, vl, vh, tw, tl, th, context, train_context, proj;
-    long classes, data_seed, batch;
+    long classes, data_seed, batch, stop_after;
     double p_anomalous;
     int resume;
     ClipTrainOpt opt;
@@ -47,7 +47,7 @@ static int read_cfg(const Config *c, PretrainCfg *p) {
         {"model.text.heads", &p->th, 1}, {"model.context_length", &p->context, 8},
         {"model.projection_dim", &p->proj, 1}, {"data.classes", &p->classes, 2}, {"data.seed", &p->data_seed, 0},
         {"data.context", &p->train_context, 4}, {"train.batch_size", &p->batch, 2}, {"train.steps", &p->opt.steps, 1},
-        {"train.warmup", &p->opt.warmup, 0},
+        {"train.warmup", &p->opt.warmup, 0}, {"train.stop_after", &p->stop_after, 0},
     };
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
         if (config_get_int(c, ints[i].key, ints[i].dst) < 0) return -1;
@@ -66,7 +66,8 @@ static int read_cfg(const Config *c, PretrainCfg *p) {
         return err_set("data.classes: %ld, the generator has %d classes", p->classes, synth_n_classes());
     if (p->train_context > p->context)
         return err_set("data.context: %ld exceeds model.context_length %ld", p->train_context, p->context);
-    if (p->vw % p->vh || p->tw % p->th) return err_set("model: widths must be multiples of the head counts");
+    if (p->vw % p->vh) return err_set("model.vision.width: %ld is not a multiple of model.vision.heads %ld", p->vw, p->vh);
+    if (p->tw % p->th) return err_set("model.text.width: %ld is not a multiple of model.text.heads %ld", p->tw, p->th);
     if (p->image_size % p->patch_size) return err_set("model.image_size: %ld is not a multiple of model.patch_size %ld",
                                                       p->image_size, p->patch_size);
     return 0;
@@ -247,7 +248,13 @@ int cmd_pretrain(int argc, char **argv) {
             B, p.classes, omp_get_max_threads());
     double t0 = omp_get_wtime(), t_data = 0, loss_sum = 0, acc_sum = 0, last_loss = 0;
     int n_sum = 0;
+    long start = m->step;
     while (m->step < p.opt.steps) {
+        if (p.stop_after && m->step - start == p.stop_after) {
+            log_msg("pretrain: stopped at step %ld of %ld (train.stop_after); run again to resume", m->step, p.opt.steps);
+            rc = 0;
+            goto done;
+        }
         double td = omp_get_wtime();
         if (make_batch(&p, &cc, tok, m->step, pixels, ids, eot) < 0) goto done;
         t_data += omp_get_wtime() - td;
@@ -279,7 +286,7 @@ int cmd_pretrain(int argc, char **argv) {
                     expf(m->params.logit_scale[0]), omp_get_wtime() - t0, t_data);
             loss_sum = acc_sum = 0, n_sum = 0;
         }
-        if (m->step % p.checkpoint_every == 0 || m->step == p.opt.steps) {
+        if (m->step % p.checkpoint_every == 0 || m->step == p.opt.steps || m->step - start == p.stop_after) {
             if (clip_train_save(m, state) < 0 || clip_train_save_state(m, state) < 0 || write_curve(state, curve.s) < 0)
                 goto done;
         }
