@@ -53,7 +53,7 @@ PYTHON_REF  := /usr/bin/python3
 CONFIG ?= experiments/demo.yaml
 ARGS   ?=
 
-.PHONY: all deps test test-build fixtures bench experiment clean gpu-check tables plots paper grid
+.PHONY: all deps test test-build fixtures bench experiment clean gpu-check tables plots paper grid tiny-clip
 all: deps $(BUILD)/kanoclip
 
 deps:
@@ -113,6 +113,11 @@ paper: tables plots
 	cd paper && pdflatex -interaction=nonstopmode -halt-on-error main.tex >/dev/null && pdflatex -interaction=nonstopmode -halt-on-error main.tex | tail -2
 grid: all
 	$(BUILD)/kanoclip grid $(GRID) --run
+
+# The shipped tiny CLIP (models/tiny-clip/) from its recorded recipe and seeds (about 25 minutes on one core; one
+# thread, so the weights are the same bytes on every run). An interrupted run resumes from models/tiny-clip.state/.
+tiny-clip: all
+	$(BUILD)/kanoclip pretrain experiments/tiny-clip.yaml $(ARGS)
 
 # No `all` prerequisite: the GPU machine has no network for `deps`; the script builds or unpacks a bundle.
 gpu-check:

@@ -48,10 +48,11 @@ int synth_caption(int cls, int defect, const SynthCaptionAttrs *attrs, uint64_t 
 
 // One image-caption pair of the pretraining stream (datasets/synth_pairs.c): pair number i of seed, a class drawn
 // uniformly from classes 0..n_classes-1, anomalous with probability p_anomalous (one of the class's defect kinds),
-// rendered at size px, captioned by synth_caption. img (size, size, 3) RGB; caption gets at most cap bytes;
-// *cls and *defect (kind, or -1 when normal) say what was drawn. Depends only on (seed, i, n_classes, p, size).
-void synth_pair(uint64_t seed, uint64_t i, int n_classes, float p_anomalous, int size, uint8_t *img, char *caption,
-                size_t cap, int *cls, int *defect);
+// rendered at size px, captioned by synth_caption. twins: pairs 2k and 2k+1 share the class and take opposite
+// states (hard negatives for the contrastive loss). img (size, size, 3) RGB; caption gets at most cap bytes;
+// *cls and *defect (kind, or -1 when normal) say what was drawn. Depends only on the arguments.
+void synth_pair(uint64_t seed, uint64_t i, int n_classes, float p_anomalous, int twins, int size, uint8_t *img,
+                char *caption, size_t cap, int *cls, int *defect);
 // Every distinct lowercase word the captions of classes 0..n_classes-1 can use, for a vocabulary: *n_words gets
 // their count; a malloc'd array of malloc'd strings (free each, then the array).
 char **synth_caption_words(int n_classes, int *n_words);

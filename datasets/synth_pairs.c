@@ -7,12 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-void synth_pair(uint64_t seed, uint64_t i, int n_classes, float p_anomalous, int size, uint8_t *img, char *caption,
-                size_t cap, int *cls, int *defect) {
-    Rng r;
-    rng_seed(&r, seed_mix(seed, i, 0x7061697273ull, 0));  // "pairs": a stream apart from the datasets' seeds
-    int c = rng_int(&r, n_classes);
-    int kind = rng_unit(&r) < p_anomalous ? (int)synth_class_defect(c, rng_int(&r, synth_class_n_defects(c))) : -1;
+void synth_pair(uint64_t seed, uint64_t i, int n_classes, float p_anomalous, int twins, int size, uint8_t *img,
+                char *caption, size_t cap, int *cls, int *defect) {
+    Rng r, twin;
+    // "pairs": a stream apart from the datasets' seeds. Twins: pairs 2k and 2k+1 draw class and state from one
+    // shared stream, the second taking the other state (a normal image beside a defective one of its class).
+    rng_seed(&r, seed_mix(seed, i, 0x7061697273ull, 0));
+    rng_seed(&twin, seed_mix(seed, i / 2, 0x7061697273ull, 1));
+    Rng *shared = twins ? &twin : &r;
+    int c = rng_int(shared, n_classes);
+    int anomalous = rng_unit(shared) < p_anomalous;
+    if (twins && i % 2) anomalous = !anomalous;
+    int kind = anomalous ? (int)synth_class_defect(c, rng_int(&r, synth_class_n_defects(c))) : -1;
     uint64_t render_seed = rng_next(&r), caption_seed = rng_next(&r);
     size_t npix = (size_t)size * size;
     uint8_t *clean = malloc(npix * 3), *mask = malloc(npix);
@@ -40,7 +46,7 @@ char **synth_caption_words(int n_classes, int *n_words) {
     char caption[256];
     for (uint64_t i = 0; i < 4000; i++) {
         int cls, defect;
-        synth_pair(12345, i, n_classes, 0.5f, 32, img, caption, sizeof caption, &cls, &defect);
+        synth_pair(12345, i, n_classes, 0.5f, 0, 32, img, caption, sizeof caption, &cls, &defect);
         for (char *p = caption; *p;) {
             while (*p && !isalpha((unsigned char)*p)) p++;
             char *start = p;

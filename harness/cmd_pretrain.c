@@ -34,7 +34,7 @@ typedef struct {
     long image_size, patch_size, vw, vl, vh, tw, tl, th, context, train_context, proj;
     long classes, data_seed, batch, stop_after;
     double p_anomalous;
-    int resume;
+    int resume, twins;
     ClipTrainOpt opt;
 } PretrainCfg;
 
@@ -60,7 +60,9 @@ static int read_cfg(const Config *c, PretrainCfg *p) {
     };
     for (size_t i = 0; i < sizeof floats / sizeof *floats; i++)
         if (config_get_float(c, floats[i].key, floats[i].dst) < 0) return -1;
-    if (config_get_str(c, "out", &p->out) < 0 || config_get_bool(c, "train.resume", &p->resume) < 0) return -1;
+    if (config_get_str(c, "out", &p->out) < 0 || config_get_bool(c, "train.resume", &p->resume) < 0 ||
+        config_get_bool(c, "data.twins", &p->twins) < 0)
+        return -1;
     if (!p->out || !*p->out) return err_set("out: empty (the folder the model is written to)");
     if (p->classes > synth_n_classes())
         return err_set("data.classes: %ld, the generator has %d classes", p->classes, synth_n_classes());
@@ -108,8 +110,8 @@ static int make_batch(const PretrainCfg *p, const ClipConfig *cc, Tokenizer *tok
         for (int b = 0; b < B; b++) {
             char caption[256];
             int cls, defect;
-            synth_pair((uint64_t)p->data_seed, (uint64_t)step * B + b, (int)p->classes, (float)p->p_anomalous, S, img,
-                       caption, sizeof caption, &cls, &defect);
+            synth_pair((uint64_t)p->data_seed, (uint64_t)step * B + b, (int)p->classes, (float)p->p_anomalous, p->twins,
+                       S, img, caption, sizeof caption, &cls, &defect);
             for (int c = 0; c < 3; c++)
                 for (int i = 0; i < S * S; i++)
                     pixels[((size_t)b * 3 + c) * S * S + i] = (img[3 * i + c] / 255.0f - cc->image_mean[c]) / cc->image_std[c];
