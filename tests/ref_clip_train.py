@@ -4,7 +4,7 @@ contrastive loss of Hugging Face CLIPModel (return_loss=True), the gradient of e
 (torch.optim.AdamW after clip_grad_norm_, weight decay on the weight matrices only), computed in float64 with the
 model of tests/ref_clip.py.
 
-Writes OUT/model/ (config.json, model.safetensors F32), pixels (B,3,S,S), ids (B,T) int64, eot (B) int64,
+Writes OUT/model/ (config.json, model.safetensors F32), OUT/gradmodel/ (the gradients as such a folder), pixels (B,3,S,S), ids (B,T) int64, eot (B) int64,
 loss (1), grad/<tensor name>.npy for every tensor and step/<tensor name>.npy the weights after the update.
 """
 import json, os, sys
@@ -80,10 +80,17 @@ save("", "eot", eot)
 save("", "loss", loss.reshape(1))
 for name, p in m.named_parameters():
     save("grad", name, p.grad)
+# the same gradients as a checkpoint folder, for the C side to feed its AdamW (the optimizer tested on its own)
+os.makedirs(os.path.join(OUT, "gradmodel"), exist_ok=True)
+with open(os.path.join(OUT, "gradmodel", "config.json"), "w") as f:
+    json.dump(cfg, f, indent=1)
+ref_clip.write_safetensors(os.path.join(OUT, "gradmodel", "model.safetensors"),
+                           {k: p.grad.float().numpy() for k, p in m.named_parameters()}, "F32")
 
 
-# One AdamW update (lr 2e-3, betas 0.9/0.98, eps 1e-6, weight decay 0.2 on the weight matrices), the gradients
-# first clipped to a global norm of half their norm so that the clipping acts.
+# One AdamW update (lr 2e-3, betas 0.9/0.98, eps 1e-6, weight decay 0.2 on the weight matrices) from the float32
+# gradients above (the C side is given the same), first clipped to a global norm of half their norm so that the
+# clipping acts.
 def decays(name):
     return name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "out_proj.weight", "fc1.weight",
                           "fc2.weight", "patch_embedding.weight", "visual_projection.weight",
@@ -91,6 +98,8 @@ def decays(name):
 
 
 params = dict(m.named_parameters())
+for p in params.values():
+    p.grad = p.grad.float().double()
 norm = torch.nn.utils.clip_grad_norm_(m.parameters(), float("inf"))
 torch.nn.utils.clip_grad_norm_(m.parameters(), 0.5 * norm.item())
 opt = torch.optim.AdamW([{"params": [p for n, p in params.items() if decays(n)], "weight_decay": 0.2},
