@@ -137,8 +137,14 @@ static int write_curve(const char *dir, const char *curve) {
     return rc;
 }
 
+// The code that trained: the commit (and whether the tree differed from it) when the run started.
+typedef struct {
+    char commit[64];
+    int dirty;
+} CodeState;
+
 static int export_model(const ClipTrain *m, const PretrainCfg *p, const Config *cfg, const char *curve, int argc,
-                        char **argv, double seconds, double last_loss) {
+                        char **argv, double seconds, double last_loss, const CodeState *code) {
     // written into OUT.partial and renamed, so OUT is either the previous model or the whole new one
     char *tmp = malloc(strlen(p->out) + 16);
     sprintf(tmp, "%s.partial", p->out);
@@ -150,9 +156,7 @@ static int export_model(const ClipTrain *m, const PretrainCfg *p, const Config *
     if (rc == 0) rc = config_write_yaml(cfg, yaml);
     free(yaml);
     if (rc == 0) {
-        char commit[64], now[32];
-        int dirty = 0;
-        provenance_git(commit, &dirty);
+        char now[32];
         provenance_now(now);
         StrBuf b = {0};
         strbuf_printf(&b, "# Provenance\n\nA CLIP trained from scratch by `kanoclip pretrain` on synthetic image-caption "
@@ -162,8 +166,9 @@ static int export_model(const ClipTrain *m, const PretrainCfg *p, const Config *
         strbuf_printf(&b, "` (reproduce with `make tiny-clip`)\n- config: pretrain.yaml (composed, every key)\n");
         strbuf_printf(&b, "- seed: run.seed %ld (initialisation), data.seed %ld (the image-caption stream)\n", p->seed,
                       p->data_seed);
-        strbuf_printf(&b, "- commit: %s%s\n- finished: %s\n", commit, dirty > 0 ? " (with uncommitted changes)" : "", now);
-        strbuf_printf(&b, "- steps: %ld of %ld pairs each (%ld pairs), %.0f s of wall time on %d threads\n", m->step,
+        strbuf_printf(&b, "- commit: %s%s (when the run started)\n- finished: %s\n", code->commit,
+                      code->dirty > 0 ? " with uncommitted changes" : "", now);
+        strbuf_printf(&b, "- steps: %ld of %ld pairs each (%ld pairs), %.0f s of wall time on %d thread(s)\n", m->step,
                       p->batch, m->step * p->batch, seconds, omp_get_max_threads());
         strbuf_printf(&b, "- parameters: %zu; final training loss %.4f\n- loss curve: loss_curve.csv (step, loss, "
                           "in-batch image-to-text accuracy, learning rate, gradient norm)\n", m->n_params, last_loss);
@@ -225,6 +230,8 @@ int cmd_pretrain(int argc, char **argv) {
     char *curve_path = fs_join(state, "loss_curve.csv");
     ClipConfig shape = clip_shape(&p), cc;
     int resuming = p.resume && fs_exists(opt_path);
+    CodeState code = {"", 0};
+    provenance_git(code.commit, &code.dirty);
     if (!resuming) {
         log_msg("pretrain: a new CLIP (vision %ldx%ld, text %ldx%ld, %ld px, patch %ld, projection %ld) in %s", p.vl,
                 p.vw, p.tl, p.tw, p.image_size, p.patch_size, p.proj, state);
@@ -293,7 +300,7 @@ int cmd_pretrain(int argc, char **argv) {
                 goto done;
         }
     }
-    if (export_model(m, &p, cfg, curve.s, argc, argv, omp_get_wtime() - t0, last_loss) < 0) goto done;
+    if (export_model(m, &p, cfg, curve.s, argc, argv, omp_get_wtime() - t0, last_loss, &code) < 0) goto done;
     log_msg("pretrain: wrote %s (%.0f s)", p.out, omp_get_wtime() - t0);
     rc = 0;
 done:
