@@ -2,6 +2,7 @@
 // over the layer pairs of model/ops.h (see model/clip_train.h). Semantics are Hugging Face CLIPModel's
 // (modeling_clip.py; tests/ref_clip.py holds the same model in plain PyTorch).
 #include "model/clip_train.h"
+#include "model/checkpoint_write.h"
 #include "model/ops.h"
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -560,8 +561,6 @@ double clip_train_update(ClipTrain *m, const ClipTrainOpt *o) {
 
 // ---------------------------------------------------------------------------------------------------------------
 // files
-
-#include "model/checkpoint_write.h"
 
 int clip_train_save(const ClipTrain *m, const char *dir) {
     const ClipConfig *c = &m->cfg;

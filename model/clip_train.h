@@ -1,8 +1,8 @@
 // Training a CLIP from scratch on the CPU (llm.c style, engine-anchors.md §1): both towers' forward with the
 // activations the backward needs, the backward to every weight (patch embedding, class and positional
 // embeddings, pre/post LayerNorms, attention, MLP, token embeddings, final LayerNorm, both projections, the logit
-// scale), the symmetric contrastive loss of CLIP (Radford et al. 2021, Figure 3; Hugging Face CLIPModel's
-// clip_loss), and AdamW with linear warm-up, cosine decay and global-norm gradient clipping.
+// scale), the symmetric contrastive loss of CLIP (Hugging Face CLIPModel's clip_loss, as tests/ref_clip_train.py
+// writes it), and AdamW with linear warm-up, cosine decay and global-norm gradient clipping.
 //
 // Parameters, gradients and the two Adam moments are four slices of one allocation, each sliced the same way by
 // a table of sizes (ClipTrainParams). Block tensors are stacked over layers, as llm.c's (L, ...) tensors; q|k|v
@@ -91,8 +91,9 @@ typedef struct {
 // The learning rate at update number step (0-based).
 double clip_train_lr(const ClipTrainOpt *o, long step);
 // Clips the gradients to o->clip_norm, then one AdamW update (torch.optim.AdamW: decoupled weight decay, applied
-// to the weight matrices only, as CLIP excludes gains, biases, embeddings and the logit scale); the logit scale
-// is then clamped to log(100) as OpenAI's training does. Returns the gradient norm before clipping.
+// to the weight matrices only: gains, biases, embeddings and the logit scale are not shrunk); the logit scale is
+// then clamped to log(100), a temperature of 0.01, below which the logits grow large enough to destabilise the
+// loss. Returns the gradient norm before clipping.
 double clip_train_update(ClipTrain *m, const ClipTrainOpt *o);
 
 // Writes DIR/model.safetensors (Hugging Face names, F32) and DIR/config.json; 0 or -1 with err_set.
