@@ -26,6 +26,23 @@ static const SynthClass classes[] = {
     {"plastic_cap", KIND_ROUNDED_BOX, {0.80f, 0.16f, 0.14f}, {0.82f, 0.84f, 0.86f}, 9, {D(SCRATCH), D(MISSING), D(STAIN)}},
     {"cork_board", KIND_SPECKLED, {0.50f, 0.34f, 0.18f}, {0.80f, 0.64f, 0.42f}, 48, {D(HOLE), D(CONTAMINATION), D(STAIN)}},
     {"blue_tablet", KIND_CAPSULE, {0.30f, 0.44f, 0.82f}, {0.55f, 0.55f, 0.52f}, 7, {D(CRACK), D(COLOR), D(CONTAMINATION)}},
+    // classes 16.. (the captioned pool of `kanoclip pretrain`): the same kinds in other colours and scales
+    {"denim_fabric", KIND_WOVEN, {0.10f, 0.14f, 0.30f}, {0.36f, 0.44f, 0.62f}, 26, {D(HOLE), D(STAIN), D(COLOR)}},
+    {"silver_coin", KIND_DISC, {0.80f, 0.80f, 0.82f}, {0.30f, 0.20f, 0.12f}, 14, {D(SCRATCH), D(STAIN), D(MISSING)}},
+    {"pine_wood", KIND_GRAINED, {0.62f, 0.44f, 0.22f}, {0.90f, 0.78f, 0.55f}, 11, {D(CRACK), D(STAIN), D(CONTAMINATION)}},
+    {"black_gasket", KIND_RING, {0.06f, 0.06f, 0.07f}, {0.60f, 0.70f, 0.62f}, 8, {D(CRACK), D(MISSING), D(COLOR)}},
+    {"white_marble", KIND_SPECKLED, {0.70f, 0.70f, 0.72f}, {0.94f, 0.93f, 0.90f}, 9, {D(CRACK), D(STAIN), D(CONTAMINATION)}},
+    {"red_capsule", KIND_CAPSULE, {0.80f, 0.18f, 0.16f}, {0.25f, 0.25f, 0.28f}, 10, {D(CRACK), D(HOLE), D(COLOR)}},
+    {"brushed_aluminum", KIND_BRUSHED, {0.74f, 0.75f, 0.78f}, {0.58f, 0.60f, 0.64f}, 70, {D(SCRATCH), D(HOLE), D(CONTAMINATION)}},
+    {"bolt_head", KIND_HEX_NUT, {0.30f, 0.32f, 0.36f}, {0.85f, 0.86f, 0.88f}, 16, {D(SCRATCH), D(COLOR), D(STAIN)}},
+    {"chain_fence", KIND_MESH, {0.58f, 0.60f, 0.60f}, {0.20f, 0.42f, 0.18f}, 7, {D(HOLE), D(COLOR), D(STAIN)}},
+    {"wooden_button", KIND_BUTTON, {0.55f, 0.36f, 0.18f}, {0.86f, 0.84f, 0.80f}, 12, {D(CRACK), D(SCRATCH), D(CONTAMINATION)}},
+    {"slate_tile", KIND_TILED, {0.20f, 0.20f, 0.22f}, {0.38f, 0.40f, 0.44f}, 6, {D(CRACK), D(STAIN), D(MISSING)}},
+    {"sugar_cube", KIND_ROUNDED_BOX, {0.96f, 0.95f, 0.92f}, {0.30f, 0.22f, 0.40f}, 20, {D(MISSING), D(STAIN), D(COLOR)}},
+    {"yellow_sponge", KIND_CELLULAR, {0.70f, 0.58f, 0.10f}, {0.95f, 0.85f, 0.30f}, 14, {D(HOLE), D(STAIN), D(CONTAMINATION)}},
+    {"glass_bead", KIND_DISC, {0.40f, 0.70f, 0.72f}, {0.92f, 0.92f, 0.94f}, 5, {D(CRACK), D(COLOR), D(CONTAMINATION)}},
+    {"carbon_weave", KIND_WOVEN, {0.05f, 0.05f, 0.06f}, {0.30f, 0.30f, 0.33f}, 14, {D(SCRATCH), D(HOLE), D(COLOR)}},
+    {"orange_lid", KIND_ROUNDED_BOX, {0.95f, 0.52f, 0.10f}, {0.16f, 0.30f, 0.30f}, 8, {D(SCRATCH), D(CRACK), D(CONTAMINATION)}},
 };
 #undef D
 enum { n_classes = sizeof classes / sizeof classes[0] };

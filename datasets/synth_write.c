@@ -3,7 +3,7 @@
 //          (masks 0/255 grey PNG)
 //   visa:  <class>/Data/Images/{Normal/NNNN.JPG, Anomaly/NNN.JPG}, <class>/Data/Masks/Anomaly/NNN.png (index masks:
 //          0 background, k+1 for the class's k-th defect kind), split_csv/1cls.csv
-// and optionally meta.json, made by reading the written tree back with the dataset reader.
+// and optionally captions.csv (datasets/synth_caption.c) and meta.json, made by reading the written tree back with the dataset reader.
 #include "datasets/synth_internal.h"
 #include "datasets/dataset.h"
 #include "datasets/image_write.h"
@@ -22,6 +22,7 @@ typedef struct {
     int index;        // number within its seed stream
     char image[1024];
     char mask[1024];  // "" for normal images
+    char caption[256];
 } SynthJob;
 
 static int job_defect(const SynthJob *j) { return j->role >= ROLE_DEFECT0 ? j->role - ROLE_DEFECT0 : -1; }
@@ -131,14 +132,20 @@ int synth_write(const SynthOptions *o) {
     size_t npix = (size_t)o->size * o->size;
 #pragma omp parallel
     {
-        uint8_t *img = malloc(npix * 3), *mask = malloc(npix);
+        uint8_t *img = malloc(npix * 3), *mask = malloc(npix), *clean = malloc(npix * 3);
 #pragma omp for schedule(dynamic, 1)
         for (int i = 0; i < n_jobs; i++) {
-            const SynthJob *j = &jobs[i];
+            SynthJob *j = &jobs[i];
             int defect = job_defect(j);
             int kind = defect >= 0 ? (int)synth_class_defect(j->cls, defect) : -1;
             uint64_t seed = seed_mix(o->seed, (uint64_t)j->cls, (uint64_t)j->role, (uint64_t)j->index);
-            synth_render(j->cls, seed, o->size, kind, img, NULL, mask);
+            synth_render(j->cls, seed, o->size, kind, img, clean, mask);
+            if (o->write_captions) {
+                SynthCaptionAttrs at;
+                int has = kind >= 0 && synth_caption_attrs(o->size, img, clean, mask, &at) == 0;
+                synth_caption(j->cls, has ? kind : -1, has ? &at : NULL, seed_mix(seed, 1, 2, 3), j->caption,
+                              sizeof j->caption);
+            }
             int rc = visa ? jpeg_write(j->image, img, o->size, o->size, 3, 95)
                           : png_write(j->image, img, o->size, o->size, 3, 1);
             if (rc == 0 && defect >= 0) {
@@ -153,10 +160,24 @@ int synth_write(const SynthOptions *o) {
         }
         free(img);
         free(mask);
+        free(clean);
     }
-    free(jobs);
     int rc = 0;
     if (failed) rc = err_set("%s", first_error);
+    if (rc == 0 && o->write_captions) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        fprintf(f, "image,caption\n");
+        size_t skip = strlen(o->out) + 1;
+        for (int i = 0; i < n_jobs; i++) fprintf(f, "%s,\"%s\"\n", jobs[i].image + skip, jobs[i].caption);
+        fclose(f);
+        char *path = fs_join(o->out, "captions.csv");
+        rc = fs_write_atomic(path, text, len);
+        free(path);
+        free(text);
+    }
+    free(jobs);
     if (rc == 0 && visa) {
         char *dir = fs_join(o->out, "split_csv");
         char *path = fs_join(dir, "1cls.csv");

@@ -25,8 +25,10 @@ __attribute__((unused)) static int experiment_run_quiet(int argc, char **argv) {
 }
 
 // experiments/demo.yaml shrunk to seconds, as key=value overrides: its folders under one root (formats taking
-// the root) and the tiny sizes (32 px, 5 classes of 6 images, 2 epochs). Shared by the runs and the grids.
+// the root; the checkpoint a tiny random CLIP generated there, not the shipped models/tiny-clip) and the tiny sizes
+// (32 px, 5 classes of 6 images, 2 epochs). Shared by the runs and the grids.
 static const char *const DEMO_PATH_FMT[] = {"run.out_dir=%s/results", "cache.dir=%s/cache", "model.checkpoint=%s/ckpt",
+                                            "model.random.enabled=true",
                                             "data.synthetic.out=%s/data", "data.train.root=%s/data",
                                             "eval.datasets=[{name: synthetic, type: mvtec, root: %s/data}]"};
 static const char *const DEMO_TINY[] = {"model.image_size=32", "data.synthetic.image_size=32", "eval.image_size=32",

@@ -310,7 +310,9 @@ Test(synth, visa_layout_with_csv_jpeg_images_and_index_masks) {
 
 Test(synth, bad_options_are_usage_errors) {
     char *root = tree_tmpdir(), *never = fs_join(root, "never"), cmd[4096];
-    const char *bad[] = {"--layout btad", "--classes 99", "--classes 10 --class-offset 10"};
+    char past_end[64];  // a range that runs past the last built-in class
+    snprintf(past_end, sizeof past_end, "--classes 3 --class-offset %d", synth_n_classes() - 2);
+    const char *bad[] = {"--layout btad", "--classes 99", past_end};
     for (int i = 0; i < 3; i++) {
         snprintf(cmd, sizeof cmd, "build/kanoclip synth --out '%s' %s 2>/dev/null", never, bad[i]);
         int st = system(cmd);

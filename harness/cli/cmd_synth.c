@@ -1,11 +1,13 @@
 // kanoclip synth --out DIR [--layout mvtec|visa] [--classes N] [--class-offset K] [--seed S] [--size 256]
-//                [--per-class-normal n] [--per-class-anomalous n] [--train-normal n] [--meta] [--list-classes]
+//                [--per-class-normal n] [--per-class-anomalous n] [--train-normal n] [--meta] [--captions]
+//                [--overwrite] [--list-classes]
 // Writes a procedural anomaly dataset in a real layout (see datasets/synth.h).
 #include "harness/cli/commands.h"
 #include "harness/cli/cli_args.h"
 #include "datasets/synth.h"
 #include "common/error.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,20 @@ static int parse_int(const char *opt, const char *v, long lo, long hi, long *out
     return -1;
 }
 
+// 1 when path is a folder holding anything, 0 when it is absent or empty.
+static int non_empty_dir(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d)))
+        found = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return found;
+}
+
 int cmd_synth(int argc, char **argv) {
+    int overwrite = 0;
     SynthOptions o = {.out = NULL, .layout = "mvtec", .n_classes = 5, .class_offset = 0, .seed = 0, .size = 256,
                       .n_test_normal = 10, .n_test_anomalous = 12, .n_train_normal = 10, .write_meta = 0};
     for (int i = 1; i < argc; i++) {
@@ -25,8 +40,11 @@ int cmd_synth(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: kanoclip synth --out DIR [--layout mvtec|visa] [--classes N] [--class-offset K] [--seed S]\n"
                    "       [--size 256] [--per-class-normal 10] [--per-class-anomalous 12] [--train-normal 10] [--meta]\n"
+                   "       [--captions] [--overwrite]\n"
                    "  --classes N, --class-offset K  take classes K..K+N-1 of the %d built-in ones (--list-classes)\n"
-                   "  --meta                         also write DIR/meta.json (AnomalyCLIP schema)\n",
+                   "  --meta                         also write DIR/meta.json (AnomalyCLIP schema)\n"
+                   "  --captions                     also write DIR/captions.csv (a caption of what each image shows)\n"
+                   "  --overwrite                    write into DIR even when it is not empty (refused otherwise)\n",
                    synth_n_classes());
             return 0;
         }
@@ -40,6 +58,8 @@ int cmd_synth(int argc, char **argv) {
             return 0;
         }
         if (!strcmp(a, "--meta")) { o.write_meta = 1; continue; }
+        if (!strcmp(a, "--captions")) { o.write_captions = 1; continue; }
+        if (!strcmp(a, "--overwrite")) { overwrite = 1; continue; }
         static const char *const valued[] = {"--out", "--layout", "--seed", "--classes", "--class-offset", "--size",
                                              "--per-class-normal", "--per-class-anomalous", "--train-normal"};
         if (!CLI_IS_ONE_OF(a, valued)) { fprintf(stderr, "kanoclip synth: unknown option %s\n", a); return 2; }
@@ -90,6 +110,11 @@ int cmd_synth(int argc, char **argv) {
         fprintf(stderr, "kanoclip synth: --class-offset %d + --classes %d exceeds the %d built-in classes\n",
                 o.class_offset, o.n_classes, synth_n_classes());
         return 2;
+    }
+    if (!overwrite && non_empty_dir(o.out)) {
+        fprintf(stderr, "kanoclip synth: %s is not empty; refusing to overwrite it (pass --overwrite to write into it)\n",
+                o.out);
+        return 1;
     }
     if (synth_write(&o) != 0) return fail_with_error();
     return 0;

@@ -14,6 +14,7 @@ int cmd_tables(int argc, char **argv);       // harness/cli/cmd_tables.c
 int cmd_plots(int argc, char **argv);        // harness/cli/cmd_plots.c
 int cmd_grid(int argc, char **argv);         // harness/cli/cmd_grid.c
 int cmd_convert_openclip(int argc, char **argv); // harness/cli/cmd_convert.c
+int cmd_pretrain(int argc, char **argv);     // harness/cli/cmd_pretrain.c
 
 // Prints "kanoclip: <message>" on stderr and returns 1, for `return fail_with_error();`.
 int fail_with_error(void);

@@ -18,6 +18,7 @@
 #pragma weak cmd_plots
 #pragma weak cmd_grid
 #pragma weak cmd_convert_openclip
+#pragma weak cmd_pretrain
 
 typedef int (*command_fn)(int argc, char **argv);
 
@@ -37,6 +38,7 @@ static const struct {
     {"synth", cmd_synth, "write a synthetic anomaly dataset in a real layout"},
     {"kb", cmd_kb, "knowledge base: build (LLM/VQA descriptions), show (what each class contributes), embed"},
     {"convert-openclip", cmd_convert_openclip, "an open_clip checkpoint as a Hugging Face CLIP folder"},
+    {"pretrain", cmd_pretrain, "train a small CLIP from scratch on synthetic image-caption pairs"},
 };
 enum { n_commands = sizeof commands / sizeof commands[0] };
 
