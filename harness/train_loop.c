@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 #include "common/rng.h"
+#include "model/gemm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,7 @@ int train_run(Run *run, const Config *cfg, Kanoclip *m, const ExecDataset *d, Fe
     const char *stop_env = getenv("KANOCLIP_STOP_AFTER_EPOCHS");
     int stop_after = stop_env && *stop_env ? atoi(stop_env) : 0;
     log_msg("training: %d images, %ld epochs of %d steps (batch %ld), lr %g", n, epochs, spe, batch, kc->lr);
+    log_msg("training: CPU %s", gemm_describe());
 
     // Masks at the input size, kept in memory when they fit in 256 MiB (else read again each epoch).
     size_t SS = (size_t)S * S;
