@@ -18,7 +18,7 @@ static _Atomic unsigned long long flop_count;
 
 double gemm_flops(void) { return (double)flop_count; }
 
-enum { KC = 256, MC = 120, NC = 4096 };
+enum { KC = 256, MC = 120, NC = 4096, BPACK = 1 << 24 };
 
 // Products this small in M or N are matrix-vector work bound by memory: left to OpenBLAS (a tile of 6 x 64
 // would compute mostly padding).
@@ -151,6 +151,8 @@ typedef struct {
     const float *A, *B;
     float *C;
     int rows, cols, ncg;  // a task: `rows` rows times `cols` columns (ncg column groups)
+    float *bp;            // all of op(B) packed ahead (k block p0: panels at bp + p0·npan·nr), or NULL
+    int npan;             // panels of nr columns in all of N
 } GemmJob;
 
 // C[r0:r1, c0:c1] of the product, the whole k range: B's columns packed once per k block, then the rows in
@@ -164,13 +166,17 @@ static void gemm_tile(const GemmJob *j, int r0, int r1, int c0, int c1) {
     float tile[6 * 64] __attribute__((aligned(64)));
     for (int j0 = c0; j0 < c1; j0 += NC) {
         int nc = c1 - j0 < NC ? c1 - j0 : NC, npan = (nc + nr - 1) / nr;
-        float *Bp = grow(&bbuf, &bcap, (size_t)KC * npan * nr);
+        float *Bp = j->bp ? NULL : grow(&bbuf, &bcap, (size_t)KC * npan * nr);
         for (int p0 = 0; p0 < j->K; p0 += KC) {
             int kc = j->K - p0 < KC ? j->K - p0 : KC;
             float b = p0 == 0 ? j->beta : 1.0f;
-            for (int jp = 0; jp < npan; jp++) {
-                int n = nc - jp * nr < nr ? nc - jp * nr : nr;
-                pack_b_panel(Bp + (size_t)jp * nr * kc, j->B, j->ldb, j->tb, p0, kc, j0 + jp * nr, n, nr);
+            if (j->bp) {  // packed ahead: this tile's panels within the k block
+                Bp = j->bp + (size_t)p0 * j->npan * nr + (size_t)(j0 / nr) * nr * kc;
+            } else {
+                for (int jp = 0; jp < npan; jp++) {
+                    int n = nc - jp * nr < nr ? nc - jp * nr : nr;
+                    pack_b_panel(Bp + (size_t)jp * nr * kc, j->B, j->ldb, j->tb, p0, kc, j0 + jp * nr, n, nr);
+                }
             }
             for (int i0 = r0; i0 < r1; i0 += MC) {
                 int mc = r1 - i0 < MC ? r1 - i0 : MC;
@@ -199,6 +205,14 @@ static void gemm_tile(const GemmJob *j, int r0, int r1, int c0, int c1) {
     }
 }
 
+// Task t packs panel t % npan of k block t / npan into the shared buffer.
+static void pack_b_task(void *ctx, int t) {
+    const GemmJob *j = ctx;
+    int nr = j->u->nr, jp = t % j->npan, p0 = (t / j->npan) * KC;
+    int kc = j->K - p0 < KC ? j->K - p0 : KC, n = j->N - jp * nr < nr ? j->N - jp * nr : nr;
+    pack_b_panel(j->bp + (size_t)p0 * j->npan * nr + (size_t)jp * nr * kc, j->B, j->ldb, j->tb, p0, kc, jp * nr, n, nr);
+}
+
 static void gemm_task(void *ctx, int t) {
     const GemmJob *j = ctx;
     int r0 = (t / j->ncg) * j->rows, c0 = (t % j->ncg) * j->cols;
@@ -207,9 +221,9 @@ static void gemm_task(void *ctx, int t) {
 }
 
 // The product split into independent tiles (about 3 per thread; rows first, then columns in whole panels)
-// run on the task pool: no barrier inside one product, so a thread descheduled by other processes on the
-// machine holds up only the tile it has claimed (task_pool.h). Each tile packs its own slice of B; with a few
-// row groups that re-packing is a few percent of the arithmetic.
+// run on the task pool: a thread descheduled by other processes on the machine holds up only the tile it has
+// claimed (task_pool.h), where an OpenMP loop would wait for it at its barrier. All of op(B) is packed first, once,
+// by the pool (one run), unless it is larger than BPACK floats: then each tile packs its own slice of it.
 static void gemm_blocked(const GemmMicro *u, int ta, int tb, int M, int N, int K, float alpha, const float *A,
                          int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -217,7 +231,7 @@ static void gemm_blocked(const GemmMicro *u, int ta, int tb, int M, int N, int K
         scale_c(C, ldc, M, N, beta);
         return;
     }
-    GemmJob j = {u, ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, M, N, 1};
+    GemmJob j = {u, ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, M, N, 1, NULL, (N + u->nr - 1) / u->nr};
     int threads = 2.0 * M * N * K < 4e6 ? 1 : task_pool_threads();
     if (threads > 1) {
         int want = 3 * threads, mr = u->mr, nr = u->nr;
@@ -229,6 +243,13 @@ static void gemm_blocked(const GemmMicro *u, int ta, int tb, int M, int N, int K
         if (ncg > npan) ncg = npan;
         j.cols = (npan + ncg - 1) / ncg * nr;
         j.ncg = (N + j.cols - 1) / j.cols;
+        size_t bfloats = (size_t)K * npan * nr;
+        if (bfloats <= BPACK && N <= NC) {
+            static __thread float *shared;
+            static __thread size_t scap;
+            j.bp = grow(&shared, &scap, bfloats);
+            task_pool_run(((K + KC - 1) / KC) * npan, pack_b_task, &j);
+        }
         task_pool_run(nrg * j.ncg, gemm_task, &j);
     } else {
         gemm_tile(&j, 0, M, 0, N);
