@@ -18,7 +18,7 @@ static _Atomic unsigned long long flop_count;
 
 double gemm_flops(void) { return (double)flop_count; }
 
-enum { KC = 256, MC = 120, NC = 4096, BPACK = 1 << 24 };
+enum { KC = 256, MC = 120, NC = 4096, BPACK = 1 << 24, INPLACE_N = 128 };
 
 // Products this small in M or N are matrix-vector work bound by memory: left to OpenBLAS (a tile of 6 x 64
 // would compute mostly padding).
@@ -180,19 +180,27 @@ static void gemm_tile(const GemmJob *j, int r0, int r1, int c0, int c1) {
             }
             for (int i0 = r0; i0 < r1; i0 += MC) {
                 int mc = r1 - i0 < MC ? r1 - i0 : MC;
-                pack_a(Ap, j->A, j->lda, j->ta, i0, mc, p0, kc, mr);
+                // Few panels of B (N <= INPLACE_N): each row of op(A) meets few columns, so packing A would cost
+                // about as much as the arithmetic; the micro-kernel reads whole groups of mr rows in place.
+                int inplace = j->N <= INPLACE_N, mfull = inplace ? mc / mr * mr : 0;
+                if (mfull < mc) pack_a(Ap, j->A, j->lda, j->ta, i0 + mfull, mc - mfull, p0, kc, mr);
                 for (int jp = 0; jp < npan; jp++) {
                     int n = nc - jp * nr < nr ? nc - jp * nr : nr;
                     const float *bp = Bp + (size_t)jp * nr * kc;
                     for (int ir = 0; ir < mc; ir += mr) {
                         int m = mc - ir < mr ? mc - ir : mr;
                         float *c = j->C + (size_t)(i0 + ir) * j->ldc + j0 + jp * nr;
-                        const float *ap = Ap + (size_t)ir * kc;
+                        const float *ap = Ap + (size_t)(ir - mfull) * kc;
+                        size_t rs = 1, cs = mr;
+                        if (ir < mfull) {
+                            ap = j->ta ? j->A + (size_t)p0 * j->lda + i0 + ir : j->A + (size_t)(i0 + ir) * j->lda + p0;
+                            rs = j->ta ? 1 : (size_t)j->lda, cs = j->ta ? (size_t)j->lda : 1;
+                        }
                         if (m == mr && n == nr) {
-                            u->run(kc, ap, bp, c, j->ldc, j->alpha, b);
+                            u->run(kc, ap, rs, cs, bp, c, j->ldc, j->alpha, b);
                             continue;
                         }
-                        u->run(kc, ap, bp, tile, nr, j->alpha, 0.0f);
+                        u->run(kc, ap, rs, cs, bp, tile, nr, j->alpha, 0.0f);
                         for (int i = 0; i < m; i++)
                             for (int jj = 0; jj < n; jj++) {
                                 float *cij = c + (size_t)i * j->ldc + jj;
