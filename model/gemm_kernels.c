@@ -34,6 +34,9 @@
 __attribute__((target("avx512f"))) static void micro_avx512(int kc, const float *Ap, size_t rs, size_t cs,
                                                               const float *Bp, float *C, int ldc, float alpha,
                                                               float beta) {
+    if (beta != 0.0f)  // C is read after the k loop: start bringing its 6 x 64 tile in now
+        for (int i = 0; i < 6; i++)
+            for (int q = 0; q < 4; q++) _mm_prefetch((const char *)(C + (size_t)i * ldc + 16 * q), _MM_HINT_T0);
     __m512 z = _mm512_setzero_ps();
     __m512 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z, c20 = z, c21 = z, c22 = z, c23 = z,
            c30 = z, c31 = z, c32 = z, c33 = z, c40 = z, c41 = z, c42 = z, c43 = z, c50 = z, c51 = z, c52 = z, c53 = z;
@@ -68,6 +71,8 @@ __attribute__((target("avx512f"))) static void micro_avx512(int kc, const float 
 __attribute__((target("avx2,fma"))) static void micro_avx2(int kc, const float *Ap, size_t rs, size_t cs,
                                                              const float *Bp, float *C, int ldc, float alpha,
                                                              float beta) {
+    if (beta != 0.0f)  // C is read after the k loop: start bringing its 6 x 16 tile in now
+        for (int i = 0; i < 6; i++) _mm_prefetch((const char *)(C + (size_t)i * ldc), _MM_HINT_T0);
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
            c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int k = 0; k < kc; k++) {

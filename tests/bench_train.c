@@ -4,7 +4,8 @@
 // Each round runs one step on the kernel sgemm picks for this CPU and one on OpenBLAS (KANOCLIP_GEMM=openblas),
 // interleaved so that load from other processes hits both alike. The GEMM-bound time is the step's GEMM FLOPs
 // (counted by sgemm) over the SGEMM rate of the same kernel measured in this process, at the heads' largest
-// shape (the 768 x 768 projections of 1369 tokens).
+// shape (the 768 x 768 projections of 1369 tokens). One untimed step comes first; each step starts from the
+// parameters the previous one left (so the losses differ from step to step).
 // Usage: bench_train [batch=8] [distinct classes in the batch=8] [rounds=1]
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,14 @@ int main(int argc, char **argv) {
     float *ra = malloc(sizeof(float) * RN * RK), *rb = malloc(sizeof(float) * RK * RK), *rc = malloc(sizeof(float) * RN * RK);
     for (int i = 0; i < RN * RK; i++) ra[i] = frand();
     for (int i = 0; i < RK * RK; i++) rb[i] = frand();
+    // one step untimed first: it touches the activations, gradients, Adam's moments and the GEMM buffers for
+    // the first time (page faults), which the timed steps of both kernels then find in place
+    {
+        KanoLosses l;
+        double t0 = now();
+        if (kanoclip_train_step(m, &batch, &l)) { fprintf(stderr, "bench_train: %s\n", err_msg()); return 1; }
+        printf("warm-up step (%s): %.2f s\n", gemm_kernel_name(gemm_kernel()), now() - t0);
+    }
     for (int s = 0; s < steps; s++)
         for (int k = 0; k < nk; k++) {
             gemm_set_kernel(kerns[k]);
