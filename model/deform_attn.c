@@ -1,4 +1,4 @@
-// DAT v1 deformable self-attention (see deform_attn.h for the math). GEMMs through OpenBLAS per head; the
+// DAT v1 deformable self-attention (see deform_attn.h for the math). GEMMs through sgemm (model/gemm.h) per head; the
 // relative-position bias is sampled on the fly in the forward and again in the backward rather than stored.
 #include "model/deform_attn.h"
 

@@ -1,7 +1,8 @@
 // The micro-kernels behind sgemm (model/gemm.c): C (MR,NR) = alpha · A · Bp + beta · C, A (MR,kc) read at
 // A[i·rs + k·cs] (a packed panel [kc][MR]: rs 1, cs MR; or op(A) in place: rs lda, cs 1, or rs 1, cs lda when
-// transposed), Bp [kc][NR] (NR columns of op(B), k-major, 64-byte aligned); beta = 0 never reads C. Each is compiled for its instruction set with a target attribute, so the
-// binary holds all of them whatever -march says, and sgemm calls one only where the CPU has its instructions.
+// transposed), Bp [kc][NR] (NR columns of op(B), k-major, 64-byte aligned); beta = 0 never reads C.
+// Each is compiled for its instruction set with a target attribute, so the binary holds all of them whatever
+// -march says, and sgemm calls one only where the CPU has its instructions.
 #ifndef MODEL_GEMM_KERNELS_H
 #define MODEL_GEMM_KERNELS_H
 

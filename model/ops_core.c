@@ -1,4 +1,5 @@
-// CPU reference of the core ops: GEMMs through OpenBLAS, the rest as OpenMP loops.
+// CPU reference of the core ops: GEMMs through sgemm (model/gemm.h: our AVX-512 / AVX2 kernels or OpenBLAS),
+// the rest as OpenMP loops.
 #include "model/ops.h"
 
 #include "model/gemm.h"

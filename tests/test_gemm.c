@@ -108,7 +108,8 @@ Test(gemm, kernel_follows_cpu_flags) {
     cr_assert_eq(gemm_kernel_for_cpu(), want, "kernel for this CPU: %s, its flags say %s",
                  gemm_kernel_name(gemm_kernel_for_cpu()), gemm_kernel_name(want));
     unsetenv("KANOCLIP_GEMM");
-    cr_assert_eq(gemm_kernel(), want, "sgemm uses %s, want %s", gemm_kernel_name(gemm_kernel()), gemm_kernel_name(want));
+    cr_assert_eq(gemm_kernel(), want, "sgemm uses %s, want %s", gemm_kernel_name(gemm_kernel()),
+                 gemm_kernel_name(want));
     cr_assert(strstr(gemm_describe(), gemm_kernel_name(want)), "log line: %s", gemm_describe());
     cr_assert(strstr(gemm_describe(), gemm_openblas_core()), "log line names OpenBLAS's core: %s", gemm_describe());
 }
