@@ -8,7 +8,7 @@
 #include "model/ops_infer.h"
 #include "common/error.h"
 
-#include <cblas.h>
+#include "model/gemm.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,13 +100,13 @@ int deep_text_forward(DeepTextRun *r, const float *embeds, const int *eot, int B
                           3 * W, 3 * W, W, 1, scale);
         memcpy(mid, x, sizeof(float) * NW);
         add_bias_rows(mid, k->out_b, N, W);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, W, W, 1.0f, r->y, W, k->out_w, W, 1.0f, mid, W);
+        sgemm(CblasNoTrans, CblasTrans, N, W, W, 1.0f, r->y, W, k->out_w, W, 1.0f, mid, W);
         layernorm_forward(r->ln, r->m2 + (size_t)N * l, r->r2 + (size_t)N * l, mid, k->ln2_w, k->ln2_b, N, W, s->ln_eps);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Wm, W, 1.0f, r->ln, W, k->fc1_w, W, 0.0f, r->h, Wm);
+        sgemm(CblasNoTrans, CblasTrans, N, Wm, W, 1.0f, r->ln, W, k->fc1_w, W, 0.0f, r->h, Wm);
         bias_act_forward(r->h, r->pre + (size_t)N * Wm * l, k->fc1_b, N, Wm, act);
         memcpy(xo, mid, sizeof(float) * NW);
         add_bias_rows(xo, k->fc2_b, N, W);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, W, Wm, 1.0f, r->h, Wm, k->fc2_w, Wm, 1.0f, xo, W);
+        sgemm(CblasNoTrans, CblasTrans, N, W, Wm, 1.0f, r->h, Wm, k->fc2_w, Wm, 1.0f, xo, W);
     }
     const float *last = r->res + NW * L;
     for (int b = 0; b < B; b++)
@@ -118,7 +118,7 @@ int deep_text_forward(DeepTextRun *r, const float *embeds, const int *eot, int B
 
 // dinp (N,C) = dout (N,OC) · weight (OC,C)
 static void gemm_nn(float *dinp, const float *dout, const float *weight, int N, int C, int OC) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
+    sgemm(CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
 }
 
 int deep_text_backward(DeepTextRun *r, float *dembeds, float *ddeep, const float *dtext_embeds) {

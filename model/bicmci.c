@@ -2,7 +2,7 @@
 // with 2 text tokens every cross-attention matrix is (2, N).
 #include "model/bicmci.h"
 
-#include <cblas.h>
+#include "model/gemm.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +97,7 @@ static void mlp_backward(float *d, MlpParams *g, const MlpActs *m, const MlpPara
 static void maps_forward(BicmciActs *a, const float *F, const float *T, int N, int P, float tau) {
     l2norm_rows_forward(a->fn, a->fnorm, F, N, P);
     l2norm_rows_forward(a->tn, a->tnorm, T, 2, P);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, 2, P, 1.0f / tau, a->fn, P, a->tn, P, 0.0f, a->probs, 2);
+    sgemm(CblasNoTrans, CblasTrans, N, 2, P, 1.0f / tau, a->fn, P, a->tn, P, 0.0f, a->probs, 2);
     softmax_rows_forward(a->probs, a->probs, N, 2, 1.0f);
 }
 
@@ -106,11 +106,11 @@ static void maps_backward(float *dF, float *dT, BicmciActs *a, const float *dpro
     memset(a->d_logits, 0, sizeof(float) * N * 2);
     softmax_rows_backward(a->d_logits, dprobs, a->probs, N, 2, 1.0f);
     memset(a->d_tn, 0, sizeof(float) * 2 * P);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 2, P, N, 1.0f / tau, a->d_logits, 2, a->fn, P, 0.0f,
+    sgemm(CblasTrans, CblasNoTrans, 2, P, N, 1.0f / tau, a->d_logits, 2, a->fn, P, 0.0f,
                 a->d_tn, P);
     l2norm_rows_backward(dT, a->d_tn, a->tn, a->tnorm, 2, P);
     if (dF) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, P, 2, 1.0f / tau, a->d_logits, 2, a->tn, P, 0.0f,
+        sgemm(CblasNoTrans, CblasNoTrans, N, P, 2, 1.0f / tau, a->d_logits, 2, a->tn, P, 0.0f,
                     a->d_fn, P);
         l2norm_rows_backward(dF, a->d_fn, a->fn, a->fnorm, N, P);
     }
@@ -129,7 +129,7 @@ void bicmci_forward(BicmciActs *a, const BicmciParams *p, const KanoclipConfig *
     matmul_forward(a->rvp, a->fln, p->rv_p_w, p->rv_p_b, N, P, 2 * P);
     for (int h = 0; h < H; h++) {
         float *A = a->A + (size_t)h * 2 * N, *at = a->att_t + (size_t)h * 2 * N, *ap = a->att_p + (size_t)h * 2 * N;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2, N, hd, scale, a->rvt + h * hd, 2 * P,
+        sgemm(CblasNoTrans, CblasTrans, 2, N, hd, scale, a->rvt + h * hd, 2 * P,
                     a->rvp + h * hd, 2 * P, 0.0f, A, N);
         softmax_rows_forward(at, A, 2, N, 1.0f);
         for (int n = 0; n < N; n++) {  // softmax over the 2 text tokens, per patch
@@ -138,9 +138,9 @@ void bicmci_forward(BicmciActs *a, const BicmciParams *p, const KanoclipConfig *
             ap[N + n] = e1 / (e0 + e1);
         }
         // ot_h = att_t (2,N) · V_p,h ; op_h = att_pᵀ (N,2) · V_t,h
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, hd, N, 1.0f, at, N, a->rvp + P + h * hd, 2 * P,
+        sgemm(CblasNoTrans, CblasNoTrans, 2, hd, N, 1.0f, at, N, a->rvp + P + h * hd, 2 * P,
                     0.0f, a->ot + h * hd, P);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, 2, 1.0f, ap, N, a->rvt + P + h * hd, 2 * P,
+        sgemm(CblasTrans, CblasNoTrans, N, hd, 2, 1.0f, ap, N, a->rvt + P + h * hd, 2 * P,
                     0.0f, a->op + h * hd, P);
     }
     int full = cfg->bicmci_full;
@@ -227,14 +227,14 @@ void bicmci_backward(float *dT, BicmciParams *g, const float *dprobs, BicmciActs
               *dVp = a->d_rvp + P + h * hd;
         float *dA = datt_t + (size_t)h * 2 * N;
         // datt_t = d_ot,h V_p,hᵀ (2,N); datt_p = V_t,h d_op,hᵀ (2,N)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2, N, hd, 1.0f, a->d_ot + h * hd, P, Vp, 2 * P, 0.0f,
+        sgemm(CblasNoTrans, CblasTrans, 2, N, hd, 1.0f, a->d_ot + h * hd, P, Vp, 2 * P, 0.0f,
                     dA, N);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2, N, hd, 1.0f, Vt, 2 * P, a->d_op + h * hd, P, 0.0f,
+        sgemm(CblasNoTrans, CblasTrans, 2, N, hd, 1.0f, Vt, 2 * P, a->d_op + h * hd, P, 0.0f,
                     datt_p, N);
         // dV_p += att_tᵀ d_ot; dV_t += att_p d_op
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, 2, 1.0f, at, N, a->d_ot + h * hd, P, 1.0f, dVp,
+        sgemm(CblasTrans, CblasNoTrans, N, hd, 2, 1.0f, at, N, a->d_ot + h * hd, P, 1.0f, dVp,
                     2 * P);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, hd, N, 1.0f, ap, N, a->d_op + h * hd, P, 1.0f, dVt,
+        sgemm(CblasNoTrans, CblasNoTrans, 2, hd, N, 1.0f, ap, N, a->d_op + h * hd, P, 1.0f, dVt,
                     2 * P);
         // dA = softmax_N backward of att_t + softmax_2 backward of att_p
         for (int i = 0; i < 2; i++) {
@@ -248,8 +248,8 @@ void bicmci_backward(float *dT, BicmciParams *g, const float *dprobs, BicmciActs
             dA[N + n] += ap[N + n] * (datt_p[N + n] - dot);
         }
         // dR_t += scale dA R_p; dR_p += scale dAᵀ R_t
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, hd, N, scale, dA, N, Rp, 2 * P, 1.0f, dRt, 2 * P);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, 2, scale, dA, N, Rt, 2 * P, 1.0f, dRp, 2 * P);
+        sgemm(CblasNoTrans, CblasNoTrans, 2, hd, N, scale, dA, N, Rp, 2 * P, 1.0f, dRt, 2 * P);
+        sgemm(CblasTrans, CblasNoTrans, N, hd, 2, scale, dA, N, Rt, 2 * P, 1.0f, dRp, 2 * P);
     }
     free(datt_p);
     memset(a->d_tln, 0, sizeof(float) * 2 * P);

@@ -6,7 +6,7 @@
 #include "model/task_pool.h"
 #include "common/error.h"
 
-#include <cblas.h>
+#include "model/gemm.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +121,7 @@ int clip_text_token_embeddings(const ClipText *t, const int *ids, int B, int T, 
 
 // dinp (N,C) = dout (N,OC) · weight (OC,C), overwriting dinp (the frozen-weight half of matmul_backward).
 static void gemm_nn(float *dinp, const float *dout, const float *weight, int N, int C, int OC) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
+    sgemm(CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
 }
 
 int clip_text_forward(ClipTextRun *r, const float *embeds, const int *eot, int B, int T, float *text_embeds) {

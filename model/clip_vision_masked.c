@@ -7,7 +7,7 @@
 #include "model/ops_infer.h"
 #include "common/error.h"
 
-#include <cblas.h>
+#include "model/gemm.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +31,7 @@ int clip_vision_embed(const ClipVision *v, const float *pos, int g, const float 
     for (int b = 0; b < B; b++) {
         float *e = embeds + (size_t)b * T * W;
         memcpy(e, v->class_embedding, sizeof(float) * W);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g * g, W, K, 1.0f, cols + (size_t)b * g * g * K, K,
+        sgemm(CblasNoTrans, CblasTrans, g * g, W, K, 1.0f, cols + (size_t)b * g * g * K, K,
                     v->patch_weight, K, 0.0f, e + W, W);
         for (size_t i = 0; i < (size_t)T * W; i++) e[i] += pos[i];
     }
@@ -52,12 +52,12 @@ static void run_blocks(const ClipVision *v, float *x, int n_seq, int T, float *l
         matmul_forward(qkv, ln, k->qkv_w, k->qkv_b, N, W, 3 * W);
         attention_infer_forward(y, qkv, qkv + W, qkv + 2 * W, n_seq, T, T, H, hd, 3 * W, 3 * W, W, 0, scale);
         add_bias_rows(x, k->out_b, N, W);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, W, W, 1.0f, y, W, k->out_w, W, 1.0f, x, W);
+        sgemm(CblasNoTrans, CblasTrans, N, W, W, 1.0f, y, W, k->out_w, W, 1.0f, x, W);
         layernorm_forward(ln, NULL, NULL, x, k->ln2_w, k->ln2_b, N, W, sh->ln_eps);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Wm, W, 1.0f, ln, W, k->fc1_w, W, 0.0f, h, Wm);
+        sgemm(CblasNoTrans, CblasTrans, N, Wm, W, 1.0f, ln, W, k->fc1_w, W, 0.0f, h, Wm);
         bias_act_forward(h, NULL, k->fc1_b, N, Wm, act);
         add_bias_rows(x, k->fc2_b, N, W);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, W, Wm, 1.0f, h, Wm, k->fc2_w, Wm, 1.0f, x, W);
+        sgemm(CblasNoTrans, CblasTrans, N, W, Wm, 1.0f, h, Wm, k->fc2_w, Wm, 1.0f, x, W);
     }
 }
 

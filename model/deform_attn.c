@@ -1,8 +1,8 @@
-// DAT v1 deformable self-attention (see deform_attn.h for the math). GEMMs through OpenBLAS per head; the
+// DAT v1 deformable self-attention (see deform_attn.h for the math). GEMMs through sgemm (model/gemm.h) per head; the
 // relative-position bias is sampled on the fly in the forward and again in the backward rather than stored.
 #include "model/deform_attn.h"
 
-#include <cblas.h>
+#include "model/gemm.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -121,7 +121,7 @@ void dattn_forward(float *out, DattnActs *a, const DattnParams *p, const float *
     matmul_forward(a->k, a->xs, p->k_w, p->k_b, N, P, P);
     matmul_forward(a->v, a->xs, p->v_w, p->v_b, N, P, P);
     for (int h = 0; h < H; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, scale, a->q + h * hd, P, a->k + h * hd, P,
+        sgemm(CblasNoTrans, CblasTrans, N, N, hd, scale, a->q + h * hd, P, a->k + h * hd, P,
                     0.0f, a->att + (size_t)h * N * N, N);
     if (s->rpe) {
         // The taps as flat arrays, so the key loop is a vector loop of gathers.
@@ -153,7 +153,7 @@ void dattn_forward(float *out, DattnActs *a, const DattnParams *p, const float *
         softmax_rows_forward(a->att, a->att, H * N, N, 1.0f);
     }
     for (int h = 0; h < H; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, 1.0f, a->att + (size_t)h * N * N, N,
+        sgemm(CblasNoTrans, CblasNoTrans, N, hd, N, 1.0f, a->att + (size_t)h * N * N, N,
                     a->v + h * hd, P, 0.0f, a->ao + h * hd, P);
     matmul_forward(out, a->ao, p->o_w, p->o_b, N, P, P);
 }
@@ -178,9 +178,9 @@ void dattn_backward(float *dx, DattnParams *gr, const float *dout, DattnActs *a,
             const float *att = a->att + (size_t)h * N * N;
             float *datt = a->datt + (size_t)hh * N * N;
             // datt = dao_h v_hᵀ; dv_h += att_hᵀ dao_h
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, 1.0f, a->dao + h * hd, P, a->v + h * hd, P,
+            sgemm(CblasNoTrans, CblasTrans, N, N, hd, 1.0f, a->dao + h * hd, P, a->v + h * hd, P,
                         0.0f, datt, N);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, N, 1.0f, att, N, a->dao + h * hd, P, 1.0f,
+            sgemm(CblasTrans, CblasNoTrans, N, hd, N, 1.0f, att, N, a->dao + h * hd, P, 1.0f,
                         a->dv + h * hd, P);
             // softmax backward in place: dlogits = att ⊙ (datt − Σ att·datt)
             #pragma omp parallel for
@@ -241,9 +241,9 @@ void dattn_backward(float *dx, DattnParams *gr, const float *dout, DattnActs *a,
             int h = g * hpg + hh;
             const float *datt = a->datt + (size_t)hh * N * N;
             // dq_h += scale dlogits k_h; dk_h += scale dlogitsᵀ q_h
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, scale, datt, N, a->k + h * hd, P, 1.0f,
+            sgemm(CblasNoTrans, CblasNoTrans, N, hd, N, scale, datt, N, a->k + h * hd, P, 1.0f,
                         a->dq + h * hd, P);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, N, scale, datt, N, a->q + h * hd, P, 1.0f,
+            sgemm(CblasTrans, CblasNoTrans, N, hd, N, scale, datt, N, a->q + h * hd, P, 1.0f,
                         a->dk + h * hd, P);
         }
     }

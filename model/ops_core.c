@@ -1,7 +1,8 @@
-// CPU reference of the core ops: GEMMs through OpenBLAS, the rest as OpenMP loops.
+// CPU reference of the core ops: GEMMs through sgemm (model/gemm.h: our AVX-512 / AVX2 kernels or OpenBLAS),
+// the rest as OpenMP loops.
 #include "model/ops.h"
 
-#include <cblas.h>
+#include "model/gemm.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,16 +12,16 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
         #pragma omp parallel for
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f,
+    sgemm(CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f,
                 out, OC);
 }
 
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int N, int C, int OC) {
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+        sgemm(CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
     if (dweight)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+        sgemm(CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
         #pragma omp parallel for
         for (int o = 0; o < OC; o++) {
@@ -101,7 +102,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
             const float *vb = v + (size_t)b * Tk * ldkv + h * hd;
             float *p = att + ((size_t)b * H + h) * Tq * Tk;
             // p (Tq,Tk) = scale · q kᵀ, then a row softmax (masked above the diagonal when causal)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hd, scale, qb, ldq, kb, ldkv, 0.0f, p, Tk);
+            sgemm(CblasNoTrans, CblasTrans, Tq, Tk, hd, scale, qb, ldq, kb, ldkv, 0.0f, p, Tk);
             for (int i = 0; i < Tq; i++) {
                 float *row = p + (size_t)i * Tk;
                 int n = causal ? i + 1 : Tk;
@@ -113,7 +114,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
                 for (int j = 0; j < n; j++) row[j] *= inv;
                 for (int j = n; j < Tk; j++) row[j] = 0.0f;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hd, Tk, 1.0f, p, Tk, vb, ldkv, 0.0f,
+            sgemm(CblasNoTrans, CblasNoTrans, Tq, hd, Tk, 1.0f, p, Tk, vb, ldkv, 0.0f,
                         out + (size_t)b * Tq * ldo + h * hd, ldo);
         }
     }
@@ -131,9 +132,9 @@ void attention_backward(float *dq, float *dk, float *dv, float *datt, const floa
             float *dp = datt + ((size_t)b * H + h) * Tq * Tk;
             // dv += pᵀ dout; dp = dout vᵀ; ds = p ∘ (dp - rowsum(dp ∘ p)); dq += scale ds k; dk += scale dsᵀ q
             if (dv)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hd, Tq, 1.0f, p, Tk, dob, ldo, 1.0f,
+                sgemm(CblasTrans, CblasNoTrans, Tk, hd, Tq, 1.0f, p, Tk, dob, ldo, 1.0f,
                             dv + ko, ldkv);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hd, 1.0f, dob, ldo, v + ko, ldkv, 0.0f, dp,
+            sgemm(CblasNoTrans, CblasTrans, Tq, Tk, hd, 1.0f, dob, ldo, v + ko, ldkv, 0.0f, dp,
                         Tk);
             for (int i = 0; i < Tq; i++) {
                 const float *pr = p + (size_t)i * Tk;
@@ -143,10 +144,10 @@ void attention_backward(float *dq, float *dk, float *dv, float *datt, const floa
                 for (int j = 0; j < Tk; j++) dr[j] = pr[j] * (dr[j] - (float)dot);
             }
             if (dq)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hd, Tk, scale, dp, Tk, k + ko, ldkv, 1.0f,
+                sgemm(CblasNoTrans, CblasNoTrans, Tq, hd, Tk, scale, dp, Tk, k + ko, ldkv, 1.0f,
                             dq + qo, ldq);
             if (dk)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hd, Tq, scale, dp, Tk, q + qo, ldq, 1.0f,
+                sgemm(CblasTrans, CblasNoTrans, Tk, hd, Tq, scale, dp, Tk, q + qo, ldq, 1.0f,
                             dk + ko, ldkv);
         }
     }

@@ -6,7 +6,7 @@
 #include "model/task_pool.h"
 #include "model/gemm_avx512.h"
 
-#include <cblas.h>
+#include "model/gemm.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -58,7 +58,7 @@ static void linear_tile(float *out, int ldo, const float *inp, int ldi, const fl
             #pragma omp simd
             for (int j = 0; j < n; j++) row[j] += b[j];
         }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, C, 1.0f, inp + (size_t)r0 * ldi, ldi,
+    sgemm(CblasNoTrans, CblasTrans, m, n, C, 1.0f, inp + (size_t)r0 * ldi, ldi,
                 weight + (size_t)c0 * C, C, mode == LINEAR_ACCUM ? 1.0f : 0.0f, o, ldo);
     if (mode == LINEAR_ACCUM) return;
     for (int i = 0; i < m; i++) {
@@ -198,7 +198,7 @@ static void linear_back_task(void *ctx, int t) {
     const BackJob *j = ctx;
     int r0 = (t / j->ng) * j->rb, c0 = (t % j->ng) * j->cols;
     int m = j->N - r0 < j->rb ? j->N - r0 : j->rb, n = j->C - c0 < j->cols ? j->C - c0 : j->cols;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, j->OC, 1.0f, j->dout + (size_t)r0 * j->OC, j->OC,
+    sgemm(CblasNoTrans, CblasNoTrans, m, n, j->OC, 1.0f, j->dout + (size_t)r0 * j->OC, j->OC,
                 j->weight + c0, j->C, 0.0f, j->dinp + (size_t)r0 * j->C + c0, j->C);
 }
 
@@ -341,10 +341,10 @@ static void attention_task(void *ctx, int t) {
     const float *vp = j->v + (size_t)b * j->Tk * j->ldkv + h * j->hd;
     float *s = task_scratch((size_t)QUERY_BLOCK * j->Tk);  // (m, nk) scores
     // s = scale · q kᵀ; row softmax; out (m,hd) = s v
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, j->hd, j->scale, qp, j->ldq, kp, j->ldkv, 0.0f, s,
+    sgemm(CblasNoTrans, CblasTrans, m, nk, j->hd, j->scale, qp, j->ldq, kp, j->ldkv, 0.0f, s,
                 nk);
     for (int i = 0; i < m; i++) softmax_row(s + (size_t)i * nk, j->causal ? i0 + i + 1 : nk, nk);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, j->hd, nk, 1.0f, s, nk, vp, j->ldkv, 0.0f,
+    sgemm(CblasNoTrans, CblasNoTrans, m, j->hd, nk, 1.0f, s, nk, vp, j->ldkv, 0.0f,
                 j->out + ((size_t)b * j->Tq + i0) * j->ldo + h * j->hd, j->ldo);
 }
 

@@ -44,7 +44,8 @@ void bias_act_forward(float *x, float *pre, const float *bias, int N, int C, int
 // The work is split into row x column tiles that threads take dynamically (a thread that loses its core
 // delays nothing but its own tile), the epilogue running while the tile is still in cache (model/task_pool.h).
 // On AVX-512 builds the tiles run model/gemm_avx512.c's kernel on weights packed once per call; elsewhere (or
-// with KANOCLIP_GEMM=openblas) each tile is one single-threaded OpenBLAS call.
+// with KANOCLIP_GEMM=openblas) each tile is one single-threaded sgemm call (model/gemm.h: our AVX2 kernel where
+// the CPU has one, else OpenBLAS; OpenBLAS with KANOCLIP_GEMM=openblas).
 typedef enum { LINEAR_STORE, LINEAR_ACCUM, LINEAR_QUICKGELU, LINEAR_GELU } LinearMode;
 void linear_forward(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *bias, int N,
                     int C, int OC, LinearMode mode);

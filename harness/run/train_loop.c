@@ -6,6 +6,7 @@
 #include "common/fsutil.h"
 #include "common/rng.h"
 #include "common/strbuf.h"
+#include "model/gemm.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -171,6 +172,7 @@ static int train_epochs(Run *run, const Settings *s, const Method *m, MethodHead
     int stop_after = stop_env && *stop_env ? atoi(stop_env) : 0;
     log_msg("training %s: %d images, %d epochs of %d steps (batch %d), lr %g", m->name, n, epochs, spe, batch,
             s->train.lr);
+    log_msg("training: CPU %s", gemm_describe());
     Buffers bf;
     int rc = buffers_init(&bf, d, m->image_size(h), batch);
     FILE *lf = rc == 0 ? fopen(log_path, "a") : NULL;
