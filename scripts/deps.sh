@@ -11,6 +11,7 @@ packages=(
   libcjson-dev                    # JSON: config.json, safetensors headers, metrics, chat API
   libpng-dev libjpeg-dev libstb-dev zlib1g-dev libzip-dev libssl-dev
   libcriterion-dev                # tests
+  slurmctld slurmd slurm-client   # tests: a throw-away Slurm cluster (scripts/slurm_local.sh)
   gnuplot-nox                     # plots, at run time
   python3-torch python3-sklearn python3-h5py python3-scipy python3-numpy python3-pil python3-regex  # test oracles
 )
