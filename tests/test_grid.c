@@ -159,7 +159,7 @@ Test(grid, slurm_script_passes_bash_n_and_submits_array_then_tables) {
     text = fs_read_file(log, NULL);
     cr_assert_not_null(text, "the array script went to sbatch's stdin");
     cr_assert(strstr(text, "#SBATCH --array=0-3") && strstr(text, "cells/0003.yaml") &&
-              strstr(text, "experiment \"${cells[$SLURM_ARRAY_TASK_ID]}\""), "%s", text);
+              strstr(text, "experiment \"${cells[$i]}\"") && strstr(text, "i=$SLURM_ARRAY_TASK_ID\n"), "%s", text);
     free(text);
 }
 
