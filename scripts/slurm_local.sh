@@ -9,6 +9,8 @@
 # Settings: the issue "Grids on a real Slurm cluster" (controller and node on 127.0.0.1, auth/none, linuxproc,
 # task/none, cons_tres with CR_Core, no scheduling delay). Without slurmdbd sacct has nothing: finished jobs are
 # in DIR/jobcomp.log (jobcomp/filetxt) and `scontrol show job` knows them for MinJobAge seconds.
+# OWNER_PID=P in the environment: the cluster stops by itself once process P has ended (a test runner killed
+# before it could call stop leaves nothing behind).
 # GPUS=N in the environment gives the node N stand-in GPUs (GresTypes=gpu, no device files), so jobs asking for
 # --gres=gpu:K are scheduled as on a GPU cluster.
 set -euo pipefail
@@ -27,13 +29,13 @@ free_port() {
   done
 }
 
-# Waits up to $1 seconds for the command after it to succeed.
+# Waits up to $1 seconds (of the clock: a command may itself take seconds on a busy machine) for the command after
+# it to succeed.
 wait_for() {
-  local limit=$1 t=0
+  local end=$((SECONDS + $1))
   shift
   until "$@" >/dev/null 2>&1; do
-    t=$((t + 1))
-    [ "$t" -gt $((limit * 10)) ] && return 1
+    [ "$SECONDS" -ge "$end" ] && return 1
     sleep 0.1
   done
 }
@@ -97,14 +99,20 @@ PartitionName=local Nodes=${host} Default=YES MaxTime=INFINITE State=UP
 EOF
   : > "$dir/plugstack.conf"
   export SLURM_CONF=$dir/slurm.conf
-  # Their stepds inherit this: `stop` finds the ones of this cluster by it.
-  export KANOCLIP_SLURM_DIR=$dir
   local t0=$SECONDS
   # -D: in the foreground (their own PIDs, no pid-file race); -i: ignore state a crashed start may have left.
-  slurmctld -D -i -f "$dir/slurm.conf" >"$dir/log/slurmctld.out" 2>&1 &
+  # KANOCLIP_SLURM_DIR: their stepds inherit it, and `stop` finds what this cluster started by it.
+  KANOCLIP_SLURM_DIR=$dir slurmctld -D -i -f "$dir/slurm.conf" >"$dir/log/slurmctld.out" 2>&1 &
   echo "slurmctld $!" >> "$dir/pids"
-  slurmd -D -f "$dir/slurm.conf" -N "$host" >"$dir/log/slurmd.out" 2>&1 &
+  KANOCLIP_SLURM_DIR=$dir slurmd -D -f "$dir/slurm.conf" -N "$host" >"$dir/log/slurmd.out" 2>&1 &
   echo "slurmd $!" >> "$dir/pids"
+  if [ -n "${OWNER_PID:-}" ]; then
+    local self
+    self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+    setsid bash -c 'while kill -0 "$1" 2>/dev/null && [ -f "$2/pids" ]; do sleep 1; done
+                    [ -f "$2/pids" ] && bash "$3" stop "$2"' watcher "$OWNER_PID" "$dir" "$self" \
+      >"$dir/log/watcher.out" 2>&1 < /dev/null &
+  fi
   if ! wait_for 60 node_idle; then
     echo "slurm_local.sh: the node did not become idle within 60 s; last log lines:" >&2
     tail -n 5 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" "$dir/log/slurmctld.out" "$dir/log/slurmd.out" >&2 2>/dev/null || true

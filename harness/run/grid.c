@@ -372,13 +372,7 @@ static void write_array_job(FILE *f, const Grid *g, const SlurmSettings *ss, con
     else if (ss->gpus > 0) fprintf(f, "#SBATCH --gres=gpu:%ld\n", ss->gpus);
     if (ss->cpus > 0) fprintf(f, "#SBATCH --cpus-per-task=%ld\n", ss->cpus);
     if (*ss->mem) fprintf(f, "#SBATCH --mem=%s\n", ss->mem);
-    fprintf(f, "set -uo pipefail\ncd ");
-    sh_quote(f, cwd);
-    // Without task binding OpenMP would start a thread per core of the node, not per CPU of the task.
-    fprintf(f, " || exit 1\n[ -n \"${SLURM_CPUS_PER_TASK:-}\" ] && export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK\n");
-    int n_setup = config_list_len(g->spec, "slurm.setup");
-    for (int i = 0; i < n_setup; i++) fprintf(f, "%s\n", config_list_str(g->spec, "slurm.setup", i));
-    fprintf(f, "cells=(\n");
+    fprintf(f, "set -euo pipefail\ncells=(\n");
     for (int i = 0; i < g->n; i++) {
         fprintf(f, "  ");
         sh_quote(f, g->cells[i].cell_config);
@@ -390,15 +384,20 @@ static void write_array_job(FILE *f, const Grid *g, const SlurmSettings *ss, con
         sh_quote(f, g->cells[i].run_dir);
         fputc('\n', f);
     }
-    fprintf(f, ")\ni=$SLURM_ARRAY_TASK_ID\nrm -f ");
+    fprintf(f, ")\ni=$SLURM_ARRAY_TASK_ID\nfailed=");
     sh_quote(f, slurm_dir);
-    fprintf(f, "\"/cell-$i.failed\"\necho \"== $(date '+%%F %%T') job ${SLURM_ARRAY_JOB_ID}_$i on $(hostname): cell $i\"\n");
+    // On any failure (a setup line, the run itself): say which cell and where its logs are, mark it failed.
+    fprintf(f, "\"/cell-$i.failed\"\nrm -f \"$failed\"\n"
+               "trap 'rc=$?; if [ $rc -ne 0 ]; then echo $rc > \"$failed\"; echo \"kanoclip grid: cell $i failed "
+               "(exit $rc): ${cells[$i]}; its log: ${runs[$i]}/log.txt\" >&2; fi' EXIT\n"
+               "echo \"== $(date '+%%F %%T') job ${SLURM_ARRAY_JOB_ID}_$i on $(hostname): cell $i\"\ncd ");
+    sh_quote(f, cwd);
+    // Without task binding OpenMP would start a thread per core of the node, not per CPU of the task.
+    fprintf(f, "\nif [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK; fi\n");
+    int n_setup = config_list_len(g->spec, "slurm.setup");
+    for (int i = 0; i < n_setup; i++) fprintf(f, "%s\n", config_list_str(g->spec, "slurm.setup", i));
     sh_quote(f, exe);
-    fprintf(f, " experiment \"${cells[$i]}\"\nrc=$?\nif [ $rc -ne 0 ]; then\n"
-               "  echo \"kanoclip grid: cell $i failed (exit $rc): ${cells[$i]}; its log: ${runs[$i]}/log.txt\" >&2\n"
-               "  echo $rc > ");
-    sh_quote(f, slurm_dir);
-    fprintf(f, "\"/cell-$i.failed\"\nfi\nexit $rc\n");
+    fprintf(f, " experiment \"${cells[$i]}\"\n");
 }
 
 int grid_write_slurm(const Grid *g, const char *out_path, const char *exe, int *n_submitted) {
