@@ -11,8 +11,8 @@
 # in DIR/jobcomp.log (jobcomp/filetxt) and `scontrol show job` knows them for MinJobAge seconds.
 # OWNER_PID=P in the environment: the cluster stops by itself once process P has ended (a test runner killed
 # before it could call stop leaves nothing behind).
-# GPUS=N in the environment gives the node N stand-in GPUs (GresTypes=gpu, no device files), so jobs asking for
-# --gres=gpu:K are scheduled as on a GPU cluster.
+# GPUS=N in the environment (N <= 5) gives the node N stand-in GPUs (GresTypes=gpu), so jobs asking for
+# --gres=gpu:K are scheduled, and see CUDA_VISIBLE_DEVICES, as on a GPU cluster.
 set -euo pipefail
 
 die() { echo "slurm_local.sh: $*" >&2; exit 1; }
@@ -62,7 +62,11 @@ start() {
   if [ "${GPUS:-0}" -gt 0 ]; then
     gres_line="GresTypes=gpu"
     gres_node=" Gres=gpu:${GPUS}"
-    echo "Name=gpu Count=${GPUS}" > "$dir/gres.conf"
+    # Slurm's gpu plugin counts device files, one per GPU: any character devices stand in (no cgroup restricts
+    # them here, and nothing opens them); Slurm still sets CUDA_VISIBLE_DEVICES to the indices it gave.
+    local stand_ins=(/dev/null /dev/zero /dev/full /dev/random /dev/urandom)
+    [ "$GPUS" -le ${#stand_ins[@]} ] || die "GPUS=$GPUS: at most ${#stand_ins[@]} stand-in GPUs"
+    for ((g = 0; g < GPUS; g++)); do echo "Name=gpu File=${stand_ins[g]}"; done > "$dir/gres.conf"
   fi
   cat > "$dir/slurm.conf" <<EOF
 ClusterName=kanoclip-local

@@ -2,7 +2,7 @@
 // in the runner process and stopped after the last test (also when a test fails or crashes; if the runner itself
 // is killed, the cluster stops itself: OWNER_PID). The grids are the shrunk demo's (tests/experiment_test_util.h):
 // the baselines grid (experiments/grids/baselines-demo.yaml) and the Table 3 switches, each compared byte for byte
-// with `grid --run`; a failing cell, --status and a resubmission. A cluster that cannot start fails every test
+// with `grid --run`; a failing cell, --status and a resubmission; cells asking for GPUs (the node has 2 stand-ins). A cluster that cannot start fails every test
 // with the reason.
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -44,7 +44,7 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set) {
     }
     char cmd[512], err_path[128];
     snprintf(err_path, sizeof err_path, "%s/start.err", cluster_root);
-    snprintf(cmd, sizeof cmd, "OWNER_PID=%ld bash scripts/slurm_local.sh start %s/cluster >/dev/null 2>%s",
+    snprintf(cmd, sizeof cmd, "GPUS=2 OWNER_PID=%ld bash scripts/slurm_local.sh start %s/cluster >/dev/null 2>%s",
              (long)getpid(), cluster_root, err_path);
     double t0 = now_s();
     int rc = system(cmd);
@@ -128,8 +128,9 @@ static void write_grid(const char *root, const char *name, const char *configs, 
         fprintf(f, "  - %s\n", q);
     }
     for (size_t i = 0; i < N_DEMO_TINY; i++) fprintf(f, "  - %s\n", DEMO_TINY[i]);
-    fprintf(f, "  - eval.overlays=0\nslurm:\n  cpus: 1\n  gpus: 0\n  mem: \"\"\n  time: \"00:10:00\"\n%s",
-            slurm_extra ? slurm_extra : "");
+    // one CPU a task (the node's 2 run two at once), no GPU unless slurm_extra asks, the node's memory
+    fprintf(f, "  - eval.overlays=0\nslurm:\n  cpus: 1\n  mem: \"\"\n  time: \"00:10:00\"\n%s%s",
+            slurm_extra && strstr(slurm_extra, "gpus:") ? "" : "  gpus: 0\n", slurm_extra ? slurm_extra : "");
     fclose(f);
     char leaf[64];
     snprintf(leaf, sizeof leaf, "%s.yaml", name);
@@ -427,4 +428,44 @@ Test(slurm, failed_cell_stops_the_tables_and_a_resubmission_runs_only_it) {
     states = wait_jobs(ids + 1, 1);
     cr_assert(strstr(states, "COMPLETED"), "%s", states);
     free(states);
+}
+
+Test(slurm, cells_get_the_gpus_they_ask_for) {
+    char root[128], cwd[PATH_MAX], configs[PATH_MAX + 64];
+    snprintf(root, sizeof root, "%s/gpu", dir);
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(configs, sizeof configs, "'%s/experiments/demo.yaml'", cwd);
+    write_grid(root, "g", configs, "[[], [train.epochs=1]]", "  gpus: 1\n");
+    char array_id[32], tables_id[32];
+    char *out = submit(root, "g", array_id, tables_id);
+    free(out);
+    const char *ids[2] = {array_id, tables_id};
+    char *states = wait_jobs(ids, 2);
+    cr_assert(!strstr(states, "FAILED") && !strstr(states, "CANCELLED"), "%s", states);
+    free(states);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "scontrol show job %s | grep -c 'TresPerNode=gres:gpu:1'", array_id);
+    out = sh(cmd, NULL);
+    cr_assert_eq(atoi(out), 2, "each task asked for one GPU");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/out/grid-g/slurm", root);
+    for (int i = 0; i < 2; i++) {
+        char leaf[32];
+        snprintf(leaf, sizeof leaf, "cell-%d.out", i);
+        char *log = read_in(cmd, leaf, NULL);
+        cr_assert(strstr(log, ", GPUs 0\n") || strstr(log, ", GPUs 1\n"), "Slurm gave the task a GPU: %s", log);
+        free(log);
+    }
+    // More GPUs than the node has: sbatch refuses the array, and the script fails with its message.
+    write_grid(root, "g3", configs, "[[train.lr=1e-4]]", "  gpus: 3\n");  // a cell not run yet
+    int rc;
+    char args[256];
+    snprintf(args, sizeof args, "--slurm %s/job3.sh", root);
+    out = kanoclip_grid(root, "g3", args, &rc);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "bash %s/job3.sh 2>&1", root);
+    out = sh(cmd, &rc);
+    cr_assert(rc != 0 && strstr(out, "Requested node configuration is not available"), "%s", out);
+    free(out);
 }

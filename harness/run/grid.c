@@ -390,7 +390,8 @@ static void write_array_job(FILE *f, const Grid *g, const SlurmSettings *ss, con
     fprintf(f, "\"/cell-$i.failed\"\nrm -f \"$failed\"\n"
                "trap 'rc=$?; if [ $rc -ne 0 ]; then echo $rc > \"$failed\"; echo \"kanoclip grid: cell $i failed "
                "(exit $rc): ${cells[$i]}; its log: ${runs[$i]}/log.txt\" >&2; fi' EXIT\n"
-               "echo \"== $(date '+%%F %%T') job ${SLURM_ARRAY_JOB_ID}_$i on $(hostname): cell $i\"\ncd ");
+               "echo \"== $(date '+%%F %%T') job ${SLURM_ARRAY_JOB_ID}_$i on $(hostname): cell $i"
+               "${CUDA_VISIBLE_DEVICES:+, GPUs $CUDA_VISIBLE_DEVICES}\"\ncd ");
     sh_quote(f, cwd);
     // Without task binding OpenMP would start a thread per core of the node, not per CPU of the task.
     fprintf(f, "\nif [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK; fi\n");
