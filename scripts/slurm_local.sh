@@ -57,8 +57,9 @@ start() {
   host=$(hostname -s)
   user=$(id -un)
   # The node as slurmd sees it (CPUs, sockets, cores, memory), minus its name and uptime.
-  node=$(slurmd -C | head -1 | sed 's/^NodeName=[^ ]* //')
-  [ -n "$node" ] || die "slurmd -C printed nothing"
+  node=$(slurmd -C 2>&1 | head -1) || true
+  [[ $node == NodeName=* ]] || die "slurmd -C did not describe this node: ${node:-no output}"
+  node=${node#NodeName=* }
   if [ "${GPUS:-0}" -gt 0 ]; then
     gres_line="GresTypes=gpu"
     gres_node=" Gres=gpu:${GPUS}"

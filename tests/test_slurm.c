@@ -53,7 +53,7 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set) {
         char *why = fs_read_file(err_path, NULL);
         char msg[2048];
         snprintf(msg, sizeof msg, "the local Slurm cluster did not start (scripts/slurm_local.sh start, exit %d): %s",
-                 rc, why && *why ? why : "no message");
+                 WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, why && *why ? why : "no message");
         setenv("KANOCLIP_TEST_SLURM_ERROR", msg, 1);
         free(why);
         return;
