@@ -20,6 +20,7 @@ build=(
 )
 test=(
   libcriterion-dev                # the test suites
+  slurmctld slurmd slurm-client   # a throw-away Slurm cluster for the grid tests (scripts/slurm_local.sh)
   python3-torch python3-sklearn python3-h5py python3-scipy python3-numpy python3-pil python3-regex  # test oracles
 )
 bench=(time)                      # /usr/bin/time -v: peak memory

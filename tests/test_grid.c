@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/file_lock.h"
 #include "tmpdir.h"
 #include "common/fsutil.h"
 #include "harness/cli/commands.h"
@@ -159,7 +160,7 @@ Test(grid, slurm_script_passes_bash_n_and_submits_array_then_tables) {
     text = fs_read_file(log, NULL);
     cr_assert_not_null(text, "the array script went to sbatch's stdin");
     cr_assert(strstr(text, "#SBATCH --array=0-3") && strstr(text, "cells/0003.yaml") &&
-              strstr(text, "experiment \"${cells[$SLURM_ARRAY_TASK_ID]}\""), "%s", text);
+              strstr(text, "experiment \"${cells[$i]}\"") && strstr(text, "i=$SLURM_ARRAY_TASK_ID\n"), "%s", text);
     free(text);
 }
 
@@ -231,5 +232,79 @@ Test(grid, committed_example_grid_expands) {
     cr_assert_eq(grid_n_cells(g), 8);
     cr_assert_str_eq(grid_cell(g, 7)->dataset, "mpdd");
     cr_assert_str_eq(grid_cell(g, 7)->seed, "222");
+    grid_free(g);
+}
+
+Test(grid, status_reads_the_run_folders_and_a_running_cell_is_not_submitted_again) {
+    cr_redirect_stdout();
+    Grid *g = grid_load(grid_path);
+    cr_assert_not_null(g, "%s", err_msg());
+    cr_assert_eq(grid_freeze(g, 0), 0, "%s", err_msg());
+    const char *ds1[] = {"visa"};
+    // cell 0 done; cell 1 stopped before finishing; cell 2 running (its folder's lock held, as run_open holds it);
+    // cell 3 not begun
+    fixture_run(grid_cell(g, 0)->run_dir, "kanoclip", NULL, "main", 0, 111, 1, ds1, 0.8, 0.9, 1, 0);
+    fixture_write(grid_cell(g, 0)->run_dir, "DONE", "x");
+    fixture_write(grid_cell(g, 1)->run_dir, "log.txt", "run started\n");
+    fs_mkdirs(grid_cell(g, 2)->run_dir);
+    char *lock_path = fs_join(grid_cell(g, 2)->run_dir, ".lock");
+    FileLock lock;
+    cr_assert_eq(file_lock(lock_path, 0, &lock, NULL), 0, "%s", err_msg());
+    const GridCellStatus want[4] = {CELL_DONE, CELL_FAILED, CELL_RUNNING, CELL_PENDING};
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(grid_cell_status(g, i), want[i], "cell %d: %s", i, grid_cell_status_name(grid_cell_status(g, i)));
+    char script[256];
+    snprintf(script, sizeof script, "%s/job.sh", dir);
+    cr_assert_eq(grid_write_slurm(g, script, "/bin/kanoclip", NULL), -1);
+    cr_assert(strstr(err_msg(), "g.yaml: cell 2 is running") && strstr(err_msg(), grid_cell(g, 2)->run_dir), "%s", err_msg());
+    cr_assert(!fs_exists(script));
+
+    // the lock released (the run ended without DONE): failed; the script then submits cells 1-3 only
+    file_unlock(&lock);
+    cr_assert_eq(grid_cell_status(g, 2), CELL_FAILED);
+    int n = 0;
+    cr_assert_eq(grid_write_slurm(g, script, "/bin/kanoclip", &n), 0, "%s", err_msg());
+    cr_assert_eq(n, 3);
+    char *text = fs_read_file(script, NULL);
+    cr_assert(strstr(text, "#SBATCH --array=1-3\n") && strstr(text, "for i in 1 2 3; do rm -f"), "%s", text);
+    free(text);
+
+    char out[256];
+    snprintf(out, sizeof out, "%s/status.txt", dir);
+    cr_assert_not_null(freopen(out, "w", stdout));
+    char *argv[] = {"grid", grid_path, "--status"};
+    cr_assert_eq(cmd_grid(3, argv), 0, "%s", err_msg());
+    fflush(stdout);
+    text = fs_read_file(out, NULL);
+    cr_assert(strstr(text, "grid t: 4 cells: 1 done, 0 running, 2 failed, 1 pending"), "%s", text);
+    char *log = fs_join(grid_cell(g, 1)->run_dir, "log.txt");
+    cr_assert(strstr(text, "     1  failed ") && strstr(text, log), "cell 1's log is named: %s", text);
+    free(log);
+    free(text);
+    free(lock_path);
+    grid_free(g);
+}
+
+Test(grid, slurm_settings_are_checked_and_gpus_asked_as_gres) {
+    char text[512], p[256], script[256];
+    snprintf(script, sizeof script, "%s/job.sh", dir);
+    snprintf(text, sizeof text, "name: s\nout: %s\nconfigs: [a.yaml]\nslurm:\n  gpus: -1\n", dir);
+    put("s1.yaml", text);
+    snprintf(p, sizeof p, "%s/s1.yaml", dir);
+    Grid *g = grid_load(p);
+    cr_assert_not_null(g, "%s", err_msg());
+    cr_assert_eq(grid_write_slurm(g, script, "/bin/kanoclip", NULL), -1);
+    cr_assert(strstr(err_msg(), "s1.yaml:5:") && strstr(err_msg(), "slurm.gpus: expected 0 or more, got -1"), "%s", err_msg());
+    grid_free(g);
+    snprintf(text, sizeof text, "name: s\nout: %s\nconfigs: [a.yaml]\nslurm:\n  gpus: 2\n  gpu_type: a100\n  max_parallel: 3\n", dir);
+    put("s2.yaml", text);
+    snprintf(p, sizeof p, "%s/s2.yaml", dir);
+    g = grid_load(p);
+    cr_assert_eq(grid_write_slurm(g, script, "/bin/kanoclip", NULL), 0, "%s", err_msg());
+    char *s = fs_read_file(script, NULL);
+    cr_assert(strstr(s, "#SBATCH --gres=gpu:a100:2\n") && strstr(s, "#SBATCH --array=0%3\n"), "%s", s);
+    // the tables job asks for no GPU
+    cr_assert(!strstr(strstr(s, "tables_id=$(sbatch"), "gpu"), "%s", s);
+    free(s);
     grid_free(g);
 }

@@ -1,4 +1,4 @@
-// kanoclip grid GRID.yaml [--run] [--slurm OUT.sh] [--refreeze]
+// kanoclip grid GRID.yaml [--run] [--slurm OUT.sh] [--status] [--refreeze]
 #include "harness/cli/commands.h"
 #include "harness/cli/cli_args.h"
 #include "harness/run/grid.h"
@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-    "usage: kanoclip grid GRID.yaml [--run] [--slurm OUT.sh] [--refreeze]\n"
-    "  expands the grid into frozen cells (<out>/grid-<name>/cells.tsv) and lists them;\n"
+    "usage: kanoclip grid GRID.yaml [--run] [--slurm OUT.sh] [--status] [--refreeze]\n"
+    "  expands the grid into frozen cells (<out>/grid-<name>/cells.tsv) and lists them with their state\n"
+    "  (done, running, failed, pending);\n"
     "  --run runs the cells not yet done, one after another, then writes the tables;\n"
-    "  --slurm writes a script that submits them as a Slurm array plus an afterok tables job;\n"
+    "  --slurm writes a script that submits the cells not yet done as a Slurm array plus an afterok tables job;\n"
+    "  --status counts the cells by state and names the logs of the failed ones;\n"
     "  --refreeze replaces frozen cells after the grid or its configs changed\n";
 
 // Runs `exe args...` in a child process; its exit status (128+signal when killed).
@@ -33,8 +35,6 @@ static int run_child(const char *exe, char *const *args) {
     if (waitpid(pid, &status, 0) < 0) return 255;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
-
-static const char *state_name(int st) { return st == 2 ? "done" : st == 1 ? "partial" : "new"; }
 
 static int run_cells(Grid *g) {
     const char *exe = grid_self_exe();
@@ -69,13 +69,40 @@ static int run_cells(Grid *g) {
     return rc == 0 ? 0 : 1;
 }
 
+// One line per cell; with logs, where a failed cell's logs are.
+static void list_cells(const Grid *g, int logs) {
+    int n = grid_n_cells(g), count[4] = {0};
+    for (int i = 0; i < n; i++) {
+        const GridCell *c = grid_cell(g, i);
+        GridCellStatus st = grid_cell_status(g, i);
+        count[st]++;
+        printf("  %4d  %-7s  %s  %s%s%s%s%s%s%s\n", i, grid_cell_status_name(st), c->run_dir, c->config,
+               *c->dataset ? "  dataset=" : "", c->dataset, *c->seed ? "  seed=" : "", c->seed,
+               *c->overrides ? "  " : "", c->overrides);
+        if (logs && st == CELL_FAILED) {
+            char *slurm_log = grid_cell_slurm_log(g, i), *run_log = fs_join(c->run_dir, "log.txt");
+            printf("        logs:");
+            if (fs_exists(run_log)) printf(" %s", run_log);
+            if (fs_exists(slurm_log)) printf(" %s", slurm_log);
+            if (!fs_exists(run_log) && !fs_exists(slurm_log)) printf(" none (the cell stopped before it began a run)");
+            printf("\n");
+            free(slurm_log);
+            free(run_log);
+        }
+    }
+    if (logs)
+        printf("grid %s: %d cells: %d done, %d running, %d failed, %d pending\n", grid_name(g), n, count[CELL_DONE],
+               count[CELL_RUNNING], count[CELL_FAILED], count[CELL_PENDING]);
+}
+
 int cmd_grid(int argc, char **argv) {
     const char *path = NULL, *slurm = NULL;
-    int run = 0, refreeze = 0;
+    int run = 0, refreeze = 0, status = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(usage_text, stdout); return 0; }
         else if (!strcmp(argv[i], "--run")) run = 1;
         else if (!strcmp(argv[i], "--refreeze")) refreeze = 1;
+        else if (!strcmp(argv[i], "--status")) status = 1;
         else if (!strcmp(argv[i], "--slurm")) {
             if (i + 1 >= argc) { fprintf(stderr, "kanoclip grid: --slurm needs a file name\n"); return 2; }
             slurm = argv[++i];
@@ -84,24 +111,19 @@ int cmd_grid(int argc, char **argv) {
         else { fprintf(stderr, "kanoclip grid: more than one grid file\n"); return 2; }
     }
     if (!path) return cli_usage_error(usage_text);
+    if (status && (run || slurm)) { fprintf(stderr, "kanoclip grid: --status goes alone (not with --run or --slurm)\n"); return 2; }
     Grid *g = grid_load(path);
     if (!g) return fail_with_error();
     int rc = 0;
+    // --status too: it must read the cells that were submitted, not a grid edited since.
     if (grid_freeze(g, refreeze) < 0) rc = fail_with_error();
-    if (rc == 0) {
-        int n = grid_n_cells(g);
-        printf("grid %s: %d cells frozen in %s/cells.tsv\n", grid_name(g), n, grid_dir(g));
-        for (int i = 0; i < n && !run; i++) {
-            const GridCell *c = grid_cell(g, i);
-            printf("  %4d  %-7s  %s  %s%s%s%s%s%s%s\n", i, state_name(grid_cell_state(c)), c->run_dir, c->config,
-                   *c->dataset ? "  dataset=" : "", c->dataset, *c->seed ? "  seed=" : "", c->seed,
-                   *c->overrides ? "  " : "", c->overrides);
-        }
-    }
+    if (rc == 0 && !status) printf("grid %s: %d cells frozen in %s/cells.tsv\n", grid_name(g), grid_n_cells(g), grid_dir(g));
+    if (rc == 0 && !run) list_cells(g, status);
     if (rc == 0 && slurm) {
         const char *exe = grid_self_exe();
-        if (grid_write_slurm(g, slurm, exe) < 0) rc = fail_with_error();
-        else printf("wrote %s (submit with: bash %s)\n", slurm, slurm);
+        int n_submitted = 0;
+        if (grid_write_slurm(g, slurm, exe, &n_submitted) < 0) rc = fail_with_error();
+        else printf("wrote %s: %d of %d cells to run (submit with: bash %s)\n", slurm, n_submitted, grid_n_cells(g), slurm);
     }
     if (rc == 0 && run) rc = run_cells(g);
     grid_free(g);

@@ -28,9 +28,26 @@ int grid_freeze(Grid *g, int refreeze);
 // 2 done (DONE), 1 partial (folder without DONE), 0 not started.
 int grid_cell_state(const GridCell *c);
 
-// A Slurm submission script: `bash OUT.sh` submits an array job (one cell per task) and a dependent
-// (afterok) job that runs `kanoclip tables` over the cells' run folders. exe: the kanoclip binary (absolute).
-int grid_write_slurm(const Grid *g, const char *out_path, const char *exe);
+// What a cell's run folder says, for `kanoclip grid --status`:
+//   done     the folder has DONE
+//   running  a process holds the folder's lock (harness/run/run_dir.c takes <run>/.lock while a run lives)
+//   failed   a Slurm task of the cell failed (<grid dir>/slurm/cell-I.failed), or the folder exists without DONE
+//            and nobody holds it (the run stopped before finishing)
+//   pending  nothing yet
+// "running" is found by taking the lock for an instant (the only test that works on a shared file system across
+// nodes); a run starting in that instant is refused and says so.
+typedef enum { CELL_PENDING, CELL_RUNNING, CELL_FAILED, CELL_DONE } GridCellStatus;
+GridCellStatus grid_cell_status(const Grid *g, int i);
+const char *grid_cell_status_name(GridCellStatus st);
+// The Slurm output of cell i's task: <grid dir>/slurm/cell-I.out (malloc'd; it need not exist).
+char *grid_cell_slurm_log(const Grid *g, int i);
+
+// A Slurm submission script: `bash OUT.sh` submits an array job over the cells not yet done (one cell per task,
+// their output appended to <grid dir>/slurm/cell-I.out) and a job that runs `kanoclip tables` over every cell's
+// run folder once all tasks succeeded (afterok; cancelled when one fails). With every cell done, only the tables
+// job. Refuses (-1, err_set naming the cell) while a cell is running: a second task of it would be refused its
+// run folder. exe: the kanoclip binary (absolute). *n_submitted (may be NULL): the cells in the array.
+int grid_write_slurm(const Grid *g, const char *out_path, const char *exe, int *n_submitted);
 
 // The kanoclip binary to run cells with: $KANOCLIP_BIN, else /proc/self/exe. Static string.
 const char *grid_self_exe(void);
