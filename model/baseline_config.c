@@ -50,7 +50,7 @@ int baseline_config_set(BaselineConfig *c, const char *key, const char *v) {
     static const char *const tpl[] = {"none", "imagenet80", "winclip21", "winclip22", "aprilgan35"};
     static const char *const pool[] = {"unit", "raw"};
     static const char *const cls[] = {"spaces", "raw", "object"};
-    static const char *const pos[] = {"bilinear", "bicubic"};
+    static const char *const pos[] = {"bilinear", "bicubic", "bicubic-aa"};  // ClipPosResize order
     // state words may be empty on purpose: "" is a value there, only null/~ keep the default
     if (!strcmp(key, "state_normal") || !strcmp(key, "state_abnormal") || !strcmp(key, "object_word")) {
         if (!v || !strcmp(v, "null") || !strcmp(v, "~")) return 0;
@@ -99,7 +99,7 @@ int baseline_config_set(BaselineConfig *c, const char *key, const char *v) {
         return 0;
     }
     if (!strcmp(key, "pos_interp")) {
-        if (parse_enum(key, v, pos, 2, &i) < 0) return -1;
+        if (parse_enum(key, v, pos, 3, &i) < 0) return -1;
         c->pos_interp = (ClipPosResize)i;
         return 0;
     }

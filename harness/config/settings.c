@@ -35,11 +35,12 @@ static int read_run(const Config *cfg, Settings *s) {
 }
 
 static int read_model(const Config *cfg, Settings *s) {
-    const char *pos;
+    const char *pos, *resize;
     if (settings_str(cfg, "model.checkpoint", &s->model.checkpoint) ||
+        settings_choice(cfg, "model.resize", "square short-crop", &s->model.resize, &resize) ||
         settings_int(cfg, "model.image_size", 1, 8192, &s->model.image_size) ||
         settings_int(cfg, "model.vv_from", 0, 1024, &s->model.vv_from) ||
-        settings_choice(cfg, "model.pos_interp", "bilinear bicubic", &s->model.pos_bicubic, &pos))
+        settings_choice(cfg, "model.pos_interp", "bilinear bicubic bicubic-aa", &s->model.pos_interp, &pos))
         return -1;
     if (!*s->model.checkpoint)
         return settings_bad(cfg, "model.checkpoint", "not set; download openai/clip-vit-large-patch14-336 from Hugging "

@@ -56,7 +56,9 @@ typedef struct Settings {
         int image_size;
         int n_layers, layers[SETTINGS_MAX_LAYERS];  // 1-based stage layers
         int vv_from;                                // 0: CLIP-VV off
-        int pos_bicubic;                            // positional-embedding resize: 0 bilinear, 1 bicubic
+        int pos_interp;                             // positional-embedding resize (ClipPosResize order)
+        int resize;                                 // model.resize: 0 square (AnomalyCLIP), 1 short-crop (OpenAI
+                                                    // CLIP), as datasets/image.h ImageResizeMode
         RandomClipSettings random;
     } model;
 

@@ -39,7 +39,7 @@ static void heat(float v, uint8_t *rgb) {
 static int write_overlay(const char *dir, const ExecDataset *d, int i, int S, const uint8_t *mask, const float *map) {
     Image src = {0}, img = {0};
     if (image_decode_file(d->s[i]->image_path, 3, &src) < 0) return -1;
-    int rc = image_resize_for_model(&src, S, IMAGE_RESIZE_SQUARE, &img);
+    int rc = image_resize_for_model(&src, S, d->resize, &img);
     image_free(&src);
     if (rc < 0) return -1;
     // The map panel is min-max scaled per image for display only (as AnomalyCLIP's visualisations): the
