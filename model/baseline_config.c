@@ -72,6 +72,7 @@ int baseline_config_set(BaselineConfig *c, const char *key, const char *v) {
     if (!strcmp(key, "sigma")) return parse_float(key, v, &c->sigma);
     if (!strcmp(key, "global_ln_post")) return parse_bool(key, v, &c->global_ln_post);
     if (!strcmp(key, "aliased_layers")) return parse_bool(key, v, &c->aliased_layers);
+    if (!strcmp(key, "deep_fp16")) return parse_bool(key, v, &c->deep_fp16);
     if (!strcmp(key, "vv_from")) return parse_int(key, v, &c->vv_from);
     if (!strcmp(key, "n_ctx")) return parse_int(key, v, &c->n_ctx);
     if (!strcmp(key, "deep_depth")) return parse_int(key, v, &c->deep_depth);

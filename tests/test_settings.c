@@ -58,7 +58,7 @@ Test(settings, the_shrunk_demo_is_valid) {
 }
 
 Test(settings, bad_values_stop_before_anything_is_created) {
-    refused("eval.aupro=bogus", "eval.aupro: 'bogus' (valid: mvtec anomalyclip)");
+    refused("eval.aupro=bogus", "eval.aupro: 'bogus' (valid: mvtec anomalyclip anomalyclip-f32)");
     refused("train.batch_size=0", "train.batch_size: 0: must be >= 1");
     refused("train.epochs=-3", "train.epochs: -3: must be >= 0");
     refused("train.lr=-1", "train.lr: -1: must be > 0");

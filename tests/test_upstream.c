@@ -2,6 +2,7 @@
 // which runs that code's operations in PyTorch.
 #include "tests/npy.h"
 #include "model/clip_model.h"
+#include "metrics/metrics.h"
 
 #define FIX "build/fixtures/upstream"
 
@@ -36,4 +37,35 @@ Test(upstream, positional_embedding_resize) {
         free(in);
     }
     cr_assert_str_eq(clip_pos_resize_name(CLIP_POS_BICUBIC_AA), "bicubic-aa");
+}
+
+// AnomalyCLIP's cal_pro_score compares float32 maps with its thresholds in float32. On maps whose values sit on
+// the 200-threshold grid the two comparisons give different curves (the reference: 0.2727 against 0.2779), so
+// eval.aupro: anomalyclip-f32 must give the first and anomalyclip the second. Every map value is its own bin
+// (2^20 bins, 200 distinct values), so the histogram is exact: asserted within 1e-6 (float32 fixtures).
+Test(upstream, aupro_ac200_float32_thresholds) {
+    size_t n, nm;
+    float *maps = npy_f32(FIX, "ac200_maps", &n);
+    Npy masks = npy_load(FIX, "ac200_masks");
+    cr_assert_eq(masks.count, n);
+    const int H = 24, W = 24, N = (int)(n / (H * W));
+    pixel_acc *acc = pixel_acc_create(0.0, 1.0, PIXEL_BINS_DEFAULT);
+    cr_assert_not_null(acc);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(pixel_acc_add(acc, "map", maps + (size_t)i * H * W, H, W, (uint8_t *)masks.data + (size_t)i * H * W,
+                                   H, W), 0);
+    pixel_metrics pm;
+    cr_assert_eq(pixel_acc_compute(acc, &pm), 0);
+    float *f32 = npy_f32(FIX, "ac200_f32", &nm), *f64 = npy_f32(FIX, "ac200_f64", NULL);
+    cr_assert(pm.aupro_ac200_f32.defined && pm.aupro_ac200.defined);
+    cr_assert_float_eq(pm.aupro_ac200_f32.value, f32[0], 1e-6, "float32 thresholds: %.8f vs %.8f",
+                       pm.aupro_ac200_f32.value, f32[0]);
+    cr_assert_float_eq(pm.aupro_ac200.value, f64[0], 1e-6, "float64 thresholds: %.8f vs %.8f", pm.aupro_ac200.value,
+                       f64[0]);
+    cr_assert_gt(fabs(f32[0] - f64[0]), 1e-3, "the fixture does not separate the two comparisons");
+    pixel_acc_free(acc);
+    free(maps);
+    free(masks.data);
+    free(f32);
+    free(f64);
 }

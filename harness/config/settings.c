@@ -123,7 +123,7 @@ static int read_eval(const Config *cfg, Settings *s) {
                 return settings_bad(cfg, "eval.datasets", "'%s' twice (give each dataset its own name)", cd.name);
     }
     if (settings_int(cfg, "eval.image_size", 1, 8192, &s->eval.image_size) ||
-        settings_choice(cfg, "eval.aupro", "mvtec anomalyclip", &s->eval.aupro_ac200, &s->eval.aupro) ||
+        settings_choice(cfg, "eval.aupro", "mvtec anomalyclip anomalyclip-f32", &s->eval.aupro_ac200, &s->eval.aupro) ||
         settings_int(cfg, "eval.pixel_bins", 0, 1 << 28, &s->eval.pixel_bins) ||
         settings_bool(cfg, "eval.save_maps", &s->eval.save_maps) ||
         settings_int(cfg, "eval.overlays", 0, 1 << 20, &s->eval.overlays) ||

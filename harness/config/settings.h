@@ -78,7 +78,8 @@ typedef struct Settings {
         int n_datasets;
         DatasetSettings *datasets;  // (n_datasets)
         int image_size;
-        int aupro_ac200;            // eval.aupro: 0 mvtec (exact), 1 anomalyclip (200 thresholds)
+        int aupro_ac200;            // eval.aupro: 0 mvtec (exact), 1 anomalyclip (200 thresholds), 2 anomalyclip-f32
+                                    // (the same, thresholds compared in float32 as cal_pro_score on float32 maps)
         const char *aupro;          // its name, as metrics.json records it
         int pixel_bins, save_maps, overlays, batch_size;
     } eval;

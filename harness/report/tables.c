@@ -434,6 +434,8 @@ static int ablation_table(Ctx *cx) {
 static const char *aupro_description(const char *variant) {
     if (!strcmp(variant, "mvtec")) return "the MVTec definition (exact thresholds, mean PRO integrated to FPR 0.3, divided by 0.3)";
     if (!strcmp(variant, "anomalyclip")) return "AnomalyCLIP's (200 thresholds, FPR below 0.3 rescaled to [0,1])";
+    if (!strcmp(variant, "anomalyclip-f32"))
+        return "AnomalyCLIP's (200 thresholds compared in float32, FPR below 0.3 rescaled to [0,1])";
     return variant;
 }
 
