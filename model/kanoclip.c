@@ -265,7 +265,7 @@ static int text_backward(Kanoclip *m, int U, const float *tfeat, const float *tn
 }
 
 // Adapter activations, then ic (B,P), icn (B,P), icnorm (B), logits (B,2), in one zeroed block after ad.dln.
-static float *global_buffers(AdapterActs *ad, int B, int P, int R) {
+float *kano_global_buffers(AdapterActs *ad, int B, int P, int R) {
     float *buf = calloc((size_t)B * (5 * P + 2 * R + 5), sizeof(float));
     ad->ln = buf; ad->mean = ad->ln + B * P; ad->rstd = ad->mean + B; ad->h = ad->rstd + B; ad->dh = ad->h + B * R;
     ad->dln = ad->dh + B * R;
@@ -273,8 +273,8 @@ static float *global_buffers(AdapterActs *ad, int B, int P, int R) {
 }
 
 // Global branch: logits (B,2) = norm(I_c) · [t_n, t_a]ᵀ / tau; keeps icn (B,P), icnorm (B).
-static void global_forward(Kanoclip *m, const KanoBatch *b, const float *tfeat, int U, const int *uidx,
-                           AdapterActs *ad, float *ic, float *icn, float *icnorm, float *logits) {
+void kano_global_forward(Kanoclip *m, const KanoBatch *b, const float *tfeat, int U, const int *uidx,
+                         AdapterActs *ad, float *ic, float *icn, float *icnorm, float *logits) {
     int B = b->B, P = m->cfg.width, R = P / m->cfg.adapter_ratio;
     if (m->cfg.adapter) adapter_forward(ic, ad, &m->p.adapter, b->global, B, P, R, m->cfg.adapter_residual);
     else memcpy(ic, b->global, sizeof(float) * B * P);
@@ -319,13 +319,15 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
         free(kbar);
     }
 
+    int joint = kano_paper_switches_on(c);  // the paper switches: global and local together (kanoclip_paper.c)
+    if (joint && kano_global_local_joint(m, b, tfeat, U, uidx, dtfeat, &L) < 0) { rc = -1; goto done; }
     // global: CE over the two logits = BCE on p_a, as softplus(l_other − l_label)
-    {
+    if (!joint) {
         AdapterActs ad;
-        float *buf = global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
+        float *buf = kano_global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
               *logits = icnorm + B;
         float *dicn = malloc(sizeof(float) * B * P * 2), *dic = dicn + B * P;
-        global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
+        kano_global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
         double lg = 0.0;
         memset(dicn, 0, sizeof(float) * B * P * 2);
         for (int i = 0; i < B; i++) {
@@ -354,7 +356,7 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
 
     // local: per stage and image, Bi-CMCI -> maps -> focal + dice, forward and backward at once
     t0 = omp_get_wtime();
-    {
+    if (!joint) {
         float *pn = malloc(sizeof(float) * (size_t)N * 4), *pa = pn + N, *dpn = pa + N, *dpa = dpn + N;
         float *up = malloc(sizeof(float) * (size_t)SS * 6), *upn = up, *upa = up + SS, *dupn = up + 2 * SS,
               *dupa = up + 3 * SS, *gt = up + 4 * SS, *ngt = up + 5 * SS;
@@ -433,9 +435,9 @@ int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global,
     int rc = text_forward(m, cls, U, tfeat, tnorm, emb);
     if (rc) goto done;
     AdapterActs ad;
-    float *buf = global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
+    float *buf = kano_global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
           *logits = icnorm + B;
-    global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
+    kano_global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
     float *Tb = malloc(sizeof(float) * 2 * P);
     for (int i = 0; i < B; i++) {
         float pg = 1.0f / (1.0f + expf(logits[i * 2] - logits[i * 2 + 1]));
@@ -448,6 +450,7 @@ int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global,
             upsample_bilinear_forward(up, pa, 1, c->grid_h, c->grid_w, S, S, c->upsample_align_corners);
             for (int q = 0; q < SS; q++) map[q] += up[q] / c->n_stages;
         }
+        if (c->map_minmax) kano_minmax_forward(map, SS);  // Norm(.) of Eq. 10 as min-max (scale-free)
         if (c->gauss_sigma > 0) gaussian_filter_forward(map, map, 1, S, S, c->gauss_sigma, c->gauss_truncate);
         float mx = -INFINITY;
         for (int q = 0; q < SS; q++) mx = fmaxf(mx, map[q]);

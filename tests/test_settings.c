@@ -68,6 +68,8 @@ Test(settings, bad_values_stop_before_anything_is_created) {
     refused("train.log_every=0", "train.log_every: 0: must be >= 1");
     refused("train.checkpoint_every=0", "train.checkpoint_every: 0: must be >= 1");
     refused("method.tau=0", "method.tau: 0: must be > 0");
+    refused("method.local_loss=fuse", "method.local_loss: 'fuse' (valid: stages fused)");
+    refused("method.map_norm=max", "method.map_norm: 'max' (valid: mean minmax)");
     refused("method.kd_form=hinge", "method.kd_form: 'hinge'");
     refused("eval.batch_size=0", "eval.batch_size: 0: must be >= 1");
     refused("eval.image_size=64", "eval.image_size: 64, but maps are made at model.image_size (32)");
@@ -140,6 +142,19 @@ Test(settings, a_value_from_a_file_names_file_and_line) {
     }
 }
 
+// method.global_source: vv reads S_L[0] as row 0 of the last stage: refused, naming the key, when ln_post is off
+// or the last stage is not the last layer.
+Test(settings, global_from_the_vv_class_token_needs_the_last_layer) {
+    const char *cases[2][3] = {{"method.global_source=vv", "method.global_ln_post=false", "through ln_post"},
+                               {"method.global_source=vv", "model.layers=[1,2,3]", "model.layers ends at 3"}};
+    for (int i = 0; i < 2; i++) {
+        const char *extra[3] = {cases[i][0], cases[i][1], "--dry-run"};
+        err_clear();
+        cr_assert_eq(experiment_run_demo(root, "bad", 3, extra), 1, "%s %s", cases[i][0], cases[i][1]);
+        cr_assert(strstr(err_msg(), "method.global_source") && strstr(err_msg(), cases[i][2]), "%s", err_msg());
+    }
+}
+
 // The defaults the C code also knows (for tests and library users) agree with experiments/defaults.yaml.
 Test(settings, c_defaults_equal_defaults_yaml) {
     char *ov[1] = {"model.checkpoint=models/any"};  // the one key without a usable default
@@ -156,6 +171,7 @@ Test(settings, c_defaults_equal_defaults_yaml) {
     SAME(maps_updated_text); SAME(adapter); SAME(adapter_ratio); SAME(adapter_residual); SAME(tau);
     SAME(upsample_align_corners); SAME(gauss_sigma); SAME(gauss_truncate); SAME(w_kd); SAME(w_global); SAME(w_local);
     SAME(lr); SAME(beta1); SAME(beta2); SAME(adam_eps); SAME(seed);
+    SAME(global_vv); SAME(local_fused); SAME(map_minmax); SAME(global_max_map);
 #undef SAME
     KbSettings k;
     kb_settings_defaults(&k);
