@@ -129,7 +129,7 @@ void kanoclip_free(Kanoclip *m) {
     bicmci_acts_free(&m->acts);
     if (m->run) text_tower_free(m->run);
     deep_text_run_free(m->deep_run);
-    free(m->block); free(m->kb); free(m->fixed); free(m->ids); free(m->eot);
+    free(m->block); free(m->kb); free(m->fixed); free(m->ids); free(m->eot); free(m->tunit);
     free(m);
 }
 
@@ -150,7 +150,8 @@ int kanoclip_set_prompts(Kanoclip *m, const KanoPrompts *pr) {
     if (pr->n_classes != m->n_classes || pr->ctx_len != m->text->context_length)
         return err_set("kanoclip: prompts for %d classes x %d tokens, model has %d classes, context %d", pr->n_classes,
                        pr->ctx_len, m->n_classes, m->text->context_length);
-    size_t n = (size_t)pr->n_classes * 2;
+    int A = pr->n_adj > 0 ? pr->n_adj : 1;
+    size_t n = (size_t)pr->n_classes * 2 * A;
     free(m->ids); free(m->eot);
     m->ids = malloc(sizeof(int) * n * pr->ctx_len);
     m->eot = malloc(sizeof(int) * n);
@@ -164,6 +165,7 @@ int kanoclip_set_prompts(Kanoclip *m, const KanoPrompts *pr) {
                 return err_set("kanoclip: prompt %zu: token id %d out of the vocabulary", j, m->ids[j * pr->ctx_len + t]);
     }
     m->ctx_len = pr->ctx_len;
+    m->n_adj = A;
     return 0;
 }
 
@@ -224,40 +226,62 @@ static int text_forward(Kanoclip *m, const int *cls, int U, float *tfeat, float 
         l2norm_rows_forward(tfeat, tnorm, tfeat, 2 * U, P);
         return 0;
     }
-    int L = m->ctx_len, TW = m->cfg.text_width, nc = m->cfg.n_ctx;
-    int *eot = malloc(sizeof(int) * 2 * U);
+    int L = m->ctx_len, TW = m->cfg.text_width, nc = m->cfg.n_ctx, A = m->n_adj, n = 2 * U * A;
+    int *eot = malloc(sizeof(int) * n);
     for (int s = 0; s < 2; s++)
-        for (int u = 0; u < U; u++) {
-            int j = s * U + u;
-            const int *ids = m->ids + ((size_t)cls[u] * 2 + s) * L;
-            float *e = emb + (size_t)j * L * TW;
-            if (clip_text_token_embeddings(m->text, ids, 1, L, e)) { free(eot); return -1; }
-            memcpy(e + TW, s ? m->p.ctx_a : m->p.ctx_n, sizeof(float) * nc * TW);
-            eot[j] = m->eot[cls[u] * 2 + s];
-        }
-    float *raw = malloc(sizeof(float) * 2 * U * P);
-    int rc = m->deep_run ? deep_text_forward(m->deep_run, emb, eot, 2 * U, L, m->p.deep, m->cfg.deep_depth - 1,
+        for (int u = 0; u < U; u++)
+            for (int a = 0; a < A; a++) {
+                int j = (s * U + u) * A + a;
+                const int *ids = m->ids + (((size_t)cls[u] * 2 + s) * A + a) * L;
+                float *e = emb + (size_t)j * L * TW;
+                if (clip_text_token_embeddings(m->text, ids, 1, L, e)) { free(eot); return -1; }
+                memcpy(e + TW, s ? m->p.ctx_a : m->p.ctx_n, sizeof(float) * nc * TW);
+                eot[j] = m->eot[(cls[u] * 2 + s) * A + a];
+            }
+    float *raw = malloc(sizeof(float) * n * P);
+    free(m->tunit);
+    m->tunit = malloc(sizeof(float) * n * (P + 1));
+    m->tunorm = m->tunit + (size_t)n * P;
+    int rc = m->deep_run ? deep_text_forward(m->deep_run, emb, eot, n, L, m->p.deep, m->cfg.deep_depth - 1,
                                              m->cfg.deep_tokens, raw)
-                         : text_tower_forward(m->run, emb, eot, 2 * U, L, raw);
-    if (!rc) l2norm_rows_forward(tfeat, tnorm, raw, 2 * U, P);
+                         : text_tower_forward(m->run, emb, eot, n, L, raw);
+    if (!rc && A == 1) l2norm_rows_forward(tfeat, tnorm, raw, n, P);  // one prompt per state: t = unit(raw)
+    else if (!rc) {  // t(s,u) = norm(mean_a unit(raw(s,u,a)))
+        l2norm_rows_forward(m->tunit, m->tunorm, raw, n, P);
+        for (int r = 0; r < 2 * U; r++)
+            for (int p = 0; p < P; p++) {
+                float acc = 0;
+                for (int a = 0; a < A; a++) acc += m->tunit[((size_t)r * A + a) * P + p];
+                tfeat[(size_t)r * P + p] = acc / A;
+            }
+        l2norm_rows_forward(tfeat, tnorm, tfeat, 2 * U, P);
+    }
     free(raw); free(eot);
     return rc;
 }
 
-// dtfeat (2,U,P) -> gradients of the contexts through the normalisation and the frozen text tower.
+// dtfeat (2,U,P) -> gradients of the contexts through both normalisations, the adjectives' mean and the frozen
+// text tower.
 static int text_backward(Kanoclip *m, int U, const float *tfeat, const float *tnorm, const float *dtfeat, float *emb) {
-    int P = m->cfg.width, L = m->ctx_len, TW = m->cfg.text_width, nc = m->cfg.n_ctx;
-    float *draw = calloc((size_t)2 * U * P, sizeof(float));
-    l2norm_rows_backward(draw, dtfeat, tfeat, tnorm, 2 * U, P);
-    memset(emb, 0, sizeof(float) * 2 * U * L * TW);
+    int P = m->cfg.width, L = m->ctx_len, TW = m->cfg.text_width, nc = m->cfg.n_ctx, A = m->n_adj, n = 2 * U * A;
+    float *dmean = calloc((size_t)2 * U * P, sizeof(float)), *dunit = malloc(sizeof(float) * n * P);
+    float *draw = calloc((size_t)n * P, sizeof(float));
+    l2norm_rows_backward(A == 1 ? draw : dmean, dtfeat, tfeat, tnorm, 2 * U, P);
+    if (A > 1) {
+        for (int r = 0; r < 2 * U; r++)
+            for (int a = 0; a < A; a++)
+                for (int p = 0; p < P; p++) dunit[((size_t)r * A + a) * P + p] = dmean[(size_t)r * P + p] / A;
+        l2norm_rows_backward(draw, dunit, m->tunit, m->tunorm, n, P);
+    }
+    memset(emb, 0, sizeof(float) * n * L * TW);
     int rc = m->deep_run ? deep_text_backward(m->deep_run, emb, m->g.deep, draw)
                          : text_tower_backward(m->run, emb, draw);
-    free(draw);
+    free(draw); free(dmean); free(dunit);
     if (rc) return -1;
     for (int s = 0; s < 2; s++) {
         float *dctx = s ? m->g.ctx_a : m->g.ctx_n;
-        for (int u = 0; u < U; u++) {
-            const float *d = emb + ((size_t)(s * U + u) * L + 1) * TW;
+        for (int j = s * U * A; j < (s + 1) * U * A; j++) {
+            const float *d = emb + ((size_t)j * L + 1) * TW;
             for (int i = 0; i < nc * TW; i++) dctx[i] += d[i];
         }
     }
@@ -297,7 +321,7 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
     KanoLosses L = {0};
     int *cls = malloc(sizeof(int) * 2 * (m->n_classes + B)), *uidx = cls + m->n_classes + B;
     int U = batch_classes(m, b, cls, uidx);
-    size_t emb_n = c->knpl ? (size_t)2 * U * m->ctx_len * c->text_width : 1;
+    size_t emb_n = c->knpl ? (size_t)2 * U * (m->n_adj > 0 ? m->n_adj : 1) * m->ctx_len * c->text_width : 1;
     float *emb = malloc(sizeof(float) * emb_n);
     float *tfeat = malloc(sizeof(float) * 2 * U * P), *tnorm = malloc(sizeof(float) * 2 * U);
     float *dtfeat = calloc((size_t)2 * U * P, sizeof(float));
@@ -428,7 +452,7 @@ int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global,
     int R = c->adapter ? P / c->adapter_ratio : 1;
     int *cls = malloc(sizeof(int) * 2 * (m->n_classes + B)), *uidx = cls + m->n_classes + B;
     int U = batch_classes(m, b, cls, uidx);
-    size_t emb_n = c->knpl ? (size_t)2 * U * m->ctx_len * c->text_width : 1;
+    size_t emb_n = c->knpl ? (size_t)2 * U * (m->n_adj > 0 ? m->n_adj : 1) * m->ctx_len * c->text_width : 1;
     float *emb = malloc(sizeof(float) * emb_n);
     float *tfeat = malloc(sizeof(float) * 2 * U * P), *tnorm = malloc(sizeof(float) * 2 * U);
     float *map = malloc(sizeof(float) * ((size_t)SS * 2 + N)), *up = map + SS, *pa = up + SS;

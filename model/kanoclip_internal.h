@@ -19,8 +19,9 @@ struct Kanoclip {
     KanoParams p, g;             // views of params and grads
     long step;                   // Adam updates done
     uint64_t rng[4];             // xoshiro256** state
-    int ctx_len;
-    int *ids, *eot;              // (n_classes, 2, ctx_len), (n_classes, 2) prompt token ids
+    int ctx_len, n_adj;          // prompt length; prompts per state (one per adjective)
+    int *ids, *eot;              // (n_classes, 2, n_adj, ctx_len), (n_classes, 2, n_adj) prompt token ids
+    float *tunit, *tunorm;       // (2, U, n_adj, P), (2, U, n_adj): each prompt's unit feature and raw norm
     float *kb;                   // (n_classes, P) unit knowledge-base rows
     float *fixed;                // (n_classes, 2, P) fixed text features (KnPL off)
     BicmciActs acts;             // one (stage, image) pair's activations

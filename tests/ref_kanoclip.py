@@ -13,6 +13,7 @@ Scenarios, each in OUT/<name>/:
             two Adam steps, gradients of the first (the deep prompts' included)
   fused     L_local once on the fused maps, max(M) inside the global BCE: two steps
   minmax    L_local on the fused maps with Norm = per-image min-max (maps at eval too): two steps
+  adjectives two prompts per state (one per adjective, shared context), features averaged: two steps
   train10   the default switches (zero-initialised out-projections, bounded KD), ten Adam steps: per-step
             loss terms and the parameters after the tenth step
 Files: p_NAME (initial parameters, names as the C layout), g_NAME (gradients of the first step), pT_NAME (after
@@ -105,8 +106,11 @@ def text_tower(emb, eot, deep=None):
     return x[torch.arange(n), eot] @ tt["text_projection.weight"].T
 
 
-def prompt_ids(state, c):
-    words = [STATE_WORDS[state]] + CLASS_WORDS[c] + [DOT]
+ADJ_WORDS = [[500, 501], [600, 601]]  # scenario "adjectives": two adjectives per state ("normal", "perfect", ...)
+
+
+def prompt_ids(state, c, word=None):
+    words = [STATE_WORDS[state] if word is None else word] + CLASS_WORDS[c] + [DOT]
     ids = [49406] + [343] * NCTX + words + [49407]
     return ids + [0] * (CTX - len(ids)), len(ids) - 1
 
@@ -298,16 +302,21 @@ def text_features(p, cfg, classes):
     if not cfg["knpl"]:
         tf = l2n(fixed_text[classes])  # (U, 2, P)
         return tf[:, 0], tf[:, 1]
+    # one prompt per adjective, the state's context shared; t = norm(mean of the adjectives' unit features)
+    words = ADJ_WORDS if cfg.get("adjectives") else [[w] for w in STATE_WORDS]
+    A = len(words[0])
     emb, eots = [], []
     for state, ctx in ((0, p["knpl.ctx_n"]), (1, p["knpl.ctx_a"])):
         for c in classes:
-            ids, eot = prompt_ids(state, c)
-            e = tt["text_model.embeddings.token_embedding.weight"][torch.tensor(ids)]
-            emb.append(torch.cat([e[:1], ctx, e[1 + NCTX:]], 0))
-            eots.append(eot)
+            for w in words[state]:
+                ids, eot = prompt_ids(state, c, w)
+                e = tt["text_model.embeddings.token_embedding.weight"][torch.tensor(ids)]
+                emb.append(torch.cat([e[:1], ctx, e[1 + NCTX:]], 0))
+                eots.append(eot)
     feats = l2n(text_tower(torch.stack(emb), torch.tensor(eots), p["knpl.deep"] if cfg.get("deep") else None))
     U = len(classes)
-    return feats[:U], feats[U:]
+    feats = l2n(feats.reshape(2, U, A, P).mean(2)) if A > 1 else feats.reshape(2, U, P)
+    return feats[0], feats[1]
 
 
 def run(p, cfg, train=True):
@@ -387,6 +396,9 @@ SCEN = {
                   local_fused=1, global_max=1),
     "minmax": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random", steps=2,
                    local_fused=1, minmax=1),
+    # one prompt per adjective, two per state (the paper's [Normal] / [Abnormal])
+    "adjectives": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random",
+                       steps=2, adjectives=1),
 }
 
 for name, cfg in SCEN.items():

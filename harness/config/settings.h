@@ -20,6 +20,7 @@
 typedef struct Method Method;  // harness/run/method.h
 
 #define SETTINGS_MAX_LAYERS 8
+#define SETTINGS_MAX_ADJ 8     // adjectives per state (method.normal_words / method.abnormal_words)
 
 // A dataset as the config names it (strings owned by the Config); key is "data.train" or "eval.datasets".
 typedef struct {
@@ -96,7 +97,9 @@ typedef struct Settings {
     KanoclipConfig kanoclip;
     struct {
         const char *fixed[2];        // method.fixed_prompts: normal, anomalous ("{}" = the class word)
-        const char *state_words[2];  // method.state_words
+        // method.normal_words / method.abnormal_words: one prompt per adjective, n_adj of each state
+        const char *state_words[2][SETTINGS_MAX_ADJ];
+        int n_adj;
         int class_object;            // method.class_token: 0 name, 1 the word "object"
     } prompts;
 

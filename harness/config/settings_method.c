@@ -42,6 +42,25 @@ static const KanoField KANO_FIELDS[] = {
 #undef B
 #undef F
 
+// method.normal_words, method.abnormal_words: the adjectives of [Normal] and [Abnormal], one prompt each, the
+// same count in both (1..SETTINGS_MAX_ADJ).
+static int read_state_words(const Config *cfg, Settings *s) {
+    const char *keys[2] = {"method.normal_words", "method.abnormal_words"};
+    int n[2];
+    for (int k = 0; k < 2; k++) {
+        if ((n[k] = config_list_len(cfg, keys[k])) < 0) return -1;
+        if (n[k] < 1 || n[k] > SETTINGS_MAX_ADJ)
+            return settings_bad(cfg, keys[k], "%d adjectives (give 1..%d)", n[k], SETTINGS_MAX_ADJ);
+        for (int i = 0; i < n[k]; i++)
+            if (!(s->prompts.state_words[k][i] = config_list_str(cfg, keys[k], i))) return -1;
+    }
+    if (n[0] != n[1])
+        return settings_bad(cfg, keys[1], "%d adjectives, but method.normal_words has %d: give both the same count",
+                            n[1], n[0]);
+    s->prompts.n_adj = n[0];
+    return 0;
+}
+
 static int read_kanoclip(const Config *cfg, Settings *s) {
     KanoclipConfig *c = &s->kanoclip;
     *c = kanoclip_config_default();
@@ -61,7 +80,7 @@ static int read_kanoclip(const Config *cfg, Settings *s) {
         settings_choice(cfg, "method.deform", "dat msda", &deform, NULL) ||
         settings_choice(cfg, "method.class_token", "name object", &s->prompts.class_object, NULL) ||
         settings_str_list(cfg, "method.fixed_prompts", 2, s->prompts.fixed) ||
-        settings_str_list(cfg, "method.state_words", 2, s->prompts.state_words))
+        read_state_words(cfg, s))
         return -1;
     c->kd_form = kd == 0 ? KD_BOUNDED : kd == 1 ? KD_TRIPLET : KD_INFONCE;
     c->deform = deform == 0 ? DEFORM_DAT : DEFORM_MSDA;

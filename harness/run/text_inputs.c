@@ -34,18 +34,23 @@ int text_prompts_build(const Settings *st, Tokenizer *tok, const ClipText *text,
     int L = text->context_length;
     out->n_classes = d->n_classes;
     out->ctx_len = L;
-    out->ids = malloc(sizeof(int) * d->n_classes * 2 * L);
-    out->eot = malloc(sizeof(int) * d->n_classes * 2);
+    int A = st->prompts.n_adj;
+    out->n_adj = A;
+    out->ids = malloc(sizeof(int) * d->n_classes * 2 * A * L);
+    out->eot = malloc(sizeof(int) * d->n_classes * 2 * A);
     for (int c = 0; c < d->n_classes; c++)
-        for (int s = 0; s < 2; s++) {
-            char buf[512];
-            snprintf(buf, sizeof buf, "%s %s.", st->prompts.state_words[s], text_class_word(st, d, c));
-            int n = 0, *w = words_ids(tok, buf, &n);
-            if (!w) { text_prompts_free(out); return err_set("prompt '%s': %s", buf, err_msg()); }
-            int rc = kanoclip_prompt_ids(out->ids + ((size_t)c * 2 + s) * L, out->eot + c * 2 + s, L, n_ctx, w, n);
-            free(w);
-            if (rc < 0) { text_prompts_free(out); return err_set("method.n_ctx: prompt '%s': %s", buf, err_msg()); }
-        }
+        for (int s = 0; s < 2; s++)
+            for (int a = 0; a < A; a++) {
+                char buf[512];
+                const char *adj = st->prompts.state_words[s][a];
+                snprintf(buf, sizeof buf, "%s%s%s.", adj, *adj ? " " : "", text_class_word(st, d, c));
+                int n = 0, *w = words_ids(tok, buf, &n);
+                if (!w) { text_prompts_free(out); return err_set("prompt '%s': %s", buf, err_msg()); }
+                size_t j = ((size_t)c * 2 + s) * A + a;
+                int rc = kanoclip_prompt_ids(out->ids + j * L, out->eot + j, L, n_ctx, w, n);
+                free(w);
+                if (rc < 0) { text_prompts_free(out); return err_set("method.n_ctx: prompt '%s': %s", buf, err_msg()); }
+            }
     return 0;
 }
 
