@@ -81,17 +81,12 @@ int text_fixed_features(const Settings *st, Tokenizer *tok, const ClipText *text
     return rc;
 }
 
-int text_kb_means(const Settings *st, ClipModel *model, Tokenizer *tok, const ExecDataset *d, float *kb) {
-    if (!kb_class_embeddings) {
-        log_msg("knowledge base: this build has no KB embedder (harness/kb/kb_embed.c); the KD term is off");
-        return 0;
-    }
-    KbSettings s;
-    kb_settings_copy(&s, &st->kb);
-    kb_settings_set(&s.dataset_type, d->type);
-    kb_settings_set(&s.dataset_root, d->root);
-    // The classes the run trains on (the synthetic split may keep some of the reader's), with their anomalous
-    // images for the VQA answers.
+// The classes the run trains on (the synthetic split may keep some of the reader's), with their anomalous images
+// for the VQA answers; s = st's kb settings for d.
+static void kb_inputs_of(const Settings *st, const ExecDataset *d, KbSettings *s, KbDataset *out) {
+    kb_settings_copy(s, &st->kb);
+    kb_settings_set(&s->dataset_type, d->type);
+    kb_settings_set(&s->dataset_root, d->root);
     KbDataset kd = {0};
     kd.type = strdup(d->type);
     kd.n_classes = d->n_classes;
@@ -105,6 +100,26 @@ int text_kb_means(const Settings *st, ClipModel *model, Tokenizer *tok, const Ex
         kd.images[kd.n_images++] = (KbImage){.class_name = strdup(d->classes[d->cls[i]]->name), .path = strdup(p),
                                              .rel = strdup(rel)};
     }
+    *out = kd;
+}
+
+int text_kb_sources(const Settings *st, const ExecDataset *d, KbSettings *s, KbClassTexts **out) {
+    KbDataset kd;
+    kb_inputs_of(st, d, s, &kd);
+    int rc = kb_load_all(s, &kd, out), n = kd.n_classes;
+    kb_dataset_free(&kd);
+    if (rc != 0) kb_settings_free(s);
+    return rc != 0 ? -1 : n;
+}
+
+int text_kb_means(const Settings *st, ClipModel *model, Tokenizer *tok, const ExecDataset *d, float *kb) {
+    if (!kb_class_embeddings) {
+        log_msg("knowledge base: this build has no KB embedder (harness/kb/kb_embed.c); the KD term is off");
+        return 0;
+    }
+    KbSettings s;
+    KbDataset kd;
+    kb_inputs_of(st, d, &s, &kd);
     // Runs sharing cache.dir (a grid's parallel cells) fill its embedding cache one at a time.
     char *lock_path = fs_join(st->cache.dir, "embeddings.lock");
     FileLock lock;
