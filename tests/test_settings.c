@@ -155,6 +155,36 @@ Test(settings, global_from_the_vv_class_token_needs_the_last_layer) {
     }
 }
 
+// The ten Table 3 configs: row r switches the paper's modules on cumulatively (docs/table3.md), each evaluated on
+// its dataset and trained on the other's test split, in report table "table3" at order r.
+Test(settings, table3_configs_switch_the_modules_cumulatively) {
+    const char *rows[5] = {"1-none", "2-knpl", "3-clip-vv", "4-bicmci", "5-adapter"};
+    const char *ds[2][2] = {{"mvtec", "visa"}, {"visa", "mvtec"}};  // evaluated on, trained on
+    for (int d = 0; d < 2; d++)
+        for (int r = 0; r < 5; r++) {
+            char path[128];
+            snprintf(path, sizeof path, "experiments/table3/%s-%s.yaml", ds[d][0], rows[r]);
+            char *ov[1] = {"model.checkpoint=models/any"};
+            Config *cfg = config_load(path, NULL, 1, ov);
+            cr_assert_not_null(cfg, "%s: %s", path, err_msg());
+            Settings *s = settings_load(cfg);
+            cr_assert_not_null(s, "%s: %s", path, err_msg());
+            cr_assert_str_eq(s->report.table, "table3", "%s", path);
+            cr_assert_eq(s->report.order, r + 1, "%s", path);
+            cr_assert_eq(s->kanoclip.knpl, r >= 1, "%s knpl", path);
+            cr_assert_eq(s->model.vv_from > 0, r >= 2, "%s vv_from %d", path, s->model.vv_from);
+            cr_assert_eq(s->kanoclip.bicmci, r >= 3, "%s bicmci", path);
+            cr_assert_eq(s->kanoclip.adapter, r >= 4, "%s adapter", path);
+            cr_assert_eq(s->eval.n_datasets, 1);
+            cr_assert_str_eq(s->eval.datasets[0].type, ds[d][0], "%s", path);
+            cr_assert_str_eq(s->data.train.type, ds[d][1], "%s", path);
+            cr_assert_eq(s->kb.require_fetched, 1, "%s: the paper configs require fetched KB answers", path);
+            if (r == 0) cr_assert(strstr(s->prompts.fixed[1], "abnormal"), "%s: %s", path, s->prompts.fixed[1]);
+            settings_free(s);
+            config_free(cfg);
+        }
+}
+
 // The defaults the C code also knows (for tests and library users) agree with experiments/defaults.yaml.
 Test(settings, c_defaults_equal_defaults_yaml) {
     char *ov[1] = {"model.checkpoint=models/any"};  // the one key without a usable default

@@ -171,11 +171,39 @@ Test(tables, errors_name_the_file_and_field) {
 Test(tables, paper_numbers_file_is_well_formed) {
     PaperNumbers p;
     cr_assert_eq(paper_numbers_load("experiments/paper_numbers.csv", &p), 0, "%s", err_msg());
-    cr_assert_eq(p.n, 51);
+    cr_assert_eq(p.n, 61);
     int kanoclip = 0;
     for (int i = 0; i < p.n; i++) kanoclip += !strcmp(p.rows[i].method, "KAnoCLIP");
     cr_assert_eq(kanoclip, 1, "only MPDD has a (third-party) KAnoCLIP number");
     paper_numbers_free(&p);
+}
+
+// Table 3 in the paper's layout: runs with report.table table3, the row from report.order; check marks per
+// module, our image/pixel AUROC beside the paper's (experiments/paper_numbers.csv, table "ablation").
+Test(tables, table3_in_the_paper_layout_with_its_numbers) {
+    cr_redirect_stdout();
+    const char *ds[] = {"mvtec", "visa"};
+    char r[2][256], *argv[8] = {"tables"};
+    snprintf(r[0], sizeof r[0], "%s/t3/row1", dir);
+    snprintf(r[1], sizeof r[1], "%s/t3/row5", dir);
+    fixture_run(r[0], "kanoclip", "none", "table3", 1, 111, 2, ds, 0.60, 0.50, 1, 0);
+    fixture_run(r[1], "kanoclip", "+Conv-Adapter", "table3", 5, 111, 2, ds, 0.90, 0.95, 1, 0);
+    char out[256];
+    snprintf(out, sizeof out, "%s/t3out", dir);
+    argv[1] = r[0], argv[2] = r[1], argv[3] = "--out", argv[4] = out, argv[5] = "--paper";
+    argv[6] = "experiments/paper_numbers.csv";
+    cr_assert_eq(cmd_tables(7, argv), 0, "%s", err_msg());
+    char *md = read_out(out, "table3_paper.md");
+    // row 1: no module; MVTec AD 60.0 (paper 66.8) / 50.0 (55.4); VisA 61.0 (58.2) / 51.0 (47.1)
+    cr_assert_not_null(strstr(md, "|  |  |  |  | 60.0 | 66.8 | 50.0 | 55.4 | 61.0 | 58.2 | 51.0 | 47.1 |"), "%s", md);
+    // row 2 has no run of ours: dashes beside the paper's numbers
+    cr_assert_not_null(strstr(md, "| ✓ |  |  |  | – | 85.9 | – | 87.4 | – | 78.6 | – | 91.2 |"), "%s", md);
+    cr_assert_not_null(strstr(md, "| ✓ | ✓ | ✓ | ✓ | 90.0 | 93.1 | 95.0 | 94.3 | 91.0 | 83.8 | 96.0 | 97.7 |"), "%s", md);
+    cr_assert_not_null(strstr(md, "| KnPL | CLIP-VV | Bi-CMCI | Conv-Adapter | MVTec AD image |"), "%s", md);
+    free(md);
+    char *csv = read_out(out, "table3_paper.csv");
+    cr_assert_not_null(strstr(csv, "+Conv-Adapter,1,1,1,1,90.00,93.1,95.00,94.3,91.00,83.8,96.00,97.7\n"), "%s", csv);
+    free(csv);
 }
 
 // Runs of one label but different configs are not seeds of one method: the demo with 10 epochs and with 2

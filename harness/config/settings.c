@@ -141,7 +141,7 @@ static int read_cache_report(const Config *cfg, Settings *s) {
     int table = 0;
     if (settings_str(cfg, "cache.dir", &s->cache.dir) || settings_bool(cfg, "cache.features", &s->cache.features) ||
         settings_str(cfg, "report.label", &s->report.label) ||
-        settings_choice(cfg, "report.table", "main ablation", &table, &s->report.table) ||
+        settings_choice(cfg, "report.table", "main ablation table3", &table, &s->report.table) ||
         settings_int(cfg, "report.order", -1000000, 1000000, &s->report.order) ||
         settings_bool(cfg, "report.tables", &s->report.tables) || settings_bool(cfg, "report.plots", &s->report.plots))
         return -1;

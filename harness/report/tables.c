@@ -1,4 +1,5 @@
 // Building the paper-shaped tables from run results (tables.h).
+#include "harness/report/table3.h"
 #include "harness/report/tables.h"
 #include "harness/report/run_groups.h"
 #include "harness/report/tables_render.h"
@@ -586,6 +587,7 @@ int tables_write(RunResult *runs, int n_runs, const PaperNumbers *paper, const c
     int rc = family_table(&cx, 0);
     if (rc == 0) rc = family_table(&cx, 1);
     if (rc == 0) rc = ablation_table(&cx);
+    if (rc == 0) rc = table3_paper_write(runs, n_runs, paper, out_dir, cx.header, &cx.n_files);
     if (rc == 0) rc = metrics_table(&cx);
     if (rc == 0) rc = per_class_tables(&cx);
     if (n_files) *n_files = cx.n_files;

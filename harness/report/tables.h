@@ -3,6 +3,7 @@
 //                      each cell "image AUROC / pixel AUROC" (%), a Mean row, best per row in bold
 //   table2_medical     the same for BrainMRI, LiverCT, RESC, Br35H, COVID-19, HeadCT
 //   table3_ablation    runs with report.table = ablation x datasets, best per column in bold
+//   table3_paper       runs with report.table = table3: the paper's Table 3 layout (harness/report/table3.h)
 //   table4_metrics     every metric (image AUROC/AP/F1-max, pixel AUROC/AUPRO/AP/F1-max) per dataset and method,
 //                      the AUPRO variant named
 //   per_class_<ds>     classes x methods for each dataset
