@@ -75,6 +75,7 @@ int pixel_acc_merge(pixel_acc *dst, const pixel_acc *src);
 
 typedef struct {
     metric_value auroc, ap, f1_max, aupro, aupro_ac200;
+    metric_value aupro_ac200_f32; // aupro_ac200 with float32 threshold comparisons (cal_pro_score on float32 maps)
     int64_t n_pos, n_neg, n_regions, n_images;
     float score_min, score_max; // over all pixels added
     double lo, hi;
@@ -109,7 +110,7 @@ typedef struct {
 } image_metrics_mean;
 
 typedef struct {
-    metric_mean auroc, ap, f1_max, aupro, aupro_ac200;
+    metric_mean auroc, ap, f1_max, aupro, aupro_ac200, aupro_ac200_f32;
     int64_t n_pos, n_neg, n_regions, n_images;
 } pixel_metrics_mean;
 

@@ -40,5 +40,7 @@ static inline int32_t hist_bin_index(const struct pixel_acc *acc, double s) {
 metric_value aupro_from_hist(const struct pixel_acc *acc, double fpr_limit, double *err_bound);
 // AnomalyCLIP's cal_pro_score: 200 thresholds from the smallest to the largest score added.
 metric_value aupro_ac200_from_hist(const struct pixel_acc *acc, double fpr_limit);
+// The same with each threshold rounded to float32 before `score > th`, as cal_pro_score on float32 maps.
+metric_value aupro_ac200_f32_from_hist(const struct pixel_acc *acc, double fpr_limit);
 
 #endif

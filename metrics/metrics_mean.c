@@ -31,6 +31,7 @@ void pixel_metrics_mean_add(pixel_metrics_mean *m, const pixel_metrics *x) {
     metric_mean_add(&m->f1_max, x->f1_max);
     metric_mean_add(&m->aupro, x->aupro);
     metric_mean_add(&m->aupro_ac200, x->aupro_ac200);
+    metric_mean_add(&m->aupro_ac200_f32, x->aupro_ac200_f32);
     m->n_pos += x->n_pos;
     m->n_neg += x->n_neg;
     m->n_regions += x->n_regions;

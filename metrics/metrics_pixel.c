@@ -213,5 +213,6 @@ int pixel_acc_compute(const pixel_acc *acc, pixel_metrics *out) {
     }
     out->aupro = aupro_from_hist(acc, AUPRO_FPR_LIMIT, &out->aupro_err_bound);
     out->aupro_ac200 = aupro_ac200_from_hist(acc, AUPRO_FPR_LIMIT);
+    out->aupro_ac200_f32 = aupro_ac200_f32_from_hist(acc, AUPRO_FPR_LIMIT);
     return 0;
 }

@@ -57,7 +57,20 @@ metric_value aupro_from_hist(const struct pixel_acc *acc, double fpr_limit, doub
 // the float32 extremes. A threshold falls inside a bin: if the bin holds one distinct score, its pixels are
 // above the threshold or not, exactly; otherwise its counts are split linearly at the threshold, so each
 // PRO/FPR is off by at most that bin's share (no bound is reported for this variant).
+// f32_compare: the thresholds rounded to float32 before the comparison, as cal_pro_score compares its float32
+// maps with them (`amaps > th`: under numpy 1.x value-based casting a float64 scalar against a float32 array
+// compares in float32); it differs from the float64 comparison only for scores equal to a rounded threshold.
+static metric_value aupro_ac200_at(const struct pixel_acc *acc, double fpr_limit, int f32_compare);
+
 metric_value aupro_ac200_from_hist(const struct pixel_acc *acc, double fpr_limit) {
+    return aupro_ac200_at(acc, fpr_limit, 0);
+}
+
+metric_value aupro_ac200_f32_from_hist(const struct pixel_acc *acc, double fpr_limit) {
+    return aupro_ac200_at(acc, fpr_limit, 1);
+}
+
+static metric_value aupro_ac200_at(const struct pixel_acc *acc, double fpr_limit, int f32_compare) {
     if (acc->n_regions == 0) return null_because("no anomalous regions in the masks");
     if (acc->n_neg == 0) return null_because("no normal pixels");
     const double smin = acc->score_min, smax = acc->score_max;
@@ -72,6 +85,7 @@ metric_value aupro_ac200_from_hist(const struct pixel_acc *acc, double fpr_limit
     double fp_above = 0, pro_above = 0; // over bins > b
     for (int k = K - 1; k >= 0; k--) {
         double th = smin + k * delta;
+        if (f32_compare) th = (double)(float)th;
         int tb = hist_bin_index(acc, th);
         for (; b > tb; b--) {
             fp_above += (double)acc->bin[b].neg;

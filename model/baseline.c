@@ -53,6 +53,7 @@ void baseline_config_defaults(BaselineConfig *c, BaselineMethod method, int L) {
         c->logit_scale = 1.0f / 0.07f;
         c->templates = BL_TPL_WINCLIP21;
         c->text_pool = BL_POOL_MEAN_RAW;
+        c->class_name = BL_CLASS_RAW;  // anomalib's WinclipModel.setup(class_name) gets the category as is
         break;
     case BL_APRILGAN:
         c->templates = BL_TPL_APRILGAN35;
@@ -172,6 +173,7 @@ Baseline *baseline_new(const BaselineConfig *cfg, const ClipModel *model, Tokeni
         if (nd && cfg->deep_len > cfg->n_ctx) { err_set("baseline anomalyclip: deep_len %d > n_ctx %d", cfg->deep_len, cfg->n_ctx); goto fail; }
         b->n_params = (size_t)(2 * cfg->n_ctx + nd * cfg->deep_len) * b->Wt;
         if (anomalyclip_prompts(b) < 0 || !(b->trun = deep_text_run_new(&model->text))) goto fail;
+        deep_text_run_set_fp16(b->trun, cfg->deep_fp16);
     }
     if (b->n_params) {
         b->params = malloc(sizeof(float) * b->n_params);

@@ -50,7 +50,7 @@ int baseline_config_set(BaselineConfig *c, const char *key, const char *v) {
     static const char *const tpl[] = {"none", "imagenet80", "winclip21", "winclip22", "aprilgan35"};
     static const char *const pool[] = {"unit", "raw"};
     static const char *const cls[] = {"spaces", "raw", "object"};
-    static const char *const pos[] = {"bilinear", "bicubic"};
+    static const char *const pos[] = {"bilinear", "bicubic", "bicubic-aa"};  // ClipPosResize order
     // state words may be empty on purpose: "" is a value there, only null/~ keep the default
     if (!strcmp(key, "state_normal") || !strcmp(key, "state_abnormal") || !strcmp(key, "object_word")) {
         if (!v || !strcmp(v, "null") || !strcmp(v, "~")) return 0;
@@ -72,6 +72,7 @@ int baseline_config_set(BaselineConfig *c, const char *key, const char *v) {
     if (!strcmp(key, "sigma")) return parse_float(key, v, &c->sigma);
     if (!strcmp(key, "global_ln_post")) return parse_bool(key, v, &c->global_ln_post);
     if (!strcmp(key, "aliased_layers")) return parse_bool(key, v, &c->aliased_layers);
+    if (!strcmp(key, "deep_fp16")) return parse_bool(key, v, &c->deep_fp16);
     if (!strcmp(key, "vv_from")) return parse_int(key, v, &c->vv_from);
     if (!strcmp(key, "n_ctx")) return parse_int(key, v, &c->n_ctx);
     if (!strcmp(key, "deep_depth")) return parse_int(key, v, &c->deep_depth);
@@ -99,7 +100,7 @@ int baseline_config_set(BaselineConfig *c, const char *key, const char *v) {
         return 0;
     }
     if (!strcmp(key, "pos_interp")) {
-        if (parse_enum(key, v, pos, 2, &i) < 0) return -1;
+        if (parse_enum(key, v, pos, 3, &i) < 0) return -1;
         c->pos_interp = (ClipPosResize)i;
         return 0;
     }

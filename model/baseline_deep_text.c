@@ -18,6 +18,7 @@ struct DeepTextRun {
     float *mem;
     size_t cap;
     int B, T, Te, n_deep, deep_len;
+    int fp16;     // deep prompts through .half() (deep_text_run_set_fp16)
     int *eot;
     float *res;   // (L+1, B,Te,W) input of each layer (after the deep overwrite); res[L] the output
     float *mid;   // (L, B,Te,W) after the attention half
@@ -65,6 +66,10 @@ static int layout(DeepTextRun *r, int B, int Te) {
     return r->eot ? 0 : err_set("deep text: out of memory");
 }
 
+void deep_text_run_set_fp16(DeepTextRun *r, int on) { r->fp16 = on != 0; }
+
+static inline float round_fp16(float x) { return (float)(_Float16)x; }  // round to nearest even, as torch's .half()
+
 int deep_text_forward(DeepTextRun *r, const float *embeds, const int *eot, int B, int T, const float *deep,
                       int n_deep, int deep_len, float *text_embeds) {
     const ClipText *t = r->t;
@@ -92,8 +97,13 @@ int deep_text_forward(DeepTextRun *r, const float *embeds, const int *eot, int B
         float *x = r->res + NW * l, *mid = r->mid + NW * l, *xo = r->res + NW * (l + 1);
         float *qkv = r->qkv + NW * 3 * l;
         if (l >= 1 && l <= n_deep)  // positions 1..n of every text take this layer's prompt
-            for (int b = 0; b < B; b++)
-                memcpy(x + ((size_t)b * Te + 1) * W, deep + (size_t)(l - 1) * deep_len * W, sizeof(float) * deep_len * W);
+            for (int b = 0; b < B; b++) {
+                float *dst = x + ((size_t)b * Te + 1) * W;
+                const float *src = deep + (size_t)(l - 1) * deep_len * W;
+                if (r->fp16)
+                    for (size_t i = 0; i < (size_t)deep_len * W; i++) dst[i] = round_fp16(src[i]);
+                else memcpy(dst, src, sizeof(float) * deep_len * W);
+            }
         layernorm_forward(r->ln, r->m1 + (size_t)N * l, r->r1 + (size_t)N * l, x, k->ln1_w, k->ln1_b, N, W, s->ln_eps);
         matmul_forward(qkv, r->ln, k->qkv_w, k->qkv_b, N, W, 3 * W);
         attention_forward(r->y, r->att + (size_t)B * H * Te * Te * l, qkv, qkv + W, qkv + 2 * W, B, Te, Te, H, hd,
@@ -162,7 +172,7 @@ int deep_text_backward(DeepTextRun *r, float *dembeds, float *ddeep, const float
                 float *d = dres + ((size_t)b * Te + 1) * W;
                 if (ddeep) {
                     float *dd = ddeep + (size_t)(l - 1) * n * W;
-                    for (size_t i = 0; i < (size_t)n * W; i++) dd[i] += d[i];
+                    for (size_t i = 0; i < (size_t)n * W; i++) dd[i] += r->fp16 ? round_fp16(d[i]) : d[i];
                 }
                 memset(d, 0, sizeof(float) * n * W);
             }

@@ -79,8 +79,9 @@ int baseline_extract(Baseline *b, const float *pixels, BaselineFeatures *f) {
         break;
     case BL_ANOMALYCLIP:
         out.vv_from = c->vv_from;
-        if (c->aliased_layers)  // historical: every recorded layer aliases the final V-V tokens (issues #18, #64)
-            for (int i = 0; i < n; i++) layers[i] = b->L;
+        if (c->aliased_layers)  // historical (issues #18, #64): see BaselineConfig.aliased_layers
+            for (int i = 0; i < n; i++)
+                if (c->vv_from > 0 && layers[i] >= c->vv_from - 1) layers[i] = b->L;
         out.n_stages = n, out.stage_layers = layers, out.stages = f->blocks;
         break;
     case BL_WINCLIP: break;

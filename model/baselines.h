@@ -65,7 +65,10 @@ typedef struct {
     int scales[BL_MAX_SCALES];  // window sides in patches (2, 3)
     // AnomalyCLIP
     int vv_from;              // V-V path from this layer (6 for ViT-L; DPAM_layer 20)
-    int aliased_layers;       // 1: every map layer reads the final V-V tokens (the code before 2025-04-13)
+    int aliased_layers;       // 1: the code before 2025-04-13 (AnomalyCLIP_lib/AnomalyCLIP.py before 2a7c886): a map
+                              // layer >= vv_from - 1 reads the final V-V tokens (out_tokens kept references to the
+                              // tensor that `x += x_res` updates in place from the first V-V block on)
+    int deep_fp16;            // 1: deep prompts rounded to fp16 as upstream's .half() (forward; gradient per text)
     int n_ctx;                // learnable context tokens per prompt (12)
     int deep_depth;           // deep text prompts in text layers 1..deep_depth-1 (9); <= 1: none
     int deep_len;             // tokens per deep prompt, overwriting positions 1..deep_len (4)
@@ -161,6 +164,10 @@ void deep_text_run_free(DeepTextRun *r);
 int deep_text_forward(DeepTextRun *r, const float *embeds, const int *eot, int B, int T, const float *deep,
                       int n_deep, int deep_len, float *text_embeds);
 int deep_text_backward(DeepTextRun *r, float *dembeds, float *ddeep, const float *dtext_embeds);
+// on = 1: AnomalyCLIP's ResidualAttentionBlock_learnable_token casts each text's copy of the deep prompt with
+// .half() before torch.cat with the fp32 stream: the forward reads the prompt rounded to fp16, and autograd
+// rounds each text's gradient to fp16 before the expand's sum (in fp32).
+void deep_text_run_set_fp16(DeepTextRun *r, int on);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Losses on probability maps, shared by APRIL-GAN and AnomalyCLIP training (model/baseline_local_loss.c)

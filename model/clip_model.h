@@ -114,7 +114,13 @@ int clip_text_backward(ClipTextRun *r, float *dembeds, const float *dtext_embeds
 // ---------------------------------------------------------------------------------------------------------------
 // Vision tower
 
-typedef enum { CLIP_POS_BILINEAR = 0, CLIP_POS_BICUBIC = 1 } ClipPosResize;
+// bicubic: aten's upsample_bicubic2d (A = -0.75, no antialias); bicubic-aa: F.interpolate(mode="bicubic",
+// antialias=True), open_clip's resize_pos_embed (Keys A = -0.5, support 2 x the downscale, weights normalised;
+// on upsampling equal to Pillow's bicubic).
+typedef enum { CLIP_POS_BILINEAR = 0, CLIP_POS_BICUBIC = 1, CLIP_POS_BICUBIC_AA = 2 } ClipPosResize;
+
+// "bilinear", "bicubic", "bicubic-aa": the config words (model.pos_interp), in enum order.
+const char *clip_pos_resize_name(ClipPosResize mode);
 
 // pos_out (g*g+1, W): the checkpoint's positional embedding for an input grid g (the class row kept, the patch
 // rows resized as a W-channel image, align_corners = False, as PyTorch's F.interpolate and AnomalyCLIP).

@@ -31,9 +31,40 @@ struct ClipVisionRun {
 // ---------------------------------------------------------------------------------------------------------------
 // positional embedding at another grid (PyTorch F.interpolate, align_corners = False)
 
+const char *clip_pos_resize_name(ClipPosResize mode) {
+    return mode == CLIP_POS_BICUBIC_AA ? "bicubic-aa" : mode == CLIP_POS_BICUBIC ? "bicubic" : "bilinear";
+}
+
+// Keys' cubic convolution with A = -0.5, aten's aa_filter for antialiased bicubic (UpSampleKernel.cpp).
+static double keys_cubic(double x) {
+    const double a = -0.5;
+    x = fabs(x);
+    if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+    if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+    return 0;
+}
+
+// Antialiased bicubic taps as aten's _compute_indices_min_size_weights_aa (align_corners = False): scale =
+// in/out, support 2 (times the scale when downsampling), the filter stretched by the scale when downsampling,
+// weights divided by their sum. At most BICUBIC_AA_MAX_TAPS taps (downscales up to 7.5x).
+enum { BICUBIC_AA_MAX_TAPS = 32 };
+static int taps_aa(int o, int in, int out, int *idx, float *w) {
+    double scale = (double)in / out, support = scale >= 1 ? 2 * scale : 2, inv = scale >= 1 ? 1 / scale : 1;
+    double center = scale * (o + 0.5);
+    int lo = (int)(center - support + 0.5), hi = (int)(center + support + 0.5);
+    if (lo < 0) lo = 0;
+    if (hi > in) hi = in;
+    int n = hi - lo < BICUBIC_AA_MAX_TAPS ? hi - lo : BICUBIC_AA_MAX_TAPS;
+    double ws[BICUBIC_AA_MAX_TAPS], total = 0;
+    for (int j = 0; j < n; j++) total += ws[j] = keys_cubic((j + lo - center + 0.5) * inv);
+    for (int j = 0; j < n; j++) idx[j] = lo + j, w[j] = (float)(total != 0 ? ws[j] / total : ws[j]);
+    return n;
+}
+
 // Source taps of output index o: bilinear gives 2 (clamped at the border), bicubic 4 (A = -0.75, indices
-// clamped), as aten's upsample_bilinear2d / upsample_bicubic2d.
-static int taps(int o, int in, int out, ClipPosResize mode, int idx[4], float w[4]) {
+// clamped), as aten's upsample_bilinear2d / upsample_bicubic2d; bicubic-aa as taps_aa.
+static int taps(int o, int in, int out, ClipPosResize mode, int *idx, float *w) {
+    if (mode == CLIP_POS_BICUBIC_AA) return taps_aa(o, in, out, idx, w);
     float scale = (float)in / (float)out;
     float src = scale * (o + 0.5f) - 0.5f;
     if (mode == CLIP_POS_BILINEAR) {
@@ -62,8 +93,8 @@ void clip_resize_positions(float *pos_out, const float *pos, int grid_in, int gr
     memcpy(pos_out, pos, sizeof(float) * W);  // the class position is kept
     #pragma omp parallel for
     for (int oy = 0; oy < grid_out; oy++) {
-        int iy[4], ix[4];
-        float wy[4], wx[4];
+        int iy[BICUBIC_AA_MAX_TAPS], ix[BICUBIC_AA_MAX_TAPS];
+        float wy[BICUBIC_AA_MAX_TAPS], wx[BICUBIC_AA_MAX_TAPS];
         int ny = taps(oy, grid_in, grid_out, mode, iy, wy);
         for (int ox = 0; ox < grid_out; ox++) {
             int nx = taps(ox, grid_in, grid_out, mode, ix, wx);

@@ -129,7 +129,7 @@ void kanoclip_free(Kanoclip *m) {
     bicmci_acts_free(&m->acts);
     if (m->run) text_tower_free(m->run);
     deep_text_run_free(m->deep_run);
-    free(m->block); free(m->kb); free(m->fixed); free(m->ids); free(m->eot);
+    free(m->block); free(m->kb); free(m->fixed); free(m->ids); free(m->eot); free(m->tunit);
     free(m);
 }
 
@@ -150,7 +150,8 @@ int kanoclip_set_prompts(Kanoclip *m, const KanoPrompts *pr) {
     if (pr->n_classes != m->n_classes || pr->ctx_len != m->text->context_length)
         return err_set("kanoclip: prompts for %d classes x %d tokens, model has %d classes, context %d", pr->n_classes,
                        pr->ctx_len, m->n_classes, m->text->context_length);
-    size_t n = (size_t)pr->n_classes * 2;
+    int A = pr->n_adj > 0 ? pr->n_adj : 1;
+    size_t n = (size_t)pr->n_classes * 2 * A;
     free(m->ids); free(m->eot);
     m->ids = malloc(sizeof(int) * n * pr->ctx_len);
     m->eot = malloc(sizeof(int) * n);
@@ -164,6 +165,7 @@ int kanoclip_set_prompts(Kanoclip *m, const KanoPrompts *pr) {
                 return err_set("kanoclip: prompt %zu: token id %d out of the vocabulary", j, m->ids[j * pr->ctx_len + t]);
     }
     m->ctx_len = pr->ctx_len;
+    m->n_adj = A;
     return 0;
 }
 
@@ -224,40 +226,62 @@ static int text_forward(Kanoclip *m, const int *cls, int U, float *tfeat, float 
         l2norm_rows_forward(tfeat, tnorm, tfeat, 2 * U, P);
         return 0;
     }
-    int L = m->ctx_len, TW = m->cfg.text_width, nc = m->cfg.n_ctx;
-    int *eot = malloc(sizeof(int) * 2 * U);
+    int L = m->ctx_len, TW = m->cfg.text_width, nc = m->cfg.n_ctx, A = m->n_adj, n = 2 * U * A;
+    int *eot = malloc(sizeof(int) * n);
     for (int s = 0; s < 2; s++)
-        for (int u = 0; u < U; u++) {
-            int j = s * U + u;
-            const int *ids = m->ids + ((size_t)cls[u] * 2 + s) * L;
-            float *e = emb + (size_t)j * L * TW;
-            if (clip_text_token_embeddings(m->text, ids, 1, L, e)) { free(eot); return -1; }
-            memcpy(e + TW, s ? m->p.ctx_a : m->p.ctx_n, sizeof(float) * nc * TW);
-            eot[j] = m->eot[cls[u] * 2 + s];
-        }
-    float *raw = malloc(sizeof(float) * 2 * U * P);
-    int rc = m->deep_run ? deep_text_forward(m->deep_run, emb, eot, 2 * U, L, m->p.deep, m->cfg.deep_depth - 1,
+        for (int u = 0; u < U; u++)
+            for (int a = 0; a < A; a++) {
+                int j = (s * U + u) * A + a;
+                const int *ids = m->ids + (((size_t)cls[u] * 2 + s) * A + a) * L;
+                float *e = emb + (size_t)j * L * TW;
+                if (clip_text_token_embeddings(m->text, ids, 1, L, e)) { free(eot); return -1; }
+                memcpy(e + TW, s ? m->p.ctx_a : m->p.ctx_n, sizeof(float) * nc * TW);
+                eot[j] = m->eot[(cls[u] * 2 + s) * A + a];
+            }
+    float *raw = malloc(sizeof(float) * n * P);
+    free(m->tunit);
+    m->tunit = malloc(sizeof(float) * n * (P + 1));
+    m->tunorm = m->tunit + (size_t)n * P;
+    int rc = m->deep_run ? deep_text_forward(m->deep_run, emb, eot, n, L, m->p.deep, m->cfg.deep_depth - 1,
                                              m->cfg.deep_tokens, raw)
-                         : text_tower_forward(m->run, emb, eot, 2 * U, L, raw);
-    if (!rc) l2norm_rows_forward(tfeat, tnorm, raw, 2 * U, P);
+                         : text_tower_forward(m->run, emb, eot, n, L, raw);
+    if (!rc && A == 1) l2norm_rows_forward(tfeat, tnorm, raw, n, P);  // one prompt per state: t = unit(raw)
+    else if (!rc) {  // t(s,u) = norm(mean_a unit(raw(s,u,a)))
+        l2norm_rows_forward(m->tunit, m->tunorm, raw, n, P);
+        for (int r = 0; r < 2 * U; r++)
+            for (int p = 0; p < P; p++) {
+                float acc = 0;
+                for (int a = 0; a < A; a++) acc += m->tunit[((size_t)r * A + a) * P + p];
+                tfeat[(size_t)r * P + p] = acc / A;
+            }
+        l2norm_rows_forward(tfeat, tnorm, tfeat, 2 * U, P);
+    }
     free(raw); free(eot);
     return rc;
 }
 
-// dtfeat (2,U,P) -> gradients of the contexts through the normalisation and the frozen text tower.
+// dtfeat (2,U,P) -> gradients of the contexts through both normalisations, the adjectives' mean and the frozen
+// text tower.
 static int text_backward(Kanoclip *m, int U, const float *tfeat, const float *tnorm, const float *dtfeat, float *emb) {
-    int P = m->cfg.width, L = m->ctx_len, TW = m->cfg.text_width, nc = m->cfg.n_ctx;
-    float *draw = calloc((size_t)2 * U * P, sizeof(float));
-    l2norm_rows_backward(draw, dtfeat, tfeat, tnorm, 2 * U, P);
-    memset(emb, 0, sizeof(float) * 2 * U * L * TW);
+    int P = m->cfg.width, L = m->ctx_len, TW = m->cfg.text_width, nc = m->cfg.n_ctx, A = m->n_adj, n = 2 * U * A;
+    float *dmean = calloc((size_t)2 * U * P, sizeof(float)), *dunit = malloc(sizeof(float) * n * P);
+    float *draw = calloc((size_t)n * P, sizeof(float));
+    l2norm_rows_backward(A == 1 ? draw : dmean, dtfeat, tfeat, tnorm, 2 * U, P);
+    if (A > 1) {
+        for (int r = 0; r < 2 * U; r++)
+            for (int a = 0; a < A; a++)
+                for (int p = 0; p < P; p++) dunit[((size_t)r * A + a) * P + p] = dmean[(size_t)r * P + p] / A;
+        l2norm_rows_backward(draw, dunit, m->tunit, m->tunorm, n, P);
+    }
+    memset(emb, 0, sizeof(float) * n * L * TW);
     int rc = m->deep_run ? deep_text_backward(m->deep_run, emb, m->g.deep, draw)
                          : text_tower_backward(m->run, emb, draw);
-    free(draw);
+    free(draw); free(dmean); free(dunit);
     if (rc) return -1;
     for (int s = 0; s < 2; s++) {
         float *dctx = s ? m->g.ctx_a : m->g.ctx_n;
-        for (int u = 0; u < U; u++) {
-            const float *d = emb + ((size_t)(s * U + u) * L + 1) * TW;
+        for (int j = s * U * A; j < (s + 1) * U * A; j++) {
+            const float *d = emb + ((size_t)j * L + 1) * TW;
             for (int i = 0; i < nc * TW; i++) dctx[i] += d[i];
         }
     }
@@ -265,7 +289,7 @@ static int text_backward(Kanoclip *m, int U, const float *tfeat, const float *tn
 }
 
 // Adapter activations, then ic (B,P), icn (B,P), icnorm (B), logits (B,2), in one zeroed block after ad.dln.
-static float *global_buffers(AdapterActs *ad, int B, int P, int R) {
+float *kano_global_buffers(AdapterActs *ad, int B, int P, int R) {
     float *buf = calloc((size_t)B * (5 * P + 2 * R + 5), sizeof(float));
     ad->ln = buf; ad->mean = ad->ln + B * P; ad->rstd = ad->mean + B; ad->h = ad->rstd + B; ad->dh = ad->h + B * R;
     ad->dln = ad->dh + B * R;
@@ -273,8 +297,8 @@ static float *global_buffers(AdapterActs *ad, int B, int P, int R) {
 }
 
 // Global branch: logits (B,2) = norm(I_c) · [t_n, t_a]ᵀ / tau; keeps icn (B,P), icnorm (B).
-static void global_forward(Kanoclip *m, const KanoBatch *b, const float *tfeat, int U, const int *uidx,
-                           AdapterActs *ad, float *ic, float *icn, float *icnorm, float *logits) {
+void kano_global_forward(Kanoclip *m, const KanoBatch *b, const float *tfeat, int U, const int *uidx,
+                         AdapterActs *ad, float *ic, float *icn, float *icnorm, float *logits) {
     int B = b->B, P = m->cfg.width, R = P / m->cfg.adapter_ratio;
     if (m->cfg.adapter) adapter_forward(ic, ad, &m->p.adapter, b->global, B, P, R, m->cfg.adapter_residual);
     else memcpy(ic, b->global, sizeof(float) * B * P);
@@ -297,7 +321,7 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
     KanoLosses L = {0};
     int *cls = malloc(sizeof(int) * 2 * (m->n_classes + B)), *uidx = cls + m->n_classes + B;
     int U = batch_classes(m, b, cls, uidx);
-    size_t emb_n = c->knpl ? (size_t)2 * U * m->ctx_len * c->text_width : 1;
+    size_t emb_n = c->knpl ? (size_t)2 * U * (m->n_adj > 0 ? m->n_adj : 1) * m->ctx_len * c->text_width : 1;
     float *emb = malloc(sizeof(float) * emb_n);
     float *tfeat = malloc(sizeof(float) * 2 * U * P), *tnorm = malloc(sizeof(float) * 2 * U);
     float *dtfeat = calloc((size_t)2 * U * P, sizeof(float));
@@ -319,13 +343,15 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
         free(kbar);
     }
 
+    int joint = kano_paper_switches_on(c);  // the paper switches: global and local together (kanoclip_paper.c)
+    if (joint && kano_global_local_joint(m, b, tfeat, U, uidx, dtfeat, &L) < 0) { rc = -1; goto done; }
     // global: CE over the two logits = BCE on p_a, as softplus(l_other − l_label)
-    {
+    if (!joint) {
         AdapterActs ad;
-        float *buf = global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
+        float *buf = kano_global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
               *logits = icnorm + B;
         float *dicn = malloc(sizeof(float) * B * P * 2), *dic = dicn + B * P;
-        global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
+        kano_global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
         double lg = 0.0;
         memset(dicn, 0, sizeof(float) * B * P * 2);
         for (int i = 0; i < B; i++) {
@@ -354,7 +380,7 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
 
     // local: per stage and image, Bi-CMCI -> maps -> focal + dice, forward and backward at once
     t0 = omp_get_wtime();
-    {
+    if (!joint) {
         float *pn = malloc(sizeof(float) * (size_t)N * 4), *pa = pn + N, *dpn = pa + N, *dpa = dpn + N;
         float *up = malloc(sizeof(float) * (size_t)SS * 6), *upn = up, *upa = up + SS, *dupn = up + 2 * SS,
               *dupa = up + 3 * SS, *gt = up + 4 * SS, *ngt = up + 5 * SS;
@@ -426,16 +452,16 @@ int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global,
     int R = c->adapter ? P / c->adapter_ratio : 1;
     int *cls = malloc(sizeof(int) * 2 * (m->n_classes + B)), *uidx = cls + m->n_classes + B;
     int U = batch_classes(m, b, cls, uidx);
-    size_t emb_n = c->knpl ? (size_t)2 * U * m->ctx_len * c->text_width : 1;
+    size_t emb_n = c->knpl ? (size_t)2 * U * (m->n_adj > 0 ? m->n_adj : 1) * m->ctx_len * c->text_width : 1;
     float *emb = malloc(sizeof(float) * emb_n);
     float *tfeat = malloc(sizeof(float) * 2 * U * P), *tnorm = malloc(sizeof(float) * 2 * U);
     float *map = malloc(sizeof(float) * ((size_t)SS * 2 + N)), *up = map + SS, *pa = up + SS;
     int rc = text_forward(m, cls, U, tfeat, tnorm, emb);
     if (rc) goto done;
     AdapterActs ad;
-    float *buf = global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
+    float *buf = kano_global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
           *logits = icnorm + B;
-    global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
+    kano_global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
     float *Tb = malloc(sizeof(float) * 2 * P);
     for (int i = 0; i < B; i++) {
         float pg = 1.0f / (1.0f + expf(logits[i * 2] - logits[i * 2 + 1]));
@@ -448,6 +474,7 @@ int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global,
             upsample_bilinear_forward(up, pa, 1, c->grid_h, c->grid_w, S, S, c->upsample_align_corners);
             for (int q = 0; q < SS; q++) map[q] += up[q] / c->n_stages;
         }
+        if (c->map_minmax) kano_minmax_forward(map, SS);  // Norm(.) of Eq. 10 as min-max (scale-free)
         if (c->gauss_sigma > 0) gaussian_filter_forward(map, map, 1, S, S, c->gauss_sigma, c->gauss_truncate);
         float mx = -INFINITY;
         for (int q = 0; q < SS; q++) mx = fmaxf(mx, map[q]);

@@ -1,8 +1,9 @@
 // KAnoCLIP: the trainable heads over cached frozen features (docs/reference/kanoclip-components.md §4-§7).
 //
 // One training step on a mini-batch:
-//   text   KnPL prompts [SOT] ctx_s(n_ctx) [state word] [class] . [EOT] for the classes in the batch -> frozen
-//          text tower -> t_n(c), t_a(c) (unit); or, with knpl off, fixed text features given by the harness
+//   text   KnPL prompts [SOT] ctx_s(n_ctx) [adjective] [class] . [EOT], one per adjective of the state, for the
+//          classes in the batch -> frozen text tower -> t_n(c), t_a(c) = norm(mean of the adjectives' unit
+//          features); or, with knpl off, fixed text features given by the harness
 //   KD     against the knowledge-base mean of those classes (bounded / triplet / InfoNCE)
 //   global I -> Conv-Adapter -> I_c; p = softmax([cos(I_c,t_n), cos(I_c,t_a)] / tau); BCE on p_a
 //   local  per stage s: Bi-CMCI(F_s, T) -> (M_n, M_a) on the grid -> bilinear to image size ->
@@ -30,13 +31,17 @@ typedef struct {
     const int *class_id;    // (B) row of the prompt set / knowledge base
 } KanoBatch;
 
-// The per-class prompt token ids the harness tokenises (KnPL on): ids (n_classes, 2, ctx_len) with
+// The per-class prompt token ids the harness tokenises (KnPL on): ids (n_classes, 2, n_adj, ctx_len) with
 // [SOT] at 0, the n_ctx context positions 1..n_ctx (their ids are ignored: the contexts replace them),
-// then the state word, the class name, "." and [EOT]; state 0 normal, 1 abnormal. kanoclip_prompt_ids builds it.
+// then the state adjective, the class name, "." and [EOT]; state 0 normal, 1 abnormal. kanoclip_prompt_ids
+// builds one. One prompt per adjective (the paper's [Normal] "normal", "perfect"; [Abnormal] "abnormal",
+// "defective"), the learnable context shared within a state; t_n, t_a = norm(mean over the adjectives' unit
+// features) (W^n, W^a: "the means of all LNPs/LAPs features"). n_adj 0 counts as 1.
 typedef struct {
     int n_classes, ctx_len;
-    int *ids;               // (n_classes, 2, ctx_len)
-    int *eot;               // (n_classes, 2) position of [EOT]
+    int *ids;               // (n_classes, 2, n_adj, ctx_len)
+    int *eot;               // (n_classes, 2, n_adj) position of [EOT]
+    int n_adj;              // prompts (adjectives) per state
 } KanoPrompts;
 
 typedef struct {

@@ -31,6 +31,8 @@ typedef struct {
     // ---- feature side (read by the harness; the heads only see the features it hands over) ----
     int clip_vv;          // 1: stage features from the V-V path (CLIP-VV); 0: original attention (ablation)
     int global_ln_post;   // 1: global feature with ln_post (CLIP); 0: AnomalyCLIP's quirk without it [2]
+    int global_vv;        // 1: global feature = the V-V path's class token S_L[0] (Eq. 8) through ln_post + proj,
+                          // i.e. row 0 of the layer-L stage; 0: the original path's class token (default)
 
     // ---- KnPL ----
     int knpl;             // 1: learnable contexts + KD loss; 0: fixed prompts' text features (ablation)
@@ -67,6 +69,13 @@ typedef struct {
 
     // ---- losses ----
     float w_kd, w_global, w_local;  // α, β, γ (1, 1, 1) [21]
+    // Where the paper's text reads two ways (docs/paper-switches.md; model/kanoclip_paper.c):
+    int local_fused;      // 1: L_local on the fused maps (M_n, M_a) once (Eq. 9, 15 use the fused symbols);
+                          // 0: summed over the per-stage maps (AnomalyCLIP's loop; default)
+    int map_minmax;       // Norm(.) of Eq. 10: 0 the stage sum divided by the stage count (default); 1 per-image
+                          // min-max of the stage sum (each channel), in training and at inference
+    int global_max_map;   // 1: L_global = BCE((p_a + max M_a) / 2, y), M_a the fused map before the Gaussian;
+                          // 0: BCE on p_a alone (default; max(M) enters only the inference score)
 
     // ---- optimiser ----
     float lr;             // Adam learning rate (1e-3) [22]

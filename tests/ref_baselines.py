@@ -182,14 +182,19 @@ def tokenize(texts, ctx=77):
     return out
 
 
-def encode_text_embeds(x, eot, deep=None):
-    """x (B,77,W) input embeddings; deep: list of (n,W) overwriting positions 1..n before text layers 1..len."""
+def encode_text_embeds(x, eot, deep=None, half=False):
+    """x (B,77,W) input embeddings; deep: list of (n,W) overwriting positions 1..n before text layers 1..len.
+    half: as ResidualAttentionBlock_learnable_token, each text's copy is cast with .half() before the cat (torch
+    rounds the values to fp16, and autograd each text's gradient before the expand sums them)."""
     tm = m.text_model
     x = x + tm.embeddings.position_embedding.weight
     for i, layer in enumerate(tm.encoder.layers):
         if deep is not None and 1 <= i <= len(deep):
             n = deep[i - 1].shape[0]
-            x = torch.cat([x[:, :1], deep[i - 1].unsqueeze(0).expand(x.shape[0], -1, -1), x[:, 1 + n:]], 1)
+            ctx = deep[i - 1].unsqueeze(0).expand(x.shape[0], -1, -1)
+            if half:
+                ctx = ctx.half().to(x.dtype)
+            x = torch.cat([x[:, :1], ctx, x[:, 1 + n:]], 1)
         x = layer(x, causal=True)
     x = tm.final_layer_norm(x)
     return m.text_projection(x[torch.arange(x.shape[0]), eot])
@@ -354,8 +359,10 @@ with torch.no_grad():
     save("clipac_scores", p_abn(glob, t, SCALE100))
     save("clipac_maps", gauss(map_softmax_first(proj_tokens(hidden[L])[:, 1:], t, SCALE100, False), 4.0))
 
-    # WinCLIP (anomalib torch_model), scales (2, 3), temperature 0.07, no gaussian
-    t = torch.stack([ensemble_raw(NORMAL, WIN_TPL, cls_word), ensemble_raw(WIN_ABN, WIN_TPL, cls_word)])
+    # WinCLIP (anomalib torch_model), scales (2, 3), temperature 0.07, no gaussian; anomalib's setup passes the
+    # category as its folder names it ("metal_nut"); the spaced form ("metal nut") is our switch
+    save("winclip_spaces_text", torch.stack([ensemble_raw(NORMAL, WIN_TPL, cls_word), ensemble_raw(WIN_ABN, WIN_TPL, cls_word)]))
+    t = torch.stack([ensemble_raw(NORMAL, WIN_TPL, CLS), ensemble_raw(WIN_ABN, WIN_TPL, CLS)])
     save("winclip_text", t)
     img_scores = p_abn(glob, t, SCALE007)
     gg = S // VC["patch_size"]
@@ -437,20 +444,44 @@ deep = [(0.5 * torch.randn(NDEEP, Wt, generator=g)).float().double().requires_gr
 save("anomalyclip_params", torch.cat([x.reshape(-1) for x in ctx + deep]))
 
 
-def anomalyclip_text():
+def anomalyclip_text(half=False):
     ids = tokenize([" ".join(["X"] * N_CTX) + " object.", " ".join(["X"] * N_CTX) + " damaged object."])
     emb = m.text_model.embeddings.token_embedding.weight[ids].detach()
     emb = torch.cat([emb[:, :1], torch.stack(ctx), emb[:, 1 + N_CTX:]], 1)
-    return encode_text_embeds(emb, ids.argmax(-1), deep)
+    return encode_text_embeds(emb, ids.argmax(-1), deep, half)
 
 
-def anomalyclip(tag, aliased, lam, layers=(1, 2, 3, 4), vv_from=2):
+def vision_tokens_inplace(px, vv_from, layers):
+    """AnomalyCLIP_lib/AnomalyCLIP.py before commit 2a7c886: Transformer.forward appends the block's output
+    without .clone(); from the first dual-path block on, the V-V path is that same tensor updated in place
+    (`x += x_res`), so every recorded tensor from layer vv_from-1 on ends as the final V-V tokens."""
+    vm = m.vision_model
+    x = vm.pre_layrnorm(embed_tokens(px))
+    out, s = [], None
+    for l, layer in enumerate(vm.encoder.layers, start=1):
+        if l >= vv_from:
+            if s is None:
+                s = x                       # the first dual-path block: x (the previous output) becomes the V-V path
+            x_res = layer.attn_vv(layer.layer_norm1(x))
+            x = layer(x)                    # x_ori: a new tensor
+            s += x_res                      # in place, as upstream's `x += x_res`
+            rec = s
+        else:
+            x = layer(x)
+            rec = x
+        if l in layers:
+            out.append(rec)
+    return out
+
+
+def anomalyclip(tag, aliased, lam, layers=(1, 2, 3, 4), vv_from=2, half=False):
     for x in ctx + deep:
         x.grad = None
-    t = unit(anomalyclip_text())
+    t = unit(anomalyclip_text(half))
     with torch.no_grad():
         _, vv, _, gnoln = vision(pixels, vv_from)
-    feats = [proj_tokens(vv[L if aliased else l])[:, 1:] for l in layers]
+        toks = vision_tokens_inplace(pixels, vv_from, layers) if aliased else [vv[l] for l in layers]
+    feats = [proj_tokens(tk)[:, 1:] for tk in toks]
     with torch.no_grad():
         save(tag + "_scores", p_abn(gnoln, t, SCALE007))
         mp = sum(map_softmax_first(f, t, SCALE007, False) for f in feats)
@@ -471,3 +502,5 @@ def anomalyclip(tag, aliased, lam, layers=(1, 2, 3, 4), vv_from=2):
 
 anomalyclip("anomalyclip", False, 1.0)
 anomalyclip("anomalyclip_alias", True, 4.0)
+anomalyclip("anomalyclip_alias_vv3", True, 4.0, vv_from=3)  # layer 1 precedes vv_from-1: its own tokens
+anomalyclip("anomalyclip_fp16", False, 1.0, half=True)

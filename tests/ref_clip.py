@@ -382,8 +382,17 @@ def build(tag, s):
         mm = CLIP(cfg)
         mm.load_state_dict({k: v for k, v in sd.items() if not k.endswith("position_ids")})
         mm = mm.double()
+        # OpenAI CLIP's _transform (clip/clip.py): Resize(S, BICUBIC) sets the short side to S and the long one to
+        # int(S * long / short) (torchvision's rule), CenterCrop(S) takes top/left = int(round((side - S) / 2.0))
+        w, h = big.size
+        nw, nh = (S, int(S * h / w)) if w <= h else (int(S * w / h), S)
+        mid = big.resize((nw, nh), Image.BICUBIC)
+        top, left = int(round((nh - S) / 2.0)), int(round((nw - S) / 2.0))
+        crop = torch.from_numpy(np.asarray(mid.crop((left, top, left + S, top + S))).copy())
+        px_crop = ((crop.permute(2, 0, 1)[None].float() / 255.0) - mean) / std
         with torch.no_grad():
             save(os.path.join(root, "ref"), "image_embeds_odd", vision_forward(mm, px.double(), 0)[2])
+            save(os.path.join(root, "ref"), "image_embeds_odd_short_crop", vision_forward(mm, px_crop.double(), 0)[2])
     meta = np.array([S, s["vv_from"], s["vision"]["num_hidden_layers"]], dtype=np.int64)
     for name, t in (("pixels", pixels), ("ids", ids), ("dtext", dtext), ("ctx", ctx_vec), ("meta", meta)):
         save(d, name, t)

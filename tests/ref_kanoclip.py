@@ -11,6 +11,9 @@ Scenarios, each in OUT/<name>/:
   noadapt   Conv-Adapter off, KD InfoNCE, maps from the original text: losses and gradients
   deep      KnPL with AnomalyCLIP-style deep text prompts (overwriting positions 1..NDEEP before text layer 2):
             two Adam steps, gradients of the first (the deep prompts' included)
+  fused     L_local once on the fused maps, max(M) inside the global BCE: two steps
+  minmax    L_local on the fused maps with Norm = per-image min-max (maps at eval too): two steps
+  adjectives two prompts per state (one per adjective, shared context), features averaged: two steps
   train10   the default switches (zero-initialised out-projections, bounded KD), ten Adam steps: per-step
             loss terms and the parameters after the tenth step
 Files: p_NAME (initial parameters, names as the C layout), g_NAME (gradients of the first step), pT_NAME (after
@@ -103,8 +106,11 @@ def text_tower(emb, eot, deep=None):
     return x[torch.arange(n), eot] @ tt["text_projection.weight"].T
 
 
-def prompt_ids(state, c):
-    words = [STATE_WORDS[state]] + CLASS_WORDS[c] + [DOT]
+ADJ_WORDS = [[500, 501], [600, 601]]  # scenario "adjectives": two adjectives per state ("normal", "perfect", ...)
+
+
+def prompt_ids(state, c, word=None):
+    words = [STATE_WORDS[state] if word is None else word] + CLASS_WORDS[c] + [DOT]
     ids = [49406] + [343] * NCTX + words + [49407]
     return ids + [0] * (CTX - len(ids)), len(ids) - 1
 
@@ -296,16 +302,21 @@ def text_features(p, cfg, classes):
     if not cfg["knpl"]:
         tf = l2n(fixed_text[classes])  # (U, 2, P)
         return tf[:, 0], tf[:, 1]
+    # one prompt per adjective, the state's context shared; t = norm(mean of the adjectives' unit features)
+    words = ADJ_WORDS if cfg.get("adjectives") else [[w] for w in STATE_WORDS]
+    A = len(words[0])
     emb, eots = [], []
     for state, ctx in ((0, p["knpl.ctx_n"]), (1, p["knpl.ctx_a"])):
         for c in classes:
-            ids, eot = prompt_ids(state, c)
-            e = tt["text_model.embeddings.token_embedding.weight"][torch.tensor(ids)]
-            emb.append(torch.cat([e[:1], ctx, e[1 + NCTX:]], 0))
-            eots.append(eot)
+            for w in words[state]:
+                ids, eot = prompt_ids(state, c, w)
+                e = tt["text_model.embeddings.token_embedding.weight"][torch.tensor(ids)]
+                emb.append(torch.cat([e[:1], ctx, e[1 + NCTX:]], 0))
+                eots.append(eot)
     feats = l2n(text_tower(torch.stack(emb), torch.tensor(eots), p["knpl.deep"] if cfg.get("deep") else None))
     U = len(classes)
-    return feats[:U], feats[U:]
+    feats = l2n(feats.reshape(2, U, A, P).mean(2)) if A > 1 else feats.reshape(2, U, P)
+    return feats[0], feats[1]
 
 
 def run(p, cfg, train=True):
@@ -339,15 +350,28 @@ def run(p, cfg, train=True):
     logits = (l2n(Ic)[:, None, :] * T_img).sum(-1) / TAU
     lglobal = F.cross_entropy(logits, label)
     pglobal = logits.softmax(-1)[:, 1]
-    # local
+    # local: per-stage terms (AnomalyCLIP), or once on the fused maps M = Norm(sum over stages) (local_fused);
+    # Norm = mean or per-image min-max of each channel (minmax)
     gt = (mask > 0.5).double()
-    focal_t, dice_t, maps = 0.0, 0.0, torch.zeros(B, S, S)
+    focal_t, dice_t, total_up = 0.0, 0.0, 0.0
     for s in range(NST):
         probs = torch.stack([bicmci(stage[b, s, 1:], T_img[b], p, "stage%d." % s, cfg) for b in range(B)])
         up = F.interpolate(probs.transpose(1, 2).reshape(B, 2, HG, WG), size=(S, S), mode="bilinear", align_corners=False)
-        focal_t = focal_t + focal_loss(up, gt)
-        dice_t = dice_t + dice_loss(up[:, 1], gt) + dice_loss(up[:, 0], 1 - gt)
-        maps = maps + up[:, 1].detach() / NST
+        if not cfg.get("local_fused"):
+            focal_t = focal_t + focal_loss(up, gt)
+            dice_t = dice_t + dice_loss(up[:, 1], gt) + dice_loss(up[:, 0], 1 - gt)
+        total_up = total_up + up
+    if cfg.get("minmax"):
+        lo, hi = total_up.amin(dim=(2, 3), keepdim=True), total_up.amax(dim=(2, 3), keepdim=True)
+        M = (total_up - lo) / (hi - lo)
+    else:
+        M = total_up / NST
+    if cfg.get("local_fused"):
+        focal_t = focal_loss(M, gt)
+        dice_t = dice_loss(M[:, 1], gt) + dice_loss(M[:, 0], 1 - gt)
+    if cfg.get("global_max"):  # BCE on (p_a + max M_a) / 2, max over the unsmoothed fused map (amax: ties share)
+        lglobal = F.binary_cross_entropy((pglobal + M[:, 1].amax(dim=(1, 2))) / 2, label.double())
+    maps = M[:, 1].detach()
     local = focal_t + dice_t
     total = 1.0 * (kd if cfg["knpl"] else 0) + 1.0 * lglobal + 1.0 * local
     out["losses"] = [total.item(), kd.item(), lglobal.item(), local.item(), float(focal_t), float(dice_t)] + out["cos"]
@@ -367,6 +391,14 @@ SCEN = {
     "train10": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="spec", steps=10),
     # after train10, so that its draws from the generator (and thus train10's fixtures) stay as they were
     "deep": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random", steps=2, deep=1),
+    # the paper switches (docs/paper-switches.md), after the others for the same reason
+    "fused": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random", steps=2,
+                  local_fused=1, global_max=1),
+    "minmax": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random", steps=2,
+                   local_fused=1, minmax=1),
+    # one prompt per adjective, two per state (the paper's [Normal] / [Abnormal])
+    "adjectives": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random",
+                       steps=2, adjectives=1),
 }
 
 for name, cfg in SCEN.items():

@@ -45,7 +45,7 @@ Test(baseline_setup, every_config_maps) {
     cr_assert_eq(c.layers[0], 6);
     cr_assert_eq(c.softmax_first, 0);
     cr_assert_eq(c.align_corners, 1);
-    cr_assert_eq(c.pos_interp, CLIP_POS_BICUBIC);
+    cr_assert_eq(c.pos_interp, CLIP_POS_BICUBIC_AA);  // open_clip resize_pos_embed (antialias)
     cr_assert_float_eq(c.logit_scale, 100.0f, 0);
     c = load("anomalyclip.yaml", 24, 0, NULL);
     cr_assert_eq(c.method, BL_ANOMALYCLIP);

@@ -137,7 +137,10 @@ Test(baselines, clip_ac) {
 
 Test(baselines, winclip) {
     BaselineConfig c = config(BL_WINCLIP);
-    check_text(&c, "winclip");
+    check_text(&c, "winclip");  // the raw category, as anomalib
+    BaselineConfig spaced = c;
+    spaced.class_name = BL_CLASS_SPACES;
+    check_text(&spaced, "winclip_spaces");  // the switch: "metal nut"
     Baseline *b = baseline_new(&c, model, tok);
     cr_assert_not_null(b, "%s", err_msg());
     check_scores(b, "winclip");
@@ -155,9 +158,10 @@ Test(baselines, april_gan) {
     baseline_free(b);
 }
 
-static Baseline *anomalyclip_new(int aliased, float lambda) {
+static Baseline *anomalyclip_new_at(int aliased, float lambda, int vv_from, int fp16) {
     BaselineConfig c = config(BL_ANOMALYCLIP);
-    c.vv_from = 2;
+    c.vv_from = vv_from;
+    c.deep_fp16 = fp16;
     c.deep_depth = 3;
     c.aliased_layers = aliased;
     c.local_weight = lambda;
@@ -165,6 +169,8 @@ static Baseline *anomalyclip_new(int aliased, float lambda) {
     cr_assert_not_null(b, "%s", err_msg());
     return b;
 }
+
+static Baseline *anomalyclip_new(int aliased, float lambda) { return anomalyclip_new_at(aliased, lambda, 2, 0); }
 
 Test(baselines, anomalyclip_published) {
     Baseline *b = anomalyclip_new(0, 1.0f);
@@ -179,6 +185,27 @@ Test(baselines, anomalyclip_aliased_lambda4) {
     load_params(b, "anomalyclip");
     check_scores(b, "anomalyclip_alias");
     check_loss_grad(b, "anomalyclip_alias");
+    baseline_free(b);
+}
+
+// Upstream before 2025-04-13 aliased the layers from vv_from-1 on (tests/ref_baselines.py vision_tokens_inplace
+// runs its in-place arithmetic): with V-V from layer 3, layer 1 keeps its own tokens, layers 2-4 are the final
+// V-V map. The old rule (every layer aliased) gives other maps, so this fails on it.
+Test(baselines, anomalyclip_aliased_from_the_layer_before_vv) {
+    Baseline *b = anomalyclip_new_at(1, 4.0f, 3, 0);
+    load_params(b, "anomalyclip");
+    check_scores(b, "anomalyclip_alias_vv3");
+    check_loss_grad(b, "anomalyclip_alias_vv3");
+    baseline_free(b);
+}
+
+// deep_fp16: the deep prompts through .half() as upstream, values and per-text gradients (tolerance of
+// check_close; the fp16 rounding itself is exact on both sides: round to nearest even).
+Test(baselines, anomalyclip_deep_prompts_fp16) {
+    Baseline *b = anomalyclip_new_at(0, 1.0f, 2, 1);
+    load_params(b, "anomalyclip");
+    check_scores(b, "anomalyclip_fp16");
+    check_loss_grad(b, "anomalyclip_fp16");
     baseline_free(b);
 }
 
@@ -239,7 +266,7 @@ Test(prompts, counts_and_strings) {
     struct { BaselineMethod m; int nn, na; const char *first_n, *last_a; } cases[] = {
         {BL_CLIP, 1, 1, "a photo of a normal metal nut.", "a photo of an anomalous metal nut."},
         {BL_CLIP_AC, 80, 80, "a bad photo of a normal metal nut.", "a tattoo of the anomalous metal nut."},
-        {BL_WINCLIP, 147, 84, "a cropped photo of the metal nut.", "a photo of a metal nut with damage for anomaly detection."},
+        {BL_WINCLIP, 147, 84, "a cropped photo of the metal_nut.", "a photo of a metal_nut with damage for anomaly detection."},
         {BL_APRILGAN, 245, 175, "a bad photo of a metal_nut.", "this is one metal_nut with damage in the scene."},
     };
     for (int i = 0; i < 4; i++) {
@@ -257,6 +284,8 @@ Test(prompts, counts_and_strings) {
     baseline_config_defaults(&c, BL_APRILGAN, 24);
     cr_assert_str_eq(baseline_class_arg(&c, "metal_nut", "metal nut"), "metal_nut");
     baseline_config_defaults(&c, BL_WINCLIP, 12);
+    cr_assert_str_eq(baseline_class_arg(&c, "01", "electrical commutators"), "01");  // anomalib: the category
+    c.class_name = BL_CLASS_SPACES;
     cr_assert_str_eq(baseline_class_arg(&c, "01", "electrical commutators"), "electrical commutators");
     for (int m = 0; m <= BL_ANOMALYCLIP; m++) cr_assert_eq(baseline_method_from_name(baseline_method_name(m)), m);
     cr_assert_eq(baseline_method_from_name("kanoclip"), -1);

@@ -112,6 +112,36 @@ Test(embed, image_resized_to_the_input_size) {
     rmdir(dir);
 }
 
+// --resize short-crop: OpenAI CLIP's Resize(S) + CenterCrop(S), the reference following clip/clip.py's _transform
+// in PIL (tests/ref_clip.py); the same 1e-4 as the square resize. The square result must differ from it.
+Test(embed, image_short_side_and_centre_crop) {
+    char dir[64], out[128], err[128], args[1024];
+    tmpdir(dir);
+    snprintf(out, sizeof out, "%s/odd.h5", dir);
+    snprintf(err, sizeof err, "%s/err", dir);
+    snprintf(args, sizeof args,
+             "embed --model " FIX "/a/f32 --out %s --resize short-crop --image " FIX "/a/images/odd_45x37.png", out);
+    cr_assert_eq(run(args, err), 0, "%s: %s", args, slurp(err));
+    size_t n;
+    hsize_t dims[8];
+    float *emb = h5_read(out, "image_embeds", &n, dims);
+    cr_assert(dims[0] == 1 && dims[1] == 40);
+    float *crop = npy_f32(FIX "/a/ref", "image_embeds_odd_short_crop", NULL), *square = npy_f32(FIX "/a/ref", "image_embeds_odd", NULL);
+    assert_close(emb, crop, n, TOL, "embed --resize short-crop 45x37 image");
+    double diff = 0;
+    for (size_t k = 0; k < n; k++) diff = fmax(diff, fabs((double)crop[k] - square[k]));
+    cr_assert_gt(diff, 1e-3, "the crop and the square resize give the same embedding: the test cannot tell them apart");
+    snprintf(args, sizeof args, "embed --model " FIX "/a/f32 --out %s --resize crop --image " FIX "/a/images/odd_45x37.png", out);
+    cr_assert_neq(run(args, err), 0);
+    cr_assert(strstr(slurp(err), "--resize: expected square or short-crop, got crop"), "%s", slurp(err));
+    free(emb);
+    free(crop);
+    free(square);
+    unlink(out);
+    unlink(err);
+    rmdir(dir);
+}
+
 Test(embed, texts) {
     FILE *f = fopen(FIX "/a/ref/cli_texts.json", "r");
     if (!f) cr_skip_test("no reference for --text (the shared CLIP vocabulary was not found by ref_clip.py)");

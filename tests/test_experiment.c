@@ -93,8 +93,34 @@ Test(experiment, demo_end_to_end_writes_every_result_file) {
     text = read_in(dir, "log.txt", NULL);
     cr_assert_not_null(strstr(text, "epoch 2/2: loss"), "%s", text);
     cr_assert_not_null(strstr(text, "cos(LAP,KB)"), "%s", text);
+    // where each training class's knowledge came from (no fetched answers here: shipped or generic text)
+    cr_assert_not_null(strstr(text, "kb: class woven_fabric: "), "%s", text);
+    free(text);
+    text = read_in(dir, "provenance.json", NULL);
+    m = cJSON_Parse(text);
+    cr_assert_not_null(m, "provenance.json does not parse");
+    cJSON *src = cJSON_GetObjectItem(m, "kb_source.woven_fabric");
+    cr_assert(cJSON_IsString(src) && strstr(src->valuestring, "for the LLM answers (0 of 5 fetched)") &&
+              strstr(src->valuestring, "VQA answers 0 of "), "kb_source.woven_fabric: %s", text);
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(m, "kb_llm_model")), "%s", text);
+    cJSON_Delete(m);
     free(text);
     free(dir);
+}
+
+// kb.require: fetched (the paper configs' setting) with no fetched answers: the run stops before any compute,
+// in one line naming the key, the first class short of answers and `kanoclip kb build`.
+Test(experiment, kb_require_fetched_without_answers_stops_before_compute) {
+    const char *ov[] = {"kb.require=fetched"};
+    int rc = run_demo("kbreq", 1, ov);
+    cr_assert_neq(rc, 0);
+    const char *msg = err_msg();
+    cr_assert_not_null(strstr(msg, "kb.require: fetched, but 3 of 3 classes lack fetched answers"), "%s", msg);
+    cr_assert_not_null(strstr(msg, "`kanoclip kb build`"), "%s", msg);
+    cr_assert_null(strchr(msg, '\n'), "not one line: %s", msg);
+    char *feat = fs_join(tmp, "cache/features");
+    cr_assert(!fs_exists(feat), "features were extracted before the check");
+    free(feat);
 }
 
 Test(experiment, finished_run_is_not_run_again) {

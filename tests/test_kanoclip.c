@@ -60,6 +60,8 @@ typedef struct {
     int steps;
     DeformKind deform;
     int deep;  // deep text prompts (depth TL, 2 tokens, as tests/ref_kanoclip.py)
+    int local_fused, map_minmax, global_max_map;  // the paper switches (docs/paper-switches.md)
+    int adjectives;  // two prompts per state (words 500/501, 600/601), as tests/ref_kanoclip.py ADJ_WORDS
 } Scenario;
 
 static KanoclipConfig scenario_config(const Scenario *sc) {
@@ -70,6 +72,7 @@ static KanoclipConfig scenario_config(const Scenario *sc) {
     c.knpl = sc->knpl; c.adapter = sc->adapter; c.adapter_residual = sc->adapter_residual; c.bicmci = sc->bicmci;
     c.bicmci_full = sc->full; c.zero_init_out = sc->zero_out; c.maps_updated_text = sc->updated_text; c.kd_form = sc->kd;
     c.deep_prompts = sc->deep; c.deep_depth = TL; c.deep_tokens = 2;
+    c.local_fused = sc->local_fused; c.map_minmax = sc->map_minmax; c.global_max_map = sc->global_max_map;
     return c;
 }
 
@@ -97,19 +100,20 @@ static void check_fixture(const float *got, const char *dir, const char *name, s
     free(want);
 }
 
-static void set_prompts(Kanoclip *m) {
+static void set_prompts(Kanoclip *m, int A) {
     static const int class_words[NCLS][3] = {{1000}, {1001, 1002}, {1003, 1004, 1005}};
     static const int class_len[NCLS] = {1, 2, 3};
-    int ids[NCLS * 2 * CTX], eot[NCLS * 2];
+    int ids[NCLS * 2 * 2 * CTX], eot[NCLS * 2 * 2];
     for (int c = 0; c < NCLS; c++)
-        for (int s = 0; s < 2; s++) {
-            int words[8], n = 0;
-            words[n++] = s ? 600 : 500;
-            for (int i = 0; i < class_len[c]; i++) words[n++] = class_words[c][i];
-            words[n++] = 269;
-            cr_assert_eq(kanoclip_prompt_ids(ids + (c * 2 + s) * CTX, eot + c * 2 + s, CTX, NCTX, words, n), 0);
-        }
-    KanoPrompts pr = {NCLS, CTX, ids, eot};
+        for (int s = 0; s < 2; s++)
+            for (int a = 0; a < A; a++) {
+                int words[8], n = 0, j = (c * 2 + s) * A + a;
+                words[n++] = (s ? 600 : 500) + a;
+                for (int i = 0; i < class_len[c]; i++) words[n++] = class_words[c][i];
+                words[n++] = 269;
+                cr_assert_eq(kanoclip_prompt_ids(ids + j * CTX, eot + j, CTX, NCTX, words, n), 0);
+            }
+    KanoPrompts pr = {NCLS, CTX, ids, eot, A};
     cr_assert_eq(kanoclip_set_prompts(m, &pr), 0, "%s", err_msg());
 }
 
@@ -193,7 +197,7 @@ static Kanoclip *make_model(const Scenario *sc, const Inputs *in) {
     cr_assert_not_null(m, "kanoclip_new: %s", err_msg());
     for_each_tensor(m, sc->name, "p_", kanoclip_params(m), 0, 0);
     if (sc->knpl) {
-        set_prompts(m);
+        set_prompts(m, sc->adjectives ? 2 : 1);
         cr_assert_eq(kanoclip_set_kb(m, in->kb), 0);
     } else {
         cr_assert_eq(kanoclip_set_fixed_text(m, in->fixed), 0);
@@ -243,42 +247,62 @@ static void run_scenario(const Scenario *sc) {
 }
 
 Test(kanoclip, lean_all_parts_gradients) {
-    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0};
+    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, full_variant_triplet_kd) {
-    Scenario sc = {"full", 1, 1, 0, 1, 1, 0, 1, KD_TRIPLET, 1, DEFORM_DAT, 0};
+    Scenario sc = {"full", 1, 1, 0, 1, 1, 0, 1, KD_TRIPLET, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, ablation_knpl_and_bicmci_off_residual_adapter) {
-    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0};
+    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, adapter_off_infonce_original_text_maps) {
-    Scenario sc = {"noadapt", 1, 0, 0, 1, 0, 0, 0, KD_INFONCE, 1, DEFORM_DAT, 0};
+    Scenario sc = {"noadapt", 1, 0, 0, 1, 0, 0, 0, KD_INFONCE, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, deformable_detr_attention_three_steps) {
-    Scenario sc = {"msda", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 3, DEFORM_MSDA, 0};
+    Scenario sc = {"msda", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 3, DEFORM_MSDA, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, deep_text_prompts_two_steps) {
-    Scenario sc = {"deep", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 1};
+    Scenario sc = {"deep", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 1, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, ten_training_steps_default_switches) {
-    Scenario sc = {"train10", 1, 1, 0, 1, 0, 1, 1, KD_BOUNDED, 10, DEFORM_DAT, 0};
+    Scenario sc = {"train10", 1, 1, 0, 1, 0, 1, 1, KD_BOUNDED, 10, DEFORM_DAT, 0, 0, 0, 0, 0};
+    run_scenario(&sc);
+}
+
+// L_local once on the fused maps (Eq. 9, 15) and max(M) inside the global BCE: losses within 1e-4, gradients
+// within 1e-3 relative (as the other scenarios), two Adam steps.
+Test(kanoclip, paper_switches_fused_loss_and_max_in_global) {
+    Scenario sc = {"fused", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 0, 1, 0, 1, 0};
+    run_scenario(&sc);
+}
+
+// Norm(.) of Eq. 10 as per-image min-max (training through the fused loss, and the evaluation maps).
+Test(kanoclip, paper_switches_minmax_norm) {
+    Scenario sc = {"minmax", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 0, 1, 1, 0, 0};
+    run_scenario(&sc);
+}
+
+// One prompt per adjective (two per state, the context shared within a state), W = norm(mean of the unit
+// features): losses within 1e-4, gradients within 1e-3 relative, two Adam steps.
+Test(kanoclip, one_prompt_per_adjective_features_averaged) {
+    Scenario sc = {"adjectives", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 0, 0, 0, 0, 1};
     run_scenario(&sc);
 }
 
 Test(kanoclip, state_save_load_roundtrip) {
-    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0};
+    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
     Inputs in = load_inputs();
     Kanoclip *m = make_model(&sc, &in);
     KanoBatch b = {B, in.stage, in.glob, in.mask, in.label, in.class_id};
@@ -294,7 +318,7 @@ Test(kanoclip, state_save_load_roundtrip) {
     KanoclipConfig c = scenario_config(&sc);
     c.seed = 999;
     Kanoclip *r = kanoclip_new(&c, NCLS, text_tower());
-    set_prompts(r);
+    set_prompts(r, 1);
     kanoclip_set_kb(r, in.kb);
     cr_assert_eq(kanoclip_load(r, path), 0, "%s", err_msg());
     cr_assert_eq(kanoclip_step(r), 2);
@@ -324,7 +348,7 @@ Test(kanoclip, bad_inputs_are_named) {
     c.msda_points = 0;
     cr_assert_null(kanoclip_new(&c, 2, NULL));
     cr_assert(strstr(err_msg(), "method.msda_points") != NULL, "%s", err_msg());
-    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0};
+    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
     Inputs in = load_inputs();
     Kanoclip *m = make_model(&sc, &in);
     int bad_class[B] = {0, 5, 1};

@@ -58,7 +58,7 @@ Test(settings, the_shrunk_demo_is_valid) {
 }
 
 Test(settings, bad_values_stop_before_anything_is_created) {
-    refused("eval.aupro=bogus", "eval.aupro: 'bogus' (valid: mvtec anomalyclip)");
+    refused("eval.aupro=bogus", "eval.aupro: 'bogus' (valid: mvtec anomalyclip anomalyclip-f32)");
     refused("train.batch_size=0", "train.batch_size: 0: must be >= 1");
     refused("train.epochs=-3", "train.epochs: -3: must be >= 0");
     refused("train.lr=-1", "train.lr: -1: must be > 0");
@@ -68,6 +68,8 @@ Test(settings, bad_values_stop_before_anything_is_created) {
     refused("train.log_every=0", "train.log_every: 0: must be >= 1");
     refused("train.checkpoint_every=0", "train.checkpoint_every: 0: must be >= 1");
     refused("method.tau=0", "method.tau: 0: must be > 0");
+    refused("method.local_loss=fuse", "method.local_loss: 'fuse' (valid: stages fused)");
+    refused("method.map_norm=max", "method.map_norm: 'max' (valid: mean minmax)");
     refused("method.kd_form=hinge", "method.kd_form: 'hinge'");
     refused("eval.batch_size=0", "eval.batch_size: 0: must be >= 1");
     refused("eval.image_size=64", "eval.image_size: 64, but maps are made at model.image_size (32)");
@@ -140,6 +142,49 @@ Test(settings, a_value_from_a_file_names_file_and_line) {
     }
 }
 
+// method.global_source: vv reads S_L[0] as row 0 of the last stage: refused, naming the key, when ln_post is off
+// or the last stage is not the last layer.
+Test(settings, global_from_the_vv_class_token_needs_the_last_layer) {
+    const char *cases[2][3] = {{"method.global_source=vv", "method.global_ln_post=false", "through ln_post"},
+                               {"method.global_source=vv", "model.layers=[1,2,3]", "model.layers ends at 3"}};
+    for (int i = 0; i < 2; i++) {
+        const char *extra[3] = {cases[i][0], cases[i][1], "--dry-run"};
+        err_clear();
+        cr_assert_eq(experiment_run_demo(root, "bad", 3, extra), 1, "%s %s", cases[i][0], cases[i][1]);
+        cr_assert(strstr(err_msg(), "method.global_source") && strstr(err_msg(), cases[i][2]), "%s", err_msg());
+    }
+}
+
+// The ten Table 3 configs: row r switches the paper's modules on cumulatively (docs/table3.md), each evaluated on
+// its dataset and trained on the other's test split, in report table "table3" at order r.
+Test(settings, table3_configs_switch_the_modules_cumulatively) {
+    const char *rows[5] = {"1-none", "2-knpl", "3-clip-vv", "4-bicmci", "5-adapter"};
+    const char *ds[2][2] = {{"mvtec", "visa"}, {"visa", "mvtec"}};  // evaluated on, trained on
+    for (int d = 0; d < 2; d++)
+        for (int r = 0; r < 5; r++) {
+            char path[128];
+            snprintf(path, sizeof path, "experiments/table3/%s-%s.yaml", ds[d][0], rows[r]);
+            char *ov[1] = {"model.checkpoint=models/any"};
+            Config *cfg = config_load(path, NULL, 1, ov);
+            cr_assert_not_null(cfg, "%s: %s", path, err_msg());
+            Settings *s = settings_load(cfg);
+            cr_assert_not_null(s, "%s: %s", path, err_msg());
+            cr_assert_str_eq(s->report.table, "table3", "%s", path);
+            cr_assert_eq(s->report.order, r + 1, "%s", path);
+            cr_assert_eq(s->kanoclip.knpl, r >= 1, "%s knpl", path);
+            cr_assert_eq(s->model.vv_from > 0, r >= 2, "%s vv_from %d", path, s->model.vv_from);
+            cr_assert_eq(s->kanoclip.bicmci, r >= 3, "%s bicmci", path);
+            cr_assert_eq(s->kanoclip.adapter, r >= 4, "%s adapter", path);
+            cr_assert_eq(s->eval.n_datasets, 1);
+            cr_assert_str_eq(s->eval.datasets[0].type, ds[d][0], "%s", path);
+            cr_assert_str_eq(s->data.train.type, ds[d][1], "%s", path);
+            cr_assert_eq(s->kb.require_fetched, 1, "%s: the paper configs require fetched KB answers", path);
+            if (r == 0) cr_assert(strstr(s->prompts.fixed[1], "abnormal"), "%s: %s", path, s->prompts.fixed[1]);
+            settings_free(s);
+            config_free(cfg);
+        }
+}
+
 // The defaults the C code also knows (for tests and library users) agree with experiments/defaults.yaml.
 Test(settings, c_defaults_equal_defaults_yaml) {
     char *ov[1] = {"model.checkpoint=models/any"};  // the one key without a usable default
@@ -156,6 +201,7 @@ Test(settings, c_defaults_equal_defaults_yaml) {
     SAME(maps_updated_text); SAME(adapter); SAME(adapter_ratio); SAME(adapter_residual); SAME(tau);
     SAME(upsample_align_corners); SAME(gauss_sigma); SAME(gauss_truncate); SAME(w_kd); SAME(w_global); SAME(w_local);
     SAME(lr); SAME(beta1); SAME(beta2); SAME(adam_eps); SAME(seed);
+    SAME(global_vv); SAME(local_fused); SAME(map_minmax); SAME(global_max_map);
 #undef SAME
     KbSettings k;
     kb_settings_defaults(&k);

@@ -1,5 +1,5 @@
 // kanoclip embed --model DIR --out FILE.h5 [--image-size S] [--layers L1,L2,...] [--vv-from L] [--batch N]
-//                [--pos-resize bilinear|bicubic] [--vocab PATH] [--device cpu|cuda] [--precision fp32|tf32|bf16]
+//                [--pos-resize bilinear|bicubic|bicubic-aa] [--resize square|short-crop] [--vocab PATH] [--device cpu|cuda] [--precision fp32|tf32|bf16]
 //                (--image PATH... | --text TEXT...)
 // Writes float32 HDF5 datasets (design §5): image_embeds [N,P], hidden/layer_LL [N,T,W], vv/layer_LL [N,T,W]
 // for images; text_embeds [N,P] for texts. The file is written under a temporary name and renamed at the end.
@@ -20,7 +20,7 @@
 
 static const char usage_line[] =
     "usage: kanoclip embed --model DIR --out FILE.h5 [--image-size S] [--layers L1,L2,...] [--vv-from L] "
-    "[--batch N] [--pos-resize bilinear|bicubic] [--vocab PATH] [--device cpu|cuda] [--precision fp32|tf32|bf16] "
+    "[--batch N] [--pos-resize bilinear|bicubic|bicubic-aa] [--resize square|short-crop] [--vocab PATH] [--device cpu|cuda] [--precision fp32|tf32|bf16] "
     "(--image PATH... | --text TEXT...)";
 
 static int usage_error(const char *what, const char *arg) {
@@ -42,8 +42,10 @@ static void help(void) {
            "                       (bicubic) unless already that size, then normalised with the checkpoint's mean/std\n"
            "  --layers L1,L2,...   hidden layers to write (0..num_hidden_layers)\n"
            "  --vv-from L          start the V-V path at layer L (1-based) and write vv/layer_LL for --layers\n"
-           "  --pos-resize MODE    positional grid resize when S differs from the checkpoint: bilinear (default)\n"
-           "                       or bicubic\n"
+           "  --pos-resize MODE    positional grid resize when S differs from the checkpoint: bilinear (default),\n"
+           "                       bicubic, or bicubic-aa (antialiased, open_clip's resize_pos_embed)\n"
+           "  --resize MODE        image resize: square (default; S x S, AnomalyCLIP) or short-crop (short side to\n"
+           "                       S, then the centre S x S crop: OpenAI CLIP's preprocess)\n"
            "  --batch N            images per forward (default 8)\n"
            "  --vocab PATH         tokenizer files (folder or bpe_simple_vocab_16e6.txt.gz) when DIR has none\n"
            "  --device cpu|cuda    where the tower runs (default cpu); cuda fails with one line where this binary\n"
@@ -71,6 +73,7 @@ typedef struct {
     int image_size, vv_from, batch, n_layers;
     int layers[256];
     ClipPosResize pos_mode;
+    ImageResizeMode resize;
     DeviceKind device;
     GemmPrecision precision;
     char **images, **texts;
@@ -79,7 +82,7 @@ typedef struct {
 
 // Decodes and preprocesses images [i0, i0+nb) into pixels (nb,3,S,S).
 static int load_batch(const EmbedArgs *a, const ClipModel *m, int S, int i0, int nb, float *pixels) {
-    return image_load_batch((const char *const *)a->images + i0, nb, S, IMAGE_RESIZE_SQUARE, m->cfg.image_mean,
+    return image_load_batch((const char *const *)a->images + i0, nb, S, a->resize, m->cfg.image_mean,
                             m->cfg.image_std, pixels);
 }
 
@@ -191,7 +194,7 @@ done:
 }
 
 int cmd_embed(int argc, char **argv) {
-    EmbedArgs a = {.batch = 8, .pos_mode = CLIP_POS_BILINEAR, .device = DEVICE_CPU, .precision = GEMM_FP32};
+    EmbedArgs a = {.batch = 8, .pos_mode = CLIP_POS_BILINEAR, .resize = IMAGE_RESIZE_SQUARE, .device = DEVICE_CPU, .precision = GEMM_FP32};
     const char *device = "cpu";
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -222,7 +225,12 @@ int cmd_embed(int argc, char **argv) {
         } else if (!strcmp(o, "--pos-resize")) {
             if (!strcmp(v, "bilinear")) a.pos_mode = CLIP_POS_BILINEAR;
             else if (!strcmp(v, "bicubic")) a.pos_mode = CLIP_POS_BICUBIC;
-            else return usage_error("--pos-resize: expected bilinear or bicubic, got ", v);
+            else if (!strcmp(v, "bicubic-aa")) a.pos_mode = CLIP_POS_BICUBIC_AA;
+            else return usage_error("--pos-resize: expected bilinear, bicubic or bicubic-aa, got ", v);
+        } else if (!strcmp(o, "--resize")) {
+            if (!strcmp(v, "square")) a.resize = IMAGE_RESIZE_SQUARE;
+            else if (!strcmp(v, "short-crop")) a.resize = IMAGE_RESIZE_SHORT_CROP;
+            else return usage_error("--resize: expected square or short-crop, got ", v);
         } else if (!strcmp(o, "--device")) {
             if (strcmp(v, "cpu") && strcmp(v, "cuda")) return usage_error("--device: expected cpu or cuda, got ", v);
             device = v;
@@ -249,7 +257,8 @@ int cmd_embed(int argc, char **argv) {
         if (!rc && a.n_images) {
             int S = a.image_size ? a.image_size : m->vision.image_size;
             rc = h5w_attr_int(w, "image_size", S) || h5w_attr_int(w, "vv_from", a.vv_from) ||
-                 h5w_attr_str(w, "pos_resize", a.pos_mode == CLIP_POS_BICUBIC ? "bicubic" : "bilinear") ? -1 : 0;
+                 h5w_attr_str(w, "pos_resize", clip_pos_resize_name(a.pos_mode)) ||
+                 h5w_attr_str(w, "resize", a.resize == IMAGE_RESIZE_SHORT_CROP ? "short-crop" : "square") ? -1 : 0;
         }
         rc = h5w_close(w, rc == 0) < 0 ? -1 : rc;
     }

@@ -55,7 +55,7 @@ static int run_cells(Grid *g) {
     printf("grid %s: %d cells, %d done, %d ran now, %d failed\n", grid_name(g), n, done, ran, failed);
     if (failed) return 1;
     // Every cell is done: the tables, through the same binary.
-    char **args = calloc((size_t)n + 6, sizeof *args);
+    char **args = calloc((size_t)n + 8, sizeof *args);
     int k = 0;
     args[k++] = (char *)exe;
     args[k++] = "tables";
@@ -63,6 +63,8 @@ static int run_cells(Grid *g) {
     args[k++] = "--out";
     char *tables = fs_join(grid_dir(g), "tables");
     args[k++] = tables;
+    // the paper's numbers beside ours, as a run's own report does (harness/run/experiment_exec.c)
+    if (fs_exists("experiments/paper_numbers.csv")) args[k++] = "--paper", args[k++] = "experiments/paper_numbers.csv";
     int rc = run_child(exe, args);
     free(tables);
     free(args);

@@ -35,11 +35,12 @@ static int read_run(const Config *cfg, Settings *s) {
 }
 
 static int read_model(const Config *cfg, Settings *s) {
-    const char *pos;
+    const char *pos, *resize;
     if (settings_str(cfg, "model.checkpoint", &s->model.checkpoint) ||
+        settings_choice(cfg, "model.resize", "square short-crop", &s->model.resize, &resize) ||
         settings_int(cfg, "model.image_size", 1, 8192, &s->model.image_size) ||
         settings_int(cfg, "model.vv_from", 0, 1024, &s->model.vv_from) ||
-        settings_choice(cfg, "model.pos_interp", "bilinear bicubic", &s->model.pos_bicubic, &pos))
+        settings_choice(cfg, "model.pos_interp", "bilinear bicubic bicubic-aa", &s->model.pos_interp, &pos))
         return -1;
     if (!*s->model.checkpoint)
         return settings_bad(cfg, "model.checkpoint", "not set; download openai/clip-vit-large-patch14-336 from Hugging "
@@ -123,7 +124,7 @@ static int read_eval(const Config *cfg, Settings *s) {
                 return settings_bad(cfg, "eval.datasets", "'%s' twice (give each dataset its own name)", cd.name);
     }
     if (settings_int(cfg, "eval.image_size", 1, 8192, &s->eval.image_size) ||
-        settings_choice(cfg, "eval.aupro", "mvtec anomalyclip", &s->eval.aupro_ac200, &s->eval.aupro) ||
+        settings_choice(cfg, "eval.aupro", "mvtec anomalyclip anomalyclip-f32", &s->eval.aupro_ac200, &s->eval.aupro) ||
         settings_int(cfg, "eval.pixel_bins", 0, 1 << 28, &s->eval.pixel_bins) ||
         settings_bool(cfg, "eval.save_maps", &s->eval.save_maps) ||
         settings_int(cfg, "eval.overlays", 0, 1 << 20, &s->eval.overlays) ||
@@ -141,7 +142,7 @@ static int read_cache_report(const Config *cfg, Settings *s) {
     int table = 0;
     if (settings_str(cfg, "cache.dir", &s->cache.dir) || settings_bool(cfg, "cache.features", &s->cache.features) ||
         settings_str(cfg, "report.label", &s->report.label) ||
-        settings_choice(cfg, "report.table", "main ablation", &table, &s->report.table) ||
+        settings_choice(cfg, "report.table", "main ablation table3", &table, &s->report.table) ||
         settings_int(cfg, "report.order", -1000000, 1000000, &s->report.order) ||
         settings_bool(cfg, "report.tables", &s->report.tables) || settings_bool(cfg, "report.plots", &s->report.plots))
         return -1;

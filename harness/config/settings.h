@@ -20,6 +20,7 @@
 typedef struct Method Method;  // harness/run/method.h
 
 #define SETTINGS_MAX_LAYERS 8
+#define SETTINGS_MAX_ADJ 8     // adjectives per state (method.normal_words / method.abnormal_words)
 
 // A dataset as the config names it (strings owned by the Config); key is "data.train" or "eval.datasets".
 typedef struct {
@@ -56,7 +57,9 @@ typedef struct Settings {
         int image_size;
         int n_layers, layers[SETTINGS_MAX_LAYERS];  // 1-based stage layers
         int vv_from;                                // 0: CLIP-VV off
-        int pos_bicubic;                            // positional-embedding resize: 0 bilinear, 1 bicubic
+        int pos_interp;                             // positional-embedding resize (ClipPosResize order)
+        int resize;                                 // model.resize: 0 square (AnomalyCLIP), 1 short-crop (OpenAI
+                                                    // CLIP), as datasets/image.h ImageResizeMode
         RandomClipSettings random;
     } model;
 
@@ -77,7 +80,8 @@ typedef struct Settings {
         int n_datasets;
         DatasetSettings *datasets;  // (n_datasets)
         int image_size;
-        int aupro_ac200;            // eval.aupro: 0 mvtec (exact), 1 anomalyclip (200 thresholds)
+        int aupro_ac200;            // eval.aupro: 0 mvtec (exact), 1 anomalyclip (200 thresholds), 2 anomalyclip-f32
+                                    // (the same, thresholds compared in float32 as cal_pro_score on float32 maps)
         const char *aupro;          // its name, as metrics.json records it
         int pixel_bins, save_maps, overlays, batch_size;
     } eval;
@@ -94,7 +98,9 @@ typedef struct Settings {
     KanoclipConfig kanoclip;
     struct {
         const char *fixed[2];        // method.fixed_prompts: normal, anomalous ("{}" = the class word)
-        const char *state_words[2];  // method.state_words
+        // method.normal_words / method.abnormal_words: one prompt per adjective, n_adj of each state
+        const char *state_words[2][SETTINGS_MAX_ADJ];
+        int n_adj;
         int class_object;            // method.class_token: 0 name, 1 the word "object"
     } prompts;
 

@@ -108,6 +108,9 @@ int settings_bind_model(Settings *s, const ClipConfig *clip) {
         return settings_bad(cfg, "model.vv_from", "%d, but the checkpoint's vision tower has %d layers", s->model.vv_from,
                             depth);
     KanoclipConfig *c = &s->kanoclip;
+    if (c->global_vv && s->model.layers[s->model.n_layers - 1] != depth)
+        return settings_bad(cfg, "method.global_source", "vv takes S_L[0] from the last stage, but model.layers ends "
+                            "at %d and the vision tower has %d layers", s->model.layers[s->model.n_layers - 1], depth);
     c->width = clip->projection_dim;
     c->text_width = clip->text.width;
     c->grid_h = c->grid_w = S / clip->patch_size;

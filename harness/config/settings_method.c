@@ -24,7 +24,7 @@ typedef struct {
 #define B(k, f) {"method." k, F_BOOL, offsetof(KanoclipConfig, f), 0, 1, 0}
 #define F(k, f, lo, open, hi) {"method." k, F_FLOAT, offsetof(KanoclipConfig, f), lo, hi, open}
 static const KanoField KANO_FIELDS[] = {
-    B("global_ln_post", global_ln_post),
+    B("global_ln_post", global_ln_post), B("global_max_map", global_max_map),
     B("knpl", knpl), I("n_ctx", n_ctx, 1, 64), F("ctx_init_std", ctx_init_std, 0, 0, 10),
     B("deep_prompts", deep_prompts), I("deep_depth", deep_depth, 1, 1024), I("deep_tokens", deep_tokens, 1, 64),
     F("kd_margin", kd_margin, 0, 0, 100), F("kd_tau", kd_tau, 0, 1, 100),
@@ -42,6 +42,25 @@ static const KanoField KANO_FIELDS[] = {
 #undef B
 #undef F
 
+// method.normal_words, method.abnormal_words: the adjectives of [Normal] and [Abnormal], one prompt each, the
+// same count in both (1..SETTINGS_MAX_ADJ).
+static int read_state_words(const Config *cfg, Settings *s) {
+    const char *keys[2] = {"method.normal_words", "method.abnormal_words"};
+    int n[2];
+    for (int k = 0; k < 2; k++) {
+        if ((n[k] = config_list_len(cfg, keys[k])) < 0) return -1;
+        if (n[k] < 1 || n[k] > SETTINGS_MAX_ADJ)
+            return settings_bad(cfg, keys[k], "%d adjectives (give 1..%d)", n[k], SETTINGS_MAX_ADJ);
+        for (int i = 0; i < n[k]; i++)
+            if (!(s->prompts.state_words[k][i] = config_list_str(cfg, keys[k], i))) return -1;
+    }
+    if (n[0] != n[1])
+        return settings_bad(cfg, keys[1], "%d adjectives, but method.normal_words has %d: give both the same count",
+                            n[1], n[0]);
+    s->prompts.n_adj = n[0];
+    return 0;
+}
+
 static int read_kanoclip(const Config *cfg, Settings *s) {
     KanoclipConfig *c = &s->kanoclip;
     *c = kanoclip_config_default();
@@ -55,13 +74,21 @@ static int read_kanoclip(const Config *cfg, Settings *s) {
     }
     int kd, deform;
     if (settings_choice(cfg, "method.kd_form", "bounded triplet infonce", &kd, NULL) ||
+        settings_choice(cfg, "method.global_source", "original vv", &c->global_vv, NULL) ||
+        settings_choice(cfg, "method.local_loss", "stages fused", &c->local_fused, NULL) ||
+        settings_choice(cfg, "method.map_norm", "mean minmax", &c->map_minmax, NULL) ||
         settings_choice(cfg, "method.deform", "dat msda", &deform, NULL) ||
         settings_choice(cfg, "method.class_token", "name object", &s->prompts.class_object, NULL) ||
         settings_str_list(cfg, "method.fixed_prompts", 2, s->prompts.fixed) ||
-        settings_str_list(cfg, "method.state_words", 2, s->prompts.state_words))
+        read_state_words(cfg, s))
         return -1;
     c->kd_form = kd == 0 ? KD_BOUNDED : kd == 1 ? KD_TRIPLET : KD_INFONCE;
     c->deform = deform == 0 ? DEFORM_DAT : DEFORM_MSDA;
+    if (c->global_vv && !c->global_ln_post)
+        return settings_bad(cfg, "method.global_source", "vv reads the V-V class token through ln_post (row 0 of the "
+                            "last stage): set method.global_ln_post true");
+    if (c->global_vv && s->model.vv_from == 0)
+        return settings_bad(cfg, "method.global_source", "vv needs the V-V path (model.vv_from > 0)");
     if (c->deep_tokens > c->n_ctx)
         return settings_bad(cfg, "method.deep_tokens", "%d exceeds method.n_ctx (%d)", c->deep_tokens, c->n_ctx);
     if (!c->knpl)

@@ -58,6 +58,7 @@ void kb_settings_defaults(KbSettings *s) {
     kb_settings_set(&s->dataset_type, "");
     kb_settings_set(&s->dataset_root, "");
     s->embed_batch = 32;
+    s->require_fetched = 0;
 }
 
 void kb_settings_free(KbSettings *s) {
@@ -111,6 +112,17 @@ static int kb_settings_dataset_from_config(const Config *cfg, KbSettings *s) {
     return 0;
 }
 
+// kb.require: fetched | any.
+static int get_require(const Config *cfg, int *fetched) {
+    const char *v = NULL;
+    if (!config_has(cfg, "kb.require")) return 0;
+    if (config_get_str(cfg, "kb.require", &v) < 0) return -1;
+    if (!v || !strcmp(v, "any")) *fetched = 0;
+    else if (!strcmp(v, "fetched")) *fetched = 1;
+    else return err_set("kb.require: '%s' (valid: fetched any)", v);
+    return 0;
+}
+
 int kb_settings_from_config(const Config *cfg, KbSettings *s) {
     if (get_str(cfg, "kb.base_url", &s->base_url) || get_str(cfg, "kb.model", &s->model) ||
         get_str(cfg, "kb.vqa_model", &s->vqa_model) || get_str(cfg, "kb.api_key_env", &s->api_key_env) ||
@@ -129,7 +141,8 @@ int kb_settings_from_config(const Config *cfg, KbSettings *s) {
         get_float(cfg, "kb.backoff_max_s", &s->backoff_max_s) || get_str(cfg, "kb.cache_dir", &s->cache_dir) ||
         get_str(cfg, "kb.shipped_dir", &s->shipped_dir) ||
         get_bool(cfg, "kb.offline", &s->offline) || get_str(cfg, "kb.dataset", &s->dataset_type) ||
-        get_str(cfg, "kb.dataset_root", &s->dataset_root) || get_int_i(cfg, "kb.embed_batch", &s->embed_batch))
+        get_str(cfg, "kb.dataset_root", &s->dataset_root) || get_int_i(cfg, "kb.embed_batch", &s->embed_batch) ||
+        get_require(cfg, &s->require_fetched))
         return -1;
     return kb_settings_dataset_from_config(cfg, s) != 0 ? -1 : kb_settings_check(s);
 }

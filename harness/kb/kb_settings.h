@@ -44,6 +44,9 @@ typedef struct {
     char *dataset_root;
     // Embedding (kb embed, training): texts per text-tower forward.
     int embed_batch;
+    // kb.require: 1 "fetched": a training run stops before compute unless every class has its fetched LLM
+    // answers (llm_n of them) and every planned VQA answer; 0 "any": shipped or generic text may stand in.
+    int require_fetched;
 } KbSettings;
 
 // The defaults of the kb: section of experiments/defaults.yaml. Strings are malloc'd; kb_settings_free releases them.

@@ -1,4 +1,5 @@
 // Building the paper-shaped tables from run results (tables.h).
+#include "harness/report/table3.h"
 #include "harness/report/tables.h"
 #include "harness/report/run_groups.h"
 #include "harness/report/tables_render.h"
@@ -442,6 +443,8 @@ static int ablation_table(Ctx *cx) {
 static const char *aupro_description(const char *variant) {
     if (!strcmp(variant, "mvtec")) return "the MVTec definition (exact thresholds, mean PRO integrated to FPR 0.3, divided by 0.3)";
     if (!strcmp(variant, "anomalyclip")) return "AnomalyCLIP's (200 thresholds, FPR below 0.3 rescaled to [0,1])";
+    if (!strcmp(variant, "anomalyclip-f32"))
+        return "AnomalyCLIP's (200 thresholds compared in float32, FPR below 0.3 rescaled to [0,1])";
     return variant;
 }
 
@@ -593,6 +596,7 @@ int tables_write(RunResult *runs, int n_runs, const PaperNumbers *paper, const c
     if (rc == 0) rc = family_table(&cx, 1);
     if (rc == 0) rc = family_table(&cx, -1);
     if (rc == 0) rc = ablation_table(&cx);
+    if (rc == 0) rc = table3_paper_write(runs, n_runs, paper, out_dir, cx.header, &cx.n_files);
     if (rc == 0) rc = metrics_table(&cx);
     if (rc == 0) rc = per_class_tables(&cx);
     if (n_files) *n_files = cx.n_files;

@@ -6,6 +6,7 @@
 // Tables 1 and 2 are written only when a run has one of their datasets: published numbers stand beside ours,
 // never alone.
 //   table3_ablation    runs with report.table = ablation x datasets, best per column in bold
+//   table3_paper       runs with report.table = table3: the paper's Table 3 layout (harness/report/table3.h)
 //   table4_metrics     every metric (image AUROC/AP/F1-max, pixel AUROC/AUPRO/AP/F1-max) per dataset and method,
 //                      the AUPRO variant named
 //   per_class_<ds>     classes x methods for each dataset

@@ -39,7 +39,7 @@ static void heat(float v, uint8_t *rgb) {
 static int write_overlay(const char *dir, const ExecDataset *d, int i, int S, const uint8_t *mask, const float *map) {
     Image src = {0}, img = {0};
     if (image_decode_file(d->s[i]->image_path, 3, &src) < 0) return -1;
-    int rc = image_resize_for_model(&src, S, IMAGE_RESIZE_SQUARE, &img);
+    int rc = image_resize_for_model(&src, S, d->resize, &img);
     image_free(&src);
     if (rc < 0) return -1;
     // The map panel is min-max scaled per image for display only (as AnomalyCLIP's visualisations): the
@@ -201,7 +201,7 @@ int eval_dataset_scored(Run *run, const Settings *st, const ExecDataset *d, int 
         csv_metric(&rows, im.f1_max);
         if (has_px) {
             pixel_metrics_mean_add(&px_mean, &pm);
-            metric_value pro = ac200 ? pm.aupro_ac200 : pm.aupro;
+            metric_value pro = ac200 == 2 ? pm.aupro_ac200_f32 : ac200 ? pm.aupro_ac200 : pm.aupro;
             cJSON *po = cJSON_AddObjectToObject(co, "pixel");
             add_metric(po, "auroc", pm.auroc);
             add_metric(po, "aupro", pro);
@@ -229,7 +229,7 @@ int eval_dataset_scored(Run *run, const Settings *st, const ExecDataset *d, int 
             cJSON *po = cJSON_AddObjectToObject(o, "pixel");
             metric_value pa = metric_mean_value(&px_mean.auroc);
             add_metric(po, "auroc", pa);
-            add_metric(po, "aupro", metric_mean_value(ac200 ? &px_mean.aupro_ac200 : &px_mean.aupro));
+            add_metric(po, "aupro", metric_mean_value(ac200 == 2 ? &px_mean.aupro_ac200_f32 : ac200 ? &px_mean.aupro_ac200 : &px_mean.aupro));
             add_metric(po, "ap", metric_mean_value(&px_mean.ap));
             add_metric(po, "f1_max", metric_mean_value(&px_mean.f1_max));
             if (pa.defined) out->pixel_auroc = pa.value;

@@ -27,6 +27,7 @@ int exec_dataset_open(const Settings *st, const DatasetSettings *d, int train_ro
     out->type = strdup(d->type);
     out->root = strdup(d->root);
     out->ds = ds;
+    out->resize = (ImageResizeMode)st->model.resize;
     int *local = malloc(sizeof(int) * (ds->n_classes + 1));
     out->classes = malloc(sizeof(*out->classes) * (ds->n_classes + 1));
     for (int c = 0; c < ds->n_classes; c++) {
@@ -140,6 +141,18 @@ static int png_read_index(const char *path, Image *out) {
     return 1;
 }
 
+// The mask to S x S with PIL's bilinear filter, by the images' rule: S x S, or (short-crop, OpenAI CLIP's
+// Resize(S) + CenterCrop(S) applied to the mask) the short side to S, long = int(S * long / short), the centre.
+static int mask_resize(const Image *m, int S, ImageResizeMode mode, Image *out) {
+    if (mode == IMAGE_RESIZE_SQUARE) return image_resize(m, S, S, IMAGE_FILTER_BILINEAR, out);
+    int w = m->w <= m->h ? S : (int)((double)S * m->w / m->h), h = m->w <= m->h ? (int)((double)S * m->h / m->w) : S;
+    Image mid = {0};
+    if (image_resize(m, w, h, IMAGE_FILTER_BILINEAR, &mid) < 0) return -1;
+    int rc = image_center_crop(&mid, S, S, out);
+    image_free(&mid);
+    return rc;
+}
+
 int exec_dataset_mask(const ExecDataset *d, int i, int S, uint8_t *out) {
     const Sample *s = d->s[i];
     memset(out, 0, (size_t)S * S);
@@ -163,7 +176,7 @@ int exec_dataset_mask(const ExecDataset *d, int i, int S, uint8_t *out) {
     size_t n = (size_t)m.w * m.h;
     for (size_t k = 0; k < n; k++) m.data[k] = m.data[k] ? 255 : 0;
     Image r = {0};
-    if (image_resize(&m, S, S, IMAGE_FILTER_BILINEAR, &r) < 0) { image_free(&m); return -1; }
+    if (mask_resize(&m, S, d->resize, &r) < 0) { image_free(&m); return -1; }
     for (size_t k = 0; k < (size_t)S * S; k++) out[k] = r.data[k] > 127;  // x/255 > 0.5 for 8-bit x
     image_free(&m);
     image_free(&r);
@@ -175,7 +188,7 @@ int exec_dataset_load_pixels(const ExecDataset *d, const int *idx, int B, int S,
     const char **paths = malloc(sizeof(char *) * (B ? B : 1));
     if (!paths) return err_set("%s: out of memory", d->name);
     for (int j = 0; j < B; j++) paths[j] = d->s[idx[j]]->image_path;
-    int rc = image_load_batch(paths, B, S, IMAGE_RESIZE_SQUARE, mean, std, pixels);
+    int rc = image_load_batch(paths, B, S, d->resize, mean, std, pixels);
     free(paths);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "datasets/dataset.h"
+#include "datasets/image.h"
 #include "harness/config/settings.h"
 
 typedef struct ExecDataset {
@@ -20,6 +21,7 @@ typedef struct ExecDataset {
     char (*hash)[65];                 // (n) SHA-256 of each image file, after exec_dataset_hash
     char manifest[65];                // SHA-256 over (class, relative path, label, image hash) of every sample
     int resize_masks;                 // data.resize_masks: a mask of another size than its image is resized, not an error
+    ImageResizeMode resize;           // model.resize: images and masks are brought to S x S this way
 } ExecDataset;
 
 // Opens the test split of d (train_role: 1 for data.train, 0 for an eval dataset). -1 with err_set naming the
@@ -36,8 +38,8 @@ void exec_dataset_free(ExecDataset *d);
 // mask whose size is not its image's (naming the mask, both sizes and data.resize_masks), unless d->resize_masks.
 int exec_dataset_mask(const ExecDataset *d, int i, int S, uint8_t *out);
 
-// Samples idx[0..B) decoded, resized to S x S (bicubic) and normalised with mean/std into pixels (B,3,S,S), on the
-// OpenMP threads. -1 with the first failing image's error.
+// Samples idx[0..B) decoded, resized to S x S (bicubic, as d->resize) and normalised with mean/std into pixels
+// (B,3,S,S), on the OpenMP threads. -1 with the first failing image's error.
 int exec_dataset_load_pixels(const ExecDataset *d, const int *idx, int B, int S, const float *mean, const float *std,
                              float *pixels);
 

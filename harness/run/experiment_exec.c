@@ -4,6 +4,7 @@
 // evaluation dataset's features and scores through the one evaluation loop, the result files, and the report
 // (tables, plots) when report.* asks. The settings were checked before the run folder was made (settings.h).
 #include "harness/run/experiment.h"
+#include "harness/run/kb_preflight.h"
 #include "harness/report/plots.h"
 #include "harness/report/tables.h"
 #include "harness/run/demo_assets.h"
@@ -209,6 +210,8 @@ int experiment_execute(Run *run, const Settings *s) {
     for (int k = 0; k < n_eval; k++)
         log_msg("data: eval %s (%s, %d images, %d classes, %s)", ev[k].name, ev[k].type, ev[k].n, ev[k].n_classes,
                 ev[k].ds->image_level_only ? "image-level only" : "with masks");
+    // KnPL's knowledge per class, stated (and with kb.require: fetched, required) before any compute
+    if (uses_train && !m->is_baseline && s->kanoclip.knpl && (rc = kb_preflight(run, s, &train)) < 0) goto out;
 
     // (c) the backbone and the method's head.
     const char *ckpt = s->model.checkpoint;

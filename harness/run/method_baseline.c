@@ -80,9 +80,10 @@ static FeatureCache *prepare_cache(BaselineHead *h, ExecDataset *d, int *skip) {
     for (int k = 0; k < bc->n_layers; k++)
         snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%d", k ? "," : "", bc->layers[k]);
     snprintf(sp.preprocess, sizeof sp.preprocess,
-             "resize=bicubic-square;mean=%.8g,%.8g,%.8g;std=%.8g,%.8g,%.8g;pos=%s;method=%s;layers=%s;vv_from=%d;"
-             "aliased=%d;global_ln_post=%d;rows=%d;ld=%d;P=%d", mean[0], mean[1], mean[2], std[0], std[1], std[2],
-             bc->pos_interp == CLIP_POS_BICUBIC ? "bicubic" : "bilinear", feature_path_name(bc->method), layers,
+             "resize=bicubic-%s;mean=%.8g,%.8g,%.8g;std=%.8g,%.8g,%.8g;pos=%s;method=%s;layers=%s;vv_from=%d;"
+             "aliased_before_vv=%d;global_ln_post=%d;rows=%d;ld=%d;P=%d", d->resize ? "short-crop" : "square",
+             mean[0], mean[1], mean[2], std[0], std[1], std[2],
+             clip_pos_resize_name(bc->pos_interp), feature_path_name(bc->method), layers,
              bc->method == BL_ANOMALYCLIP ? bc->vv_from : 0, bc->method == BL_ANOMALYCLIP ? bc->aliased_layers : 0,
              bc->global_ln_post, s->rows[0], s->ld, s->P);
     features_key_precision(sp.preprocess, sizeof sp.preprocess, bc->device, bc->precision);

@@ -41,7 +41,7 @@ static int kano_submit(void *ctx, const float *pixels, int B) {
     const Settings *s = h->s;
     if (!h->tower) {
         h->tower = vision_tower_new(&h->model->vision, s->model.image_size,
-                                    s->model.pos_bicubic ? CLIP_POS_BICUBIC : CLIP_POS_BILINEAR, s->run.device,
+                                    (ClipPosResize)s->model.pos_interp, s->run.device,
                                     s->run.precision);
         if (!h->tower) return -1;
         log_msg("features of %s: vision tower on %s (%s GEMMs)", h->d->name, device_describe(s->run.device),
@@ -95,8 +95,9 @@ static int prepare_features(KanoHead *h, ExecDataset *d) {
                       .blocks = h->x_blocks, .global = h->x_global, .mean = mean, .std = std};
     if (!sp.model_hash) return -1;
     snprintf(sp.preprocess, sizeof sp.preprocess,
-             "resize=bicubic-square;mean=%.8g,%.8g,%.8g;std=%.8g,%.8g,%.8g;pos=%s;global_ln_post=%d", mean[0], mean[1],
-             mean[2], std[0], std[1], std[2], s->model.pos_bicubic ? "bicubic" : "bilinear", h->kc.global_ln_post);
+             "resize=bicubic-%s;mean=%.8g,%.8g,%.8g;std=%.8g,%.8g,%.8g;pos=%s;global_ln_post=%d",
+             s->model.resize ? "short-crop" : "square", mean[0], mean[1],
+             mean[2], std[0], std[1], std[2], clip_pos_resize_name((ClipPosResize)s->model.pos_interp), h->kc.global_ln_post);
     features_key_precision(sp.preprocess, sizeof sp.preprocess, s->run.device, s->run.precision);
     char layers[128] = "", what[200], id_extra[160];
     for (int i = 0; i < h->ns; i++)
@@ -167,6 +168,10 @@ static int read_batch(KanoHead *h, const int *idx, int B) {
         for (int k = 0; k < h->ns; k++)
             if (feature_cache_get(h->fc, idx[j], k, h->stage + ((size_t)j * h->ns + k) * TP) < 0) return -1;
         if (feature_cache_get(h->fc, idx[j], FEATURE_GLOBAL, h->global + (size_t)j * h->P) < 0) return -1;
+        // method.global_source: vv (Eq. 8): the V-V class token S_L[0] through ln_post + proj = row 0 of the
+        // last stage, which settings hold to layer L
+        if (h->kc.global_vv)
+            memcpy(h->global + (size_t)j * h->P, h->stage + ((size_t)j * h->ns + h->ns - 1) * TP, sizeof(float) * h->P);
     }
     return 0;
 }

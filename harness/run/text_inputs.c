@@ -34,18 +34,23 @@ int text_prompts_build(const Settings *st, Tokenizer *tok, const ClipText *text,
     int L = text->context_length;
     out->n_classes = d->n_classes;
     out->ctx_len = L;
-    out->ids = malloc(sizeof(int) * d->n_classes * 2 * L);
-    out->eot = malloc(sizeof(int) * d->n_classes * 2);
+    int A = st->prompts.n_adj;
+    out->n_adj = A;
+    out->ids = malloc(sizeof(int) * d->n_classes * 2 * A * L);
+    out->eot = malloc(sizeof(int) * d->n_classes * 2 * A);
     for (int c = 0; c < d->n_classes; c++)
-        for (int s = 0; s < 2; s++) {
-            char buf[512];
-            snprintf(buf, sizeof buf, "%s %s.", st->prompts.state_words[s], text_class_word(st, d, c));
-            int n = 0, *w = words_ids(tok, buf, &n);
-            if (!w) { text_prompts_free(out); return err_wrap("prompt '%s': ", buf); }
-            int rc = kanoclip_prompt_ids(out->ids + ((size_t)c * 2 + s) * L, out->eot + c * 2 + s, L, n_ctx, w, n);
-            free(w);
-            if (rc < 0) { text_prompts_free(out); return err_wrap("method.n_ctx: prompt '%s': ", buf); }
-        }
+        for (int s = 0; s < 2; s++)
+            for (int a = 0; a < A; a++) {
+                char buf[512];
+                const char *adj = st->prompts.state_words[s][a];
+                snprintf(buf, sizeof buf, "%s%s%s.", adj, *adj ? " " : "", text_class_word(st, d, c));
+                int n = 0, *w = words_ids(tok, buf, &n);
+                if (!w) { text_prompts_free(out); return err_wrap("prompt '%s': ", buf); }
+                size_t j = ((size_t)c * 2 + s) * A + a;
+                int rc = kanoclip_prompt_ids(out->ids + j * L, out->eot + j, L, n_ctx, w, n);
+                free(w);
+                if (rc < 0) { text_prompts_free(out); return err_wrap("method.n_ctx: prompt '%s': ", buf); }
+            }
     return 0;
 }
 
@@ -76,17 +81,12 @@ int text_fixed_features(const Settings *st, Tokenizer *tok, const ClipText *text
     return rc;
 }
 
-int text_kb_means(const Settings *st, ClipModel *model, Tokenizer *tok, const ExecDataset *d, float *kb) {
-    if (!kb_class_embeddings) {
-        log_msg("knowledge base: this build has no KB embedder (harness/kb/kb_embed.c); the KD term is off");
-        return 0;
-    }
-    KbSettings s;
-    kb_settings_copy(&s, &st->kb);
-    kb_settings_set(&s.dataset_type, d->type);
-    kb_settings_set(&s.dataset_root, d->root);
-    // The classes the run trains on (the synthetic split may keep some of the reader's), with their anomalous
-    // images for the VQA answers.
+// The classes the run trains on (the synthetic split may keep some of the reader's), with their anomalous images
+// for the VQA answers; s = st's kb settings for d.
+static void kb_inputs_of(const Settings *st, const ExecDataset *d, KbSettings *s, KbDataset *out) {
+    kb_settings_copy(s, &st->kb);
+    kb_settings_set(&s->dataset_type, d->type);
+    kb_settings_set(&s->dataset_root, d->root);
     KbDataset kd = {0};
     kd.type = strdup(d->type);
     kd.n_classes = d->n_classes;
@@ -100,6 +100,26 @@ int text_kb_means(const Settings *st, ClipModel *model, Tokenizer *tok, const Ex
         kd.images[kd.n_images++] = (KbImage){.class_name = strdup(d->classes[d->cls[i]]->name), .path = strdup(p),
                                              .rel = strdup(rel)};
     }
+    *out = kd;
+}
+
+int text_kb_sources(const Settings *st, const ExecDataset *d, KbSettings *s, KbClassTexts **out) {
+    KbDataset kd;
+    kb_inputs_of(st, d, s, &kd);
+    int rc = kb_load_all(s, &kd, out), n = kd.n_classes;
+    kb_dataset_free(&kd);
+    if (rc != 0) kb_settings_free(s);
+    return rc != 0 ? -1 : n;
+}
+
+int text_kb_means(const Settings *st, ClipModel *model, Tokenizer *tok, const ExecDataset *d, float *kb) {
+    if (!kb_class_embeddings) {
+        log_msg("knowledge base: this build has no KB embedder (harness/kb/kb_embed.c); the KD term is off");
+        return 0;
+    }
+    KbSettings s;
+    KbDataset kd;
+    kb_inputs_of(st, d, &s, &kd);
     // One embedding cache, kb.cache_dir/embeddings/, shared with `kanoclip kb embed` (cache.dir holds image
     // features); runs sharing it (a grid's parallel cells) fill it one at a time.
     char *lock_path = fs_join(s.cache_dir, "embeddings.lock");

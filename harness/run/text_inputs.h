@@ -8,6 +8,7 @@
 #include "model/clip_model.h"
 #include "model/kanoclip.h"
 #include "model/tokenizer.h"
+#include "harness/kb/kb_loader.h"
 
 // The word each class contributes to its prompts: its prompt name ("metal nut"), or "object" when
 // method.class_token is "object". Static or pointing into d.
@@ -25,5 +26,10 @@ int text_fixed_features(const Settings *s, Tokenizer *tok, const ClipText *text,
 // Returns 1 when computed, 0 when this build has no knowledge-base embedder (the KD term must then be off),
 // -1 with err_set.
 int text_kb_means(const Settings *s, ClipModel *model, Tokenizer *tok, const ExecDataset *d, float *kb);
+
+// The knowledge each of d's classes would get (harness/kb/kb_loader.h), without embedding anything: *out
+// (n_classes entries; kb_class_texts_free each, then free) and kbs (st's kb settings bound to d; kb_settings_free).
+// Returns the class count, -1 with err_set.
+int text_kb_sources(const Settings *st, const ExecDataset *d, KbSettings *kbs, KbClassTexts **out);
 
 #endif
