@@ -1,5 +1,5 @@
-// The baseline heads (model/baselines.h): configuration defaults, per-method scoring of a batch, and the
-// training step of the two trained baselines (APRIL-GAN's linear maps, AnomalyCLIP's prompts) with Adam.
+// The baseline heads (model/baselines.h): the head's setup (text per class, AnomalyCLIP's prompts), per-method
+// scoring of a batch, and the training step of the two trained baselines (APRIL-GAN's linear maps, AnomalyCLIP's prompts) with Adam.
 #include "model/baseline_internal.h"
 #include "common/error.h"
 #include "common/rng.h"
@@ -8,70 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-const char *baseline_method_name(BaselineMethod m) {
-    static const char *names[] = {"clip", "clip-ac", "winclip", "april-gan", "anomalyclip"};
-    return m >= 0 && m <= BL_ANOMALYCLIP ? names[m] : "?";
-}
-
-int baseline_method_from_name(const char *name) {
-    for (int m = 0; m <= BL_ANOMALYCLIP; m++)
-        if (!strcmp(name, baseline_method_name(m))) return m;
-    return -1;
-}
-
-void baseline_config_defaults(BaselineConfig *c, BaselineMethod method, int L) {
-    memset(c, 0, sizeof *c);
-    c->method = method;
-    c->image_size = 518;
-    c->pos_interp = CLIP_POS_BILINEAR;
-    c->logit_scale = 100.0f;
-    c->softmax_first = 1;
-    c->align_corners = 0;
-    c->n_layers = 1;
-    c->layers[0] = -1;
-    c->global_ln_post = 1;
-    c->templates = BL_TPL_NONE;
-    c->text_pool = BL_POOL_MEAN_UNIT;
-    c->class_name = BL_CLASS_SPACES;
-    c->n_scales = 2, c->scales[0] = 2, c->scales[1] = 3;
-    c->vv_from = L / 4 > 0 ? L / 4 : 1;
-    c->n_ctx = 12, c->deep_depth = 9, c->deep_len = 4;
-    strcpy(c->state_normal, "");
-    strcpy(c->state_abnormal, "damaged");
-    strcpy(c->object_word, "object");
-    c->local_weight = 1.0f;
-    c->init_std = 0.02f;
-    c->lr = 1e-3f, c->beta1 = 0.5f, c->beta2 = 0.999f, c->eps = 1e-8f;
-    c->seed = 111;
-    int q = L / 4 > 0 ? L / 4 : 1;
-    switch (method) {
-    case BL_CLIP: c->sigma = 4.0f; break;  // maps as AnomalyCLIP's pipeline without DPAM (zsad-anchors §1.7)
-    case BL_CLIP_AC: c->sigma = 4.0f, c->templates = BL_TPL_IMAGENET80; break;
-    case BL_WINCLIP:
-        c->image_size = 240;
-        c->logit_scale = 1.0f / 0.07f;
-        c->templates = BL_TPL_WINCLIP21;
-        c->text_pool = BL_POOL_MEAN_RAW;
-        c->class_name = BL_CLASS_RAW;  // anomalib's WinclipModel.setup(class_name) gets the category as is
-        break;
-    case BL_APRILGAN:
-        c->templates = BL_TPL_APRILGAN35;
-        c->class_name = BL_CLASS_RAW;
-        c->softmax_first = 0, c->align_corners = 1;
-        c->n_layers = 4;
-        for (int i = 0; i < 4; i++) c->layers[i] = q * (i + 1);
-        break;
-    case BL_ANOMALYCLIP:
-        c->logit_scale = 1.0f / 0.07f;
-        c->sigma = 4.0f;
-        c->global_ln_post = 0;
-        c->class_name = BL_CLASS_OBJECT;
-        c->n_layers = 4;
-        for (int i = 0; i < 4; i++) c->layers[i] = q * (i + 1);
-        break;
-    }
-}
 
 const BaselineConfig *baseline_config(const Baseline *b) { return &b->cfg; }
 float *baseline_params(Baseline *b) { return b->params; }

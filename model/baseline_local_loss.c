@@ -4,6 +4,7 @@
 #include "model/baselines.h"
 #include "model/kanoclip_losses.h"
 #include "model/ops_extra.h"
+#include "model/ops_infer.h"
 
 #include <math.h>
 #include <stdlib.h>

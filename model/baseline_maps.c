@@ -2,6 +2,7 @@
 // softmax and upsampling (docs/reference/zsad-anchors.md §0 item 3), WinCLIP's windows and harmonic aggregation (§1.6).
 #include "model/baselines.h"
 #include "model/ops_extra.h"
+#include "model/ops_infer.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -2,6 +2,7 @@
 #include "model/baseline_internal.h"
 #include "model/ops.h"
 #include "model/ops_extra.h"
+#include "model/ops_infer.h"
 #include "common/error.h"
 
 #include <stdlib.h>

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "model/ops.h"
 #include "model/ops_extra.h"
+#include "model/ops_infer.h"
 
 typedef struct { float **ptr; size_t n; } Slot;
 

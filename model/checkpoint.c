@@ -17,40 +17,6 @@
 // Both formats store little-endian values, which F32 tensors are served in place as.
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "checkpoint reading assumes a little-endian host");
 
-CkTensor *ck_add_tensor(Checkpoint *ck, const char *name) {
-    if (ck->count == ck->cap) {
-        int cap = ck->cap ? 2 * ck->cap : 64;
-        CkTensor *t = realloc(ck->tensors, (size_t)cap * sizeof *t);
-        if (!t) return NULL;
-        ck->tensors = t;
-        ck->cap = cap;
-    }
-    char *copy = strdup(name);
-    if (!copy) return NULL;
-    CkTensor *t = &ck->tensors[ck->count++];
-    memset(t, 0, sizeof *t);
-    t->name = copy;
-    t->storage = -1;
-    return t;
-}
-
-int64_t ck_numel(const int64_t *shape, int ndim) {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || __builtin_mul_overflow(n, shape[i], &n)) return -1;
-    }
-    return n;
-}
-
-const char *ck_shape_str(const int64_t *shape, int ndim, char *buf, size_t size) {
-    size_t at = 0;
-    at += snprintf(buf + at, at < size ? size - at : 0, "[");
-    for (int i = 0; i < ndim; i++)
-        at += snprintf(buf + at, at < size ? size - at : 0, i ? ", %lld" : "%lld", (long long)shape[i]);
-    snprintf(buf + at, at < size ? size - at : 0, "]");
-    return buf;
-}
-
 static int tensor_name_cmp(const void *a, const void *b) {
     return strcmp(((const CkTensor *)a)->name, ((const CkTensor *)b)->name);
 }

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "model/ops.h"
 #include "model/ops_extra.h"
+#include "model/ops_infer.h"
 
 size_t dattn_param_count(const DattnShape *s) {
     size_t P = s->P, Cg = P / s->G;

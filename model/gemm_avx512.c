@@ -7,6 +7,7 @@
 // (the 6 rows' slice, 18 KiB, stays in L1; the panel slice streams from L2). Measured on one core against one
 // whole OpenBLAS call: 90-96% of its rate, with no re-packing when the work is split into tiles.
 #include "model/gemm_avx512.h"
+#include "model/vec_exp.h"
 
 #if defined(__AVX512F__)
 

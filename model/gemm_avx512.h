@@ -5,7 +5,9 @@
 #ifndef MODEL_GEMM_AVX512_H
 #define MODEL_GEMM_AVX512_H
 
-#include "model/ops_infer.h"
+#include <stddef.h>
+
+#include "model/linear_epilogue.h"
 
 #if defined(__AVX512F__)
 // Same contract as linear_forward: out (N,OC) (row stride ldo) = epilogue(inp (N,K) (stride ldi) · weight ᵀ + bias).

@@ -13,6 +13,7 @@
 #include "model/kanoclip_losses.h"
 #include "model/ops.h"
 #include "model/ops_extra.h"
+#include "model/ops_infer.h"
 
 // ---- seeded PRNG (xoshiro256**, seeded through splitmix64) ----
 
@@ -286,30 +287,6 @@ static int text_backward(Kanoclip *m, int U, const float *tfeat, const float *tn
         }
     }
     return 0;
-}
-
-// Adapter activations, then ic (B,P), icn (B,P), icnorm (B), logits (B,2), in one zeroed block after ad.dln.
-float *kano_global_buffers(AdapterActs *ad, int B, int P, int R) {
-    float *buf = calloc((size_t)B * (5 * P + 2 * R + 5), sizeof(float));
-    ad->ln = buf; ad->mean = ad->ln + B * P; ad->rstd = ad->mean + B; ad->h = ad->rstd + B; ad->dh = ad->h + B * R;
-    ad->dln = ad->dh + B * R;
-    return buf;
-}
-
-// Global branch: logits (B,2) = norm(I_c) · [t_n, t_a]ᵀ / tau; keeps icn (B,P), icnorm (B).
-void kano_global_forward(Kanoclip *m, const KanoBatch *b, const float *tfeat, int U, const int *uidx,
-                         AdapterActs *ad, float *ic, float *icn, float *icnorm, float *logits) {
-    int B = b->B, P = m->cfg.width, R = P / m->cfg.adapter_ratio;
-    if (m->cfg.adapter) adapter_forward(ic, ad, &m->p.adapter, b->global, B, P, R, m->cfg.adapter_residual);
-    else memcpy(ic, b->global, sizeof(float) * B * P);
-    l2norm_rows_forward(icn, icnorm, ic, B, P);
-    for (int i = 0; i < B; i++)
-        for (int s = 0; s < 2; s++) {
-            const float *t = tfeat + ((size_t)s * U + uidx[i]) * P;
-            double d = 0.0;
-            for (int p = 0; p < P; p++) d += (double)icn[(size_t)i * P + p] * t[p];
-            logits[i * 2 + s] = (float)(d / m->cfg.tau);
-        }
 }
 
 int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) {

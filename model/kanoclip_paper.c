@@ -18,6 +18,7 @@
 #include "model/conv_adapter.h"
 #include "model/kanoclip_losses.h"
 #include "model/ops_extra.h"
+#include "model/ops_infer.h"
 
 int kano_paper_switches_on(const KanoclipConfig *c) { return c->local_fused || c->map_minmax || c->global_max_map; }
 

@@ -1,6 +1,7 @@
 // CPU reference of the extra ops (model/ops_extra.h): OpenMP loops; gradients that scatter are split by
 // channel so threads never write the same element.
 #include "model/ops_extra.h"
+#include "model/vec_exp.h"
 #include "model/ops_infer.h"
 
 #include <math.h>

@@ -37,8 +37,6 @@ static inline BilinearTap bilinear_tap(float gx, float gy, int H, int W, int ali
 }
 
 
-// GELU (erf) forward/backward come from model/ops_infer.h (the engine's), included here for the heads.
-#include "model/ops_infer.h"
 
 // ReLU, elementwise; the backward reads the forward's output (out > 0 <=> inp > 0).
 void relu_forward(float *out, const float *inp, size_t N);

@@ -1,5 +1,5 @@
 // CPU kernels beside the op table (model/ops.h) that the CLIP towers need: exact GELU, activations fused with a
-// bias add, attention that keeps no probability matrix (inference), a vectorisable exp, and the towers' loops
+// bias add, attention that keeps no probability matrix (inference), and the towers' loops
 // (GEMM tiles, LayerNorm rows, attention heads) spread over the task pool (model/task_pool.h).
 #ifndef MODEL_OPS_INFER_H
 #define MODEL_OPS_INFER_H
@@ -7,27 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// exp(x) for float, within 2 ulp (Cephes polynomial on [-ln2/2, ln2/2]); branch-free so
-// loops over it vectorise. Inputs are clamped to [-87.33, 88.3] (the normal float range).
-static inline float exp_fast(float x) {
-    x = x < -87.33f ? -87.33f : x;
-    x = x > 88.30f ? 88.30f : x;
-    // n = round(x / ln2) through the 1.5 * 2^23 trick; r = x - n ln2 in two parts (Cody-Waite)
-    float t = x * 1.44269504088896341f + 12582912.0f;
-    float n = t - 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union { float f; int32_t i; } u = {t}, s;
-    s.i = (u.i - 0x4B400000 + 127) << 23;  // 2^n from the integer hidden in t's mantissa
-    return p * s.f;
-}
+#include "model/linear_epilogue.h"
+#include "model/vec_exp.h"
 
 // Exact (erf) GELU, Hugging Face hidden_act "gelu": x * Φ(x).
 void gelu_forward(float *out, const float *inp, size_t N);
@@ -46,7 +27,6 @@ void bias_act_forward(float *x, float *pre, const float *bias, int N, int C, int
 // On AVX-512 builds the tiles run model/gemm_avx512.c's kernel on weights packed once per call; elsewhere (or
 // with KANOCLIP_GEMM=openblas) each tile is one single-threaded sgemm call (model/gemm.h: our AVX2 kernel where
 // the CPU has one, else OpenBLAS; OpenBLAS with KANOCLIP_GEMM=openblas).
-typedef enum { LINEAR_STORE, LINEAR_ACCUM, LINEAR_QUICKGELU, LINEAR_GELU } LinearMode;
 void linear_forward(float *out, int ldo, const float *inp, int ldi, const float *weight, const float *bias, int N,
                     int C, int OC, LinearMode mode);
 

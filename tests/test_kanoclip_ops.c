@@ -2,6 +2,7 @@
 // gradients within 1e-4; sampling gradients also against central finite differences of our own forward (1e-2).
 #include "tests/npy.h"
 #include "model/ops_extra.h"
+#include "model/ops_infer.h"
 
 #define DIR "build/fixtures/kanoclip_ops"
 #define F(name) npy_f32(DIR, name, NULL)

@@ -5,7 +5,8 @@
 #ifndef HARNESS_REPORT_TABLE3_H
 #define HARNESS_REPORT_TABLE3_H
 
-#include "harness/report/tables.h"
+#include "harness/report/paper_numbers.h"
+#include "harness/report/tables_data.h"
 
 // Writes table3_paper.md and table3_paper.csv into out_dir when any run has report.table table3 (else nothing).
 // header: the provenance comment line. *n_files += the files written. -1 with err_set.

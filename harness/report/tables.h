@@ -16,32 +16,12 @@
 #ifndef HARNESS_TABLES_H
 #define HARNESS_TABLES_H
 
+#include "harness/report/paper_numbers.h"
 #include "harness/report/tables_data.h"
-
-// Paper numbers to show beside ours (experiments/paper_numbers.csv): one row per (table, dataset, method), in
-// percent, empty where the source gives nothing; `source` says where each number comes from.
-typedef struct {
-    char *table, *dataset, *method, *source;
-    double v[4];  // image_auroc, image_ap, pixel_auroc, pixel_aupro (percent)
-    int has[4];
-} PaperRow;
-
-typedef struct {
-    PaperRow *rows;
-    int n;
-    char sha256[65];
-} PaperNumbers;
-
-int paper_numbers_load(const char *path, PaperNumbers *out);
-void paper_numbers_free(PaperNumbers *p);
 
 // Writes every table for these runs (sorted by folder) into out_dir as .md, .csv, .tex. paper may be NULL.
 // *n_files gets the count of files written. -1 with err_set.
 int tables_write(RunResult *runs, int n_runs, const PaperNumbers *paper, const char *out_dir, int *n_files);
 
-// Display name of a dataset ("mvtec" -> "MVTec AD"); the name itself when unknown.
-const char *dataset_display_name(const char *name);
-// 0 industrial, 1 medical, -1 neither; and the position in the paper's order.
-int dataset_family(const char *name, int *position);
 
 #endif
