@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
             int words[4] = {s ? 600 : 500, 1000 + c, 2000 + c, 269};
             kanoclip_prompt_ids(ids + (c * 2 + s) * 77, eot + c * 2 + s, 77, cfg.n_ctx, words, 4);
         }
-    KanoPrompts pr = {U, 77, ids, eot};
+    KanoPrompts pr = {U, 77, ids, eot, 1};  // one prompt per state
     float *kb = malloc(sizeof(float) * U * 768);
     for (int i = 0; i < U * 768; i++) kb[i] = frand();
     if (kanoclip_set_prompts(m, &pr) || kanoclip_set_kb(m, kb)) { fprintf(stderr, "bench_train: %s\n", err_msg()); return 1; }

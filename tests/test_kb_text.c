@@ -485,6 +485,7 @@ Test(kb_settings, defaults_file_matches_the_code) {
             else if (!strcmp(key, "backoff_max_s")) snprintf(got, sizeof got, "%.1f", s.backoff_max_s);
             else if (!strcmp(key, "offline")) snprintf(got, sizeof got, "%s", s.offline ? "true" : "false");
             else if (!strcmp(key, "embed_batch")) snprintf(got, sizeof got, "%d", s.embed_batch);
+            else if (!strcmp(key, "require")) snprintf(got, sizeof got, "%s", s.require_fetched ? "fetched" : "any");
             else cr_assert_fail("defaults.yaml: kb.%s is not a setting the code reads", key);
             want = got;
         }
@@ -493,7 +494,7 @@ Test(kb_settings, defaults_file_matches_the_code) {
     yaml_document_delete(&doc);
     yaml_parser_delete(&p);
     fclose(f);
-    cr_assert_eq(n_keys, 29, "every KbSettings field has a key");
+    cr_assert_eq(n_keys, 30, "every KbSettings field has a key");
     cr_assert_eq(kb_settings_check(&s), 0, "%s", err_msg());
     kb_settings_free(&s);
 }
