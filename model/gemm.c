@@ -19,6 +19,8 @@ static _Atomic unsigned long long flop_count;
 double gemm_flops(void) { return (double)flop_count; }
 
 enum { KC = 256, MC = 120, NC = 4096, BPACK = 1 << 24, INPLACE_N = 128 };
+// The tile grid is made for this many threads whatever the machine has (about 3 tiles each).
+enum { GEMM_TILE_THREADS = 8 };
 
 // Products this small in M or N are matrix-vector work bound by memory: left to OpenBLAS (a tile of 6 x 64
 // would compute mostly padding).
@@ -240,17 +242,20 @@ static void gemm_blocked(const GemmMicro *u, int ta, int tb, int M, int N, int K
         return;
     }
     GemmJob j = {u, ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, M, N, 1, NULL, (N + u->nr - 1) / u->nr};
-    int threads = 2.0 * M * N * K < 4e6 ? 1 : task_pool_threads();
+    // The tiles depend on the product's shape alone, never on the thread count: an element's sum is the same
+    // whichever tile and thread computes it, so results do not change with run.threads (a grid's Slurm tasks and
+    // grid --run give the same bytes). Small products are one tile.
+    int small = 2.0 * M * N * K < 4e6, threads = small ? 1 : task_pool_threads();
+    int want = small ? 1 : 3 * GEMM_TILE_THREADS, mr = u->mr, nr = u->nr;
+    int nrg = (M + 47) / 48 < want ? (M + 47) / 48 : want;  // row groups of at least 48 rows
+    if (nrg < 1) nrg = 1;
+    j.rows = ((M + nrg - 1) / nrg + mr - 1) / mr * mr;
+    nrg = (M + j.rows - 1) / j.rows;
+    int npan = (N + nr - 1) / nr, ncg = (want + nrg - 1) / nrg;
+    if (ncg > npan) ncg = npan;
+    j.cols = (npan + ncg - 1) / ncg * nr;
+    j.ncg = (N + j.cols - 1) / j.cols;
     if (threads > 1) {
-        int want = 3 * threads, mr = u->mr, nr = u->nr;
-        int nrg = (M + 47) / 48 < want ? (M + 47) / 48 : want;  // row groups of at least 48 rows
-        if (nrg < 1) nrg = 1;
-        j.rows = ((M + nrg - 1) / nrg + mr - 1) / mr * mr;
-        nrg = (M + j.rows - 1) / j.rows;
-        int npan = (N + nr - 1) / nr, ncg = (want + nrg - 1) / nrg;
-        if (ncg > npan) ncg = npan;
-        j.cols = (npan + ncg - 1) / ncg * nr;
-        j.ncg = (N + j.cols - 1) / j.cols;
         size_t bfloats = (size_t)K * npan * nr;
         if (bfloats <= BPACK && N <= NC) {
             static __thread float *shared;
@@ -260,7 +265,7 @@ static void gemm_blocked(const GemmMicro *u, int ta, int tb, int M, int N, int K
         }
         task_pool_run(nrg * j.ncg, gemm_task, &j);
     } else {
-        gemm_tile(&j, 0, M, 0, N);
+        for (int t = 0; t < nrg * j.ncg; t++) gemm_task(&j, t);
     }
 }
 

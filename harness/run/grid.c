@@ -460,6 +460,8 @@ int grid_write_slurm(const Grid *g, const char *out_path, const char *exe, int *
     }
     fprintf(c, " --out ");
     sh_quote(c, tables_dir);
+    // the paper's numbers beside ours, as grid --run's tables have them (harness/cli/cmd_grid.c)
+    if (fs_exists("experiments/paper_numbers.csv")) fprintf(c, " --paper experiments/paper_numbers.csv");
     fclose(c);
     fprintf(f, "tables_id=$(sbatch --parsable --job-name=kanoclip-%s-tables", g->name);
     // --kill-on-invalid-dep: a failed cell cancels the tables job instead of leaving it pending forever.
