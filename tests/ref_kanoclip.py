@@ -12,7 +12,7 @@ Scenarios, each in OUT/<name>/:
   deep      KnPL with AnomalyCLIP-style deep text prompts (overwriting positions 1..NDEEP before text layer 2):
             two Adam steps, gradients of the first (the deep prompts' included)
   fused     L_local once on the fused maps, max(M) inside the global BCE: two steps
-  minmax    L_local on the fused maps with Norm = per-image min-max (maps at eval too): two steps
+  minmax    L_local on the fused maps with Norm = per-image min-max (maps at eval too): one step
   adjectives two prompts per state (one per adjective, shared context), features averaged: two steps
   train10   the default switches (zero-initialised out-projections, bounded KD), ten Adam steps: per-step
             loss terms and the parameters after the tenth step
@@ -394,7 +394,7 @@ SCEN = {
     # the paper switches (docs/paper-switches.md), after the others for the same reason
     "fused": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random", steps=2,
                   local_fused=1, global_max=1),
-    "minmax": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random", steps=2,
+    "minmax": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random", steps=1,
                    local_fused=1, minmax=1),
     # one prompt per adjective, two per state (the paper's [Normal] / [Abnormal])
     "adjectives": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random",
