@@ -6,6 +6,7 @@
 #ifndef MODEL_BICMCI_H
 #define MODEL_BICMCI_H
 
+#include "model/backend.h"
 #include "model/kanoclip_params.h"
 
 typedef struct {
@@ -37,19 +38,21 @@ typedef struct {
     float *dF, *dT;                  // (N,P), (2,P) running gradients of the residual streams
     float *d_fln, *d_rvp, *d_op, *d_dln, *d_mlp_h, *d_mlp_ln;  // (N,P), (N,2P), (N,P), (N,P), (N,4P), (N,P)
     float *d_tln, *d_rvt, *d_ot, *d_sln, *d_qkv, *d_sao, *d_satt; // (2,P), (2,2P), (2,P), (2,P), (2,3P), (2,P), (H,2,2)
-    float *dA;                       // (H,2,N)
+    float *dA, *d_attp, *d_scores;   // (H,2,N) each: the gradients of att_t, att_p and the scores A
     float *d_logits, *d_fn, *d_tn;   // (N,2), (N,P), (2,P)
-    float *mem;
+    float *mem;                      // the backend's, one allocation
+    const Backend *be;
 } BicmciActs;
 
-int bicmci_acts_alloc(BicmciActs *a, const KanoclipConfig *cfg);
+// Activations in the backend's memory; F, T, dprobs, dT and the parameters below are the backend's too.
+int bicmci_acts_alloc(const Backend *be, BicmciActs *a, const KanoclipConfig *cfg);
 void bicmci_acts_free(BicmciActs *a);
 
 // F (N,P) patch features of the stage (CLS removed); T (2,P) text features (unit rows) -> a->probs (N,2).
-void bicmci_forward(BicmciActs *a, const BicmciParams *p, const KanoclipConfig *cfg, const float *F,
+void bicmci_forward(const Backend *be, BicmciActs *a, const BicmciParams *p, const KanoclipConfig *cfg, const float *F,
                     const float *T);
 // dprobs (N,2) -> g (gradient views) += ..., dT (2,P) += ... (the stage features are frozen: no dF).
-void bicmci_backward(float *dT, BicmciParams *g, const float *dprobs, BicmciActs *a, const BicmciParams *p,
+void bicmci_backward(const Backend *be, float *dT, BicmciParams *g, const float *dprobs, BicmciActs *a, const BicmciParams *p,
                      const KanoclipConfig *cfg, const float *F, const float *T);
 
 #endif

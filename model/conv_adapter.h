@@ -3,19 +3,20 @@
 #ifndef MODEL_CONV_ADAPTER_H
 #define MODEL_CONV_ADAPTER_H
 
+#include "model/backend.h"
 #include "model/kanoclip_params.h"
 
 typedef struct {
     float *ln, *mean, *rstd;   // (B,P), (B), (B)
     float *h;                  // (B,R) ReLU output
-    float *dh, *dln;           // (B,R), (B,P) backward scratch
+    float *dh, *dpre, *dln;    // (B,R), (B,R), (B,P) backward scratch
 } AdapterActs;
 
 // out (B,P) from I (B,P); R = P / ratio.
-void adapter_forward(float *out, AdapterActs *a, const AdapterParams *p, const float *I, int B, int P, int R,
-                     int residual);
+void adapter_forward(const Backend *be, float *out, AdapterActs *a, const AdapterParams *p, const float *I, int B,
+                     int P, int R, int residual);
 // g += ...; no input gradient (the global feature is frozen).
-void adapter_backward(AdapterParams *g, const float *dout, AdapterActs *a, const AdapterParams *p, const float *I,
-                      int B, int P, int R);
+void adapter_backward(const Backend *be, AdapterParams *g, const float *dout, AdapterActs *a, const AdapterParams *p,
+                      const float *I, int B, int P, int R);
 
 #endif

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "model/backend.h"
+
 typedef struct {
     int P, H, G;          // width, heads, offset groups
     int Hg, Wg;           // grid; N = Hg*Wg queries and keys (stride 1)
@@ -40,20 +42,23 @@ typedef struct {
     float *ao;                       // (N,P) attention output before the out-projection
     // backward scratch
     float *dao, *dq, *dxs, *dk, *dv; // (N,P)
-    float *datt;                     // (N,N)
+    float *datt;                     // (H/G,N,N) one group's heads
     float *dge, *dln, *ddw;          // (G,N,Cg)
     float *dpos, *doff;              // (G,N,2)
-    float *mem;
+    float *mem;                      // the backend's, one allocation
+    const Backend *be;
 } DattnActs;
 
 size_t dattn_param_count(const DattnShape *s);
-int dattn_acts_alloc(DattnActs *a, const DattnShape *s);
+// Activations in the backend's memory.
+int dattn_acts_alloc(const Backend *be, DattnActs *a, const DattnShape *s);
 void dattn_acts_free(DattnActs *a);
 
 // out (N,P) = DAttn(x (N,P)); out does not alias x.
-void dattn_forward(float *out, DattnActs *a, const DattnParams *p, const float *x, const DattnShape *s);
+void dattn_forward(const Backend *be, float *out, DattnActs *a, const DattnParams *p, const float *x,
+                   const DattnShape *s);
 // dx (N,P) += ..., g (gradient views laid out like p) += ..., from dout (N,P) and the last forward on x.
-void dattn_backward(float *dx, DattnParams *g, const float *dout, DattnActs *a, const DattnParams *p,
-                    const float *x, const DattnShape *s);
+void dattn_backward(const Backend *be, float *dx, DattnParams *g, const float *dout, DattnActs *a,
+                    const DattnParams *p, const float *x, const DattnShape *s);
 
 #endif

@@ -1,4 +1,5 @@
-// KAnoCLIP model: parameters, the training step (forward + backward + Adam) and evaluation (see kanoclip.h).
+// KAnoCLIP model: parameters, the text side (KnPL through the frozen text tower, the KD loss) and the training
+// step (forward + backward + Adam) over the op table (see kanoclip.h, kanoclip_internal.h).
 #include "model/kanoclip.h"
 
 #include <math.h>
@@ -7,13 +8,9 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "model/adam.h"
-#include "model/conv_adapter.h"
 #include "model/kanoclip_internal.h"
 #include "model/kanoclip_losses.h"
-#include "model/ops.h"
 #include "model/ops_extra.h"
-#include "model/ops_infer.h"
 
 // ---- seeded PRNG (xoshiro256**, seeded through splitmix64) ----
 
@@ -55,12 +52,12 @@ static int ends_with(const char *s, const char *suffix) {
 // Initialisation by tensor role (docs/reference/kanoclip-components.md §4.3, §5.4 item 5, §6.2): contexts N(0, ctx_std²);
 // LayerNorm weight 1, every bias 0; rpe trunc-normal 0.01; output projections zero when zero_init_out; the
 // adapter's W_up zero with the residual switch; other weights trunc-normal init_std.
-static void init_params(Kanoclip *m) {
+static void init_params(Kanoclip *m, float *params) {
     const KanoclipConfig *c = &m->cfg;
     uint64_t *s = m->rng;
     for (int i = 0; i < m->L.n; i++) {
         const KanoTensor *t = &m->L.t[i];
-        float *x = m->params + t->offset;
+        float *x = params + t->offset;
         const char *nm = t->name;
         double std = c->init_std;
         int zero = 0, one = 0, plain_normal = 0;
@@ -85,8 +82,15 @@ static void init_params(Kanoclip *m) {
     }
 }
 
-Kanoclip *kanoclip_new(const KanoclipConfig *cfg, int n_classes, const ClipText *text) {
-    if (kanoclip_config_check(cfg)) return NULL;
+// The floats of the KnPL tensors (contexts, deep prompts): the first ones of the block (kanoclip_params.c).
+static size_t text_param_count(const KanoclipConfig *c) {
+    if (!c->knpl) return 0;
+    return (size_t)2 * c->n_ctx * c->text_width +
+           (c->deep_prompts ? (size_t)(c->deep_depth - 1) * c->deep_tokens * c->text_width : 0);
+}
+
+Kanoclip *kanoclip_new_on(const Backend *be, const KanoclipConfig *cfg, int n_classes, const ClipText *text) {
+    if (!be || kanoclip_config_check(cfg)) return NULL;
     if (n_classes < 1) { err_set("kanoclip: %d classes", n_classes); return NULL; }
     if (cfg->knpl) {
         if (!text) { err_set("kanoclip: KnPL needs the text tower"); return NULL; }
@@ -103,19 +107,32 @@ Kanoclip *kanoclip_new(const KanoclipConfig *cfg, int n_classes, const ClipText 
     Kanoclip *m = calloc(1, sizeof *m);
     if (!m) { err_set("kanoclip: out of memory"); return NULL; }
     m->cfg = *cfg;
+    m->be = be;
     m->n_classes = n_classes;
     m->text = cfg->knpl ? text : NULL;
     kanoclip_layout(&m->L, NULL, cfg, NULL);
-    m->block = calloc(4 * m->L.total + 1, sizeof(float));
-    if (!m->block) { err_set("kanoclip: out of memory for %zu parameters", m->L.total); free(m); return NULL; }
+    size_t tn = text_param_count(cfg);
+    float *init = malloc(sizeof(float) * (m->L.total + 1));
+    m->tparams = calloc(2 * tn + 1, sizeof(float));
+    m->block = be->alloc(4 * m->L.total + tn + 1);
+    if (!init || !m->tparams || !m->block) {
+        if (!init || !m->tparams) err_set("kanoclip: out of memory for %zu parameters", m->L.total);
+        free(init);
+        kanoclip_free(m);
+        return NULL;
+    }
+    m->tgrads = m->tparams + tn;
     m->params = m->block; m->grads = m->params + m->L.total;
     m->adam_m = m->grads + m->L.total; m->adam_v = m->adam_m + m->L.total;
+    m->tgrads_dev = m->adam_v + m->L.total;
     kanoclip_views(&m->p, cfg, m->params);
     kanoclip_views(&m->g, cfg, m->grads);
     uint64_t x = cfg->seed;
     for (int i = 0; i < 4; i++) m->rng[i] = splitmix64(&x);
-    init_params(m);
-    if (bicmci_acts_alloc(&m->acts, cfg)) { kanoclip_free(m); return NULL; }
+    init_params(m, init);
+    be->upload(m->params, init, m->L.total);
+    free(init);
+    if (bicmci_acts_alloc(be, &m->acts, cfg)) { kanoclip_free(m); return NULL; }
     if (m->text && cfg->deep_prompts) {
         if (!(m->deep_run = deep_text_run_new(m->text))) { kanoclip_free(m); return NULL; }
     } else if (m->text && !(m->run = text_tower_new(m->text, 1, cfg->device, cfg->precision))) {
@@ -125,12 +142,18 @@ Kanoclip *kanoclip_new(const KanoclipConfig *cfg, int n_classes, const ClipText 
     return m;
 }
 
+Kanoclip *kanoclip_new(const KanoclipConfig *cfg, int n_classes, const ClipText *text) {
+    return kanoclip_new_on(backend_for(cfg->device), cfg, n_classes, text);
+}
+
 void kanoclip_free(Kanoclip *m) {
     if (!m) return;
     bicmci_acts_free(&m->acts);
     if (m->run) text_tower_free(m->run);
     deep_text_run_free(m->deep_run);
-    free(m->block); free(m->kb); free(m->fixed); free(m->ids); free(m->eot); free(m->tunit);
+    m->be->release(m->block);
+    m->be->release(m->work);
+    free(m->tparams); free(m->kb); free(m->fixed); free(m->ids); free(m->eot); free(m->tunit);
     free(m);
 }
 
@@ -186,8 +209,10 @@ int kanoclip_set_fixed_text(Kanoclip *m, const float *fixed) {
     return 0;
 }
 
-float *kanoclip_params(Kanoclip *m) { return m->params; }
-float *kanoclip_grads(Kanoclip *m) { return m->grads; }
+void kanoclip_download_params(const Kanoclip *m, float *host) { m->be->download(host, m->params, m->L.total); }
+void kanoclip_download_grads(const Kanoclip *m, float *host) { m->be->download(host, m->grads, m->L.total); }
+void kanoclip_upload_params(Kanoclip *m, const float *host) { m->be->upload(m->params, host, m->L.total); }
+const Backend *kanoclip_backend(const Kanoclip *m) { return m->be; }
 const KanoLayout *kanoclip_layout_of(const Kanoclip *m) { return &m->L; }
 const KanoclipConfig *kanoclip_config(const Kanoclip *m) { return &m->cfg; }
 long kanoclip_step(const Kanoclip *m) { return m->step; }
@@ -216,9 +241,10 @@ static int check_batch(const Kanoclip *m, const KanoBatch *b, int training) {
     return 0;
 }
 
-// Text features of the batch's classes: tfeat (2,U,P) unit rows (state-major), tnorm (2,U) the raw norms.
-// With KnPL the text tower runs once over the 2U prompts and keeps its activations for text_backward.
-static int text_forward(Kanoclip *m, const int *cls, int U, float *tfeat, float *tnorm, float *emb) {
+// Text features of the batch's classes, on the host: tfeat (2,U,P) unit rows (state-major), tnorm (2,U) the raw
+// norms. With KnPL the contexts come down from the backend and the text tower runs once over the prompts,
+// keeping its activations for text_backward.
+int kano_text_forward(Kanoclip *m, const int *cls, int U, float *tfeat, float *tnorm, float *emb) {
     int P = m->cfg.width;
     if (!m->cfg.knpl) {
         for (int s = 0; s < 2; s++)
@@ -228,6 +254,8 @@ static int text_forward(Kanoclip *m, const int *cls, int U, float *tfeat, float 
         return 0;
     }
     int L = m->ctx_len, TW = m->cfg.text_width, nc = m->cfg.n_ctx, A = m->n_adj, n = 2 * U * A;
+    m->be->download(m->tparams, m->params, text_param_count(&m->cfg));
+    const float *ctx_n = m->tparams, *ctx_a = ctx_n + (size_t)nc * TW, *deep = ctx_a + (size_t)nc * TW;
     int *eot = malloc(sizeof(int) * n);
     for (int s = 0; s < 2; s++)
         for (int u = 0; u < U; u++)
@@ -236,14 +264,14 @@ static int text_forward(Kanoclip *m, const int *cls, int U, float *tfeat, float 
                 const int *ids = m->ids + (((size_t)cls[u] * 2 + s) * A + a) * L;
                 float *e = emb + (size_t)j * L * TW;
                 if (clip_text_token_embeddings(m->text, ids, 1, L, e)) { free(eot); return -1; }
-                memcpy(e + TW, s ? m->p.ctx_a : m->p.ctx_n, sizeof(float) * nc * TW);
+                memcpy(e + TW, s ? ctx_a : ctx_n, sizeof(float) * nc * TW);
                 eot[j] = m->eot[(cls[u] * 2 + s) * A + a];
             }
     float *raw = malloc(sizeof(float) * n * P);
     free(m->tunit);
     m->tunit = malloc(sizeof(float) * n * (P + 1));
     m->tunorm = m->tunit + (size_t)n * P;
-    int rc = m->deep_run ? deep_text_forward(m->deep_run, emb, eot, n, L, m->p.deep, m->cfg.deep_depth - 1,
+    int rc = m->deep_run ? deep_text_forward(m->deep_run, emb, eot, n, L, deep, m->cfg.deep_depth - 1,
                                              m->cfg.deep_tokens, raw)
                          : text_tower_forward(m->run, emb, eot, n, L, raw);
     if (!rc && A == 1) l2norm_rows_forward(tfeat, tnorm, raw, n, P);  // one prompt per state: t = unit(raw)
@@ -261,10 +289,11 @@ static int text_forward(Kanoclip *m, const int *cls, int U, float *tfeat, float 
     return rc;
 }
 
-// dtfeat (2,U,P) -> gradients of the contexts through both normalisations, the adjectives' mean and the frozen
-// text tower.
+// dtfeat (2,U,P) -> gradients of the contexts (and deep prompts) through both normalisations, the adjectives'
+// mean and the frozen text tower, on the host; then added to the backend's gradient block.
 static int text_backward(Kanoclip *m, int U, const float *tfeat, const float *tnorm, const float *dtfeat, float *emb) {
     int P = m->cfg.width, L = m->ctx_len, TW = m->cfg.text_width, nc = m->cfg.n_ctx, A = m->n_adj, n = 2 * U * A;
+    size_t tn = text_param_count(&m->cfg);
     float *dmean = calloc((size_t)2 * U * P, sizeof(float)), *dunit = malloc(sizeof(float) * n * P);
     float *draw = calloc((size_t)n * P, sizeof(float));
     l2norm_rows_backward(A == 1 ? draw : dmean, dtfeat, tfeat, tnorm, 2 * U, P);
@@ -275,26 +304,41 @@ static int text_backward(Kanoclip *m, int U, const float *tfeat, const float *tn
         l2norm_rows_backward(draw, dunit, m->tunit, m->tunorm, n, P);
     }
     memset(emb, 0, sizeof(float) * n * L * TW);
-    int rc = m->deep_run ? deep_text_backward(m->deep_run, emb, m->g.deep, draw)
-                         : text_tower_backward(m->run, emb, draw);
+    memset(m->tgrads, 0, sizeof(float) * tn);
+    float *dctx_n = m->tgrads, *dctx_a = dctx_n + (size_t)nc * TW, *ddeep = dctx_a + (size_t)nc * TW;
+    int rc = m->deep_run ? deep_text_backward(m->deep_run, emb, ddeep, draw) : text_tower_backward(m->run, emb, draw);
     free(draw); free(dmean); free(dunit);
     if (rc) return -1;
     for (int s = 0; s < 2; s++) {
-        float *dctx = s ? m->g.ctx_a : m->g.ctx_n;
+        float *dctx = s ? dctx_a : dctx_n;
         for (int j = s * U * A; j < (s + 1) * U * A; j++) {
             const float *d = emb + ((size_t)j * L + 1) * TW;
             for (int i = 0; i < nc * TW; i++) dctx[i] += d[i];
         }
     }
+    m->be->upload(m->tgrads_dev, m->tgrads, tn);
+    m->be->axpy(m->grads, m->tgrads_dev, 1.0f, tn);
     return 0;
+}
+
+// KD against the knowledge-base mean of the batch's classes, on the host: dtfeat (2,U,P) +=.
+static void kd_loss(Kanoclip *m, const int *cls, int U, const float *tfeat, float *dtfeat, KanoLosses *L) {
+    const KanoclipConfig *c = &m->cfg;
+    int P = c->width;
+    float *kbar = calloc(P, sizeof(float));
+    for (int u = 0; u < U; u++)
+        for (int p = 0; p < P; p++) kbar[p] += m->kb[(size_t)cls[u] * P + p];
+    l2norm_rows_forward(kbar, NULL, kbar, 1, P);
+    L->kd = kd_forward_backward(dtfeat + (size_t)U * P, dtfeat, tfeat + (size_t)U * P, tfeat, kbar, U, P, c, c->w_kd,
+                                &L->cos_ak, &L->cos_nk, &L->cos_an);
+    free(kbar);
 }
 
 int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) {
     const KanoclipConfig *c = &m->cfg;
     if (check_batch(m, b, 1)) return -1;
-    int B = b->B, P = c->width, N = c->grid_h * c->grid_w, S = c->image_size, SS = S * S;
-    int R = c->adapter ? P / c->adapter_ratio : 1;
-    memset(m->grads, 0, sizeof(float) * m->L.total);
+    int B = b->B, P = c->width;
+    m->be->zero(m->grads, m->L.total);
     KanoLosses L = {0};
     int *cls = malloc(sizeof(int) * 2 * (m->n_classes + B)), *uidx = cls + m->n_classes + B;
     int U = batch_classes(m, b, cls, uidx);
@@ -303,102 +347,26 @@ int kanoclip_forward_backward(Kanoclip *m, const KanoBatch *b, KanoLosses *out) 
     float *tfeat = malloc(sizeof(float) * 2 * U * P), *tnorm = malloc(sizeof(float) * 2 * U);
     float *dtfeat = calloc((size_t)2 * U * P, sizeof(float));
     double t0 = omp_get_wtime();
-    int rc = text_forward(m, cls, U, tfeat, tnorm, emb);
+    int rc = kano_text_forward(m, cls, U, tfeat, tnorm, emb);
     L.time_text = (float)(omp_get_wtime() - t0);
     if (rc) goto done;
-
-    // KD against the knowledge-base mean of the batch's classes
-    if (c->knpl) {
-        float *kbar = calloc(P, sizeof(float));
-        if (m->kb) {
-            for (int u = 0; u < U; u++)
-                for (int p = 0; p < P; p++) kbar[p] += m->kb[(size_t)cls[u] * P + p];
-            l2norm_rows_forward(kbar, NULL, kbar, 1, P);
-            L.kd = kd_forward_backward(dtfeat + (size_t)U * P, dtfeat, tfeat + (size_t)U * P, tfeat, kbar, U, P, c,
-                                       c->w_kd, &L.cos_ak, &L.cos_nk, &L.cos_an);
-        }
-        free(kbar);
-    }
+    if (c->knpl && m->kb) kd_loss(m, cls, U, tfeat, dtfeat, &L);
 
     int joint = kano_paper_switches_on(c);  // the paper switches: global and local together (kanoclip_paper.c)
-    if (joint && kano_global_local_joint(m, b, tfeat, U, uidx, dtfeat, &L) < 0) { rc = -1; goto done; }
-    // global: CE over the two logits = BCE on p_a, as softplus(l_other − l_label)
-    if (!joint) {
-        AdapterActs ad;
-        float *buf = kano_global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
-              *logits = icnorm + B;
-        float *dicn = malloc(sizeof(float) * B * P * 2), *dic = dicn + B * P;
-        kano_global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
-        double lg = 0.0;
-        memset(dicn, 0, sizeof(float) * B * P * 2);
-        for (int i = 0; i < B; i++) {
-            int y = b->label[i] ? 1 : 0;
-            float z = logits[i * 2 + 1 - y] - logits[i * 2 + y];
-            lg += softplus_f(z);
-            float gz = sigmoid_f(z) * c->w_global / B;  // dL/dz; dz/dl_other = 1, dz/dl_y = −1
-            float dl[2];
-            dl[1 - y] = gz; dl[y] = -gz;
-            for (int s = 0; s < 2; s++) {
-                float *dt = dtfeat + ((size_t)s * U + uidx[i]) * P;
-                const float *t = tfeat + ((size_t)s * U + uidx[i]) * P;
-                for (int p = 0; p < P; p++) {
-                    dt[p] += dl[s] / c->tau * icn[(size_t)i * P + p];
-                    dicn[(size_t)i * P + p] += dl[s] / c->tau * t[p];
-                }
-            }
-        }
-        L.global = (float)(lg / B);
-        if (c->adapter) {
-            l2norm_rows_backward(dic, dicn, icn, icnorm, B, P);
-            adapter_backward(&m->g.adapter, dic, &ad, &m->p.adapter, b->global, B, P, R);
-        }
-        free(dicn); free(buf);
-    }
-
-    // local: per stage and image, Bi-CMCI -> maps -> focal + dice, forward and backward at once
+    KanoStep st;
+    size_t n_slots = ((size_t)3 * c->n_stages + 4) * B;
+    if ((rc = kano_step_begin(m, &st, b, tfeat, U, uidx, n_slots, joint ? kano_joint_extra(c) : kano_local_extra(c))))
+        goto done;
     t0 = omp_get_wtime();
-    if (!joint) {
-        float *pn = malloc(sizeof(float) * (size_t)N * 4), *pa = pn + N, *dpn = pa + N, *dpa = dpn + N;
-        float *up = malloc(sizeof(float) * (size_t)SS * 6), *upn = up, *upa = up + SS, *dupn = up + 2 * SS,
-              *dupa = up + 3 * SS, *gt = up + 4 * SS, *ngt = up + 5 * SS;
-        float *dprobs = malloc(sizeof(float) * N * 2), *T = malloc(sizeof(float) * 4 * P), *dT = T + 2 * P;
-        for (int s = 0; s < c->n_stages; s++) {
-            double focal = 0.0, dice_a = 0.0, dice_n = 0.0;
-            for (int i = 0; i < B; i++) {
-                const float *F = b->stage + (((size_t)i * c->n_stages + s) * (1 + N) + 1) * P;
-                for (int k = 0; k < 2; k++) memcpy(T + k * P, tfeat + ((size_t)k * U + uidx[i]) * P, sizeof(float) * P);
-                bicmci_forward(&m->acts, &m->p.stage[s], c, F, T);
-                for (int n = 0; n < N; n++) { pn[n] = m->acts.probs[2 * n]; pa[n] = m->acts.probs[2 * n + 1]; }
-                upsample_bilinear_forward(upn, pn, 1, c->grid_h, c->grid_w, S, S, c->upsample_align_corners);
-                upsample_bilinear_forward(upa, pa, 1, c->grid_h, c->grid_w, S, S, c->upsample_align_corners);
-                const float *mk = b->mask + (size_t)i * SS;
-                for (int q = 0; q < SS; q++) { gt[q] = mk[q] > 0.5f ? 1.0f : 0.0f; ngt[q] = 1.0f - gt[q]; }
-                focal += focal_sum_forward(upn, upa, gt, SS);
-                dice_a += dice_forward(upa, gt, SS);
-                dice_n += dice_forward(upn, ngt, SS);
-                memset(dupn, 0, sizeof(float) * SS * 2);
-                focal_sum_backward(dupn, dupa, upn, upa, gt, SS, c->w_local / ((float)B * SS));
-                dice_backward(dupa, upa, gt, SS, -c->w_local / B);
-                dice_backward(dupn, upn, ngt, SS, -c->w_local / B);
-                memset(dpn, 0, sizeof(float) * N * 2);
-                upsample_bilinear_backward(dpn, dupn, 1, c->grid_h, c->grid_w, S, S, c->upsample_align_corners);
-                upsample_bilinear_backward(dpa, dupa, 1, c->grid_h, c->grid_w, S, S, c->upsample_align_corners);
-                for (int n = 0; n < N; n++) { dprobs[2 * n] = dpn[n]; dprobs[2 * n + 1] = dpa[n]; }
-                memset(dT, 0, sizeof(float) * 2 * P);
-                bicmci_backward(dT, &m->g.stage[s], dprobs, &m->acts, &m->p.stage[s], c, F, T);
-                for (int k = 0; k < 2; k++) {
-                    float *d = dtfeat + ((size_t)k * U + uidx[i]) * P;
-                    for (int p = 0; p < P; p++) d[p] += dT[k * P + p];
-                }
-            }
-            float f = (float)(focal / ((double)B * SS)), da = (float)(1.0 - dice_a / B), dn = (float)(1.0 - dice_n / B);
-            L.focal += f;
-            L.dice += da + dn;
-            L.local += f + da + dn;
-        }
-        free(pn); free(up); free(dprobs); free(T);
+    if (joint) rc = kano_global_local_joint(m, &st, &L);
+    else {
+        L.global = kano_global_bce(m, &st, b->label);
+        kano_local_losses(m, &st, &L);
     }
+    if (!rc) rc = m->be->sync();
     L.time_local = (float)(omp_get_wtime() - t0);
+    if (rc) goto done;
+    kano_step_text_grads(m, &st, dtfeat);
 
     t0 = omp_get_wtime();
     if (c->knpl) rc = text_backward(m, U, tfeat, tnorm, dtfeat, emb);
@@ -412,56 +380,17 @@ done:
 
 void kanoclip_adam_step(Kanoclip *m) {
     m->step++;
-    adam_update(m->params, m->grads, m->adam_m, m->adam_v, m->L.total, m->step, m->cfg.lr, m->cfg.beta1,
-                m->cfg.beta2, m->cfg.adam_eps);
+    m->be->adam_update(m->params, m->grads, m->adam_m, m->adam_v, m->L.total, m->step, m->cfg.lr, m->cfg.beta1,
+                       m->cfg.beta2, m->cfg.adam_eps);
 }
 
 int kanoclip_train_step(Kanoclip *m, const KanoBatch *b, KanoLosses *out) {
     if (kanoclip_forward_backward(m, b, out)) return -1;
     kanoclip_adam_step(m);
-    return 0;
+    return m->be->sync();
 }
 
-int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global, float *score) {
-    const KanoclipConfig *c = &m->cfg;
+int kano_batch_classes(const Kanoclip *m, const KanoBatch *b, int *cls, int *uidx) {
     if (check_batch(m, b, 0)) return -1;
-    int B = b->B, P = c->width, N = c->grid_h * c->grid_w, S = c->image_size, SS = S * S;
-    int R = c->adapter ? P / c->adapter_ratio : 1;
-    int *cls = malloc(sizeof(int) * 2 * (m->n_classes + B)), *uidx = cls + m->n_classes + B;
-    int U = batch_classes(m, b, cls, uidx);
-    size_t emb_n = c->knpl ? (size_t)2 * U * (m->n_adj > 0 ? m->n_adj : 1) * m->ctx_len * c->text_width : 1;
-    float *emb = malloc(sizeof(float) * emb_n);
-    float *tfeat = malloc(sizeof(float) * 2 * U * P), *tnorm = malloc(sizeof(float) * 2 * U);
-    float *map = malloc(sizeof(float) * ((size_t)SS * 2 + N)), *up = map + SS, *pa = up + SS;
-    int rc = text_forward(m, cls, U, tfeat, tnorm, emb);
-    if (rc) goto done;
-    AdapterActs ad;
-    float *buf = kano_global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
-          *logits = icnorm + B;
-    kano_global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
-    float *Tb = malloc(sizeof(float) * 2 * P);
-    for (int i = 0; i < B; i++) {
-        float pg = 1.0f / (1.0f + expf(logits[i * 2] - logits[i * 2 + 1]));
-        memset(map, 0, sizeof(float) * SS);
-        for (int k = 0; k < 2; k++) memcpy(Tb + k * P, tfeat + ((size_t)k * U + uidx[i]) * P, sizeof(float) * P);
-        for (int s = 0; s < c->n_stages; s++) {
-            const float *F = b->stage + (((size_t)i * c->n_stages + s) * (1 + N) + 1) * P;
-            bicmci_forward(&m->acts, &m->p.stage[s], c, F, Tb);
-            for (int n = 0; n < N; n++) pa[n] = m->acts.probs[2 * n + 1];
-            upsample_bilinear_forward(up, pa, 1, c->grid_h, c->grid_w, S, S, c->upsample_align_corners);
-            for (int q = 0; q < SS; q++) map[q] += up[q] / c->n_stages;
-        }
-        if (c->map_minmax) kano_minmax_forward(map, SS);  // Norm(.) of Eq. 10 as min-max (scale-free)
-        if (c->gauss_sigma > 0) gaussian_filter_forward(map, map, 1, S, S, c->gauss_sigma, c->gauss_truncate);
-        float mx = -INFINITY;
-        for (int q = 0; q < SS; q++) mx = fmaxf(mx, map[q]);
-        if (maps) memcpy(maps + (size_t)i * SS, map, sizeof(float) * SS);
-        if (p_global) p_global[i] = pg;
-        if (score) score[i] = pg + mx;
-    }
-    free(Tb);
-    free(buf);
-done:
-    free(cls); free(emb); free(tfeat); free(tnorm); free(map);
-    return rc;
+    return batch_classes(m, b, cls, uidx);
 }

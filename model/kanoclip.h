@@ -26,7 +26,9 @@ typedef struct Kanoclip Kanoclip;
 
 // A model with parameters initialised from cfg->seed. n_classes: rows of prompts/KB/fixed text.
 // text: the frozen text tower (needed when cfg->knpl; may be NULL otherwise). NULL with err_set.
+// The heads run on backend_for(cfg->device) (model/backend.h); kanoclip_new_on names the backend.
 Kanoclip *kanoclip_new(const KanoclipConfig *cfg, int n_classes, const ClipText *text);
+Kanoclip *kanoclip_new_on(const Backend *be, const KanoclipConfig *cfg, int n_classes, const ClipText *text);
 void kanoclip_free(Kanoclip *m);
 
 // Builds a KanoPrompts entry: words (n_words) = token ids of "<state word> <class name> ." without SOT/EOT.
@@ -49,9 +51,11 @@ int kanoclip_train_step(Kanoclip *m, const KanoBatch *b, KanoLosses *out);
 // = global p_a; score (B) = p_global + max(map). Any output may be NULL. -1 with err_set.
 int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global, float *score);
 
-// The parameter block (one allocation), its table, and the gradient block.
-float *kanoclip_params(Kanoclip *m);
-float *kanoclip_grads(Kanoclip *m);
+// The parameter and gradient blocks live on the backend: copies to and from host arrays of layout->total floats.
+void kanoclip_download_params(const Kanoclip *m, float *host);
+void kanoclip_download_grads(const Kanoclip *m, float *host);
+void kanoclip_upload_params(Kanoclip *m, const float *host);
+const Backend *kanoclip_backend(const Kanoclip *m);
 const KanoLayout *kanoclip_layout_of(const Kanoclip *m);
 const KanoclipConfig *kanoclip_config(const Kanoclip *m);
 long kanoclip_step(const Kanoclip *m);

@@ -6,163 +6,125 @@
 // M_x = Norm(Σ_s up_x,s) (x = n, a); L_local = focal(M_n, M_a) + dice(M_a, G) + dice(M_n, 1 − G) once, or per
 // stage as AnomalyCLIP; L_global = BCE((p_a + max M_a) / 2, y) (torch's log clamp at −100) or CE on the logits.
 // Bi-CMCI is run twice per (stage, image): forward for the maps, again before its backward (one stage's
-// activations are kept at a time).
+// activations are kept at a time). On the backend; the loss terms come down through the step's slots, and with
+// max(M) inside the global loss each image's max comes down before its backward.
 #include "model/kanoclip_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/error.h"
-#include "model/bicmci.h"
-#include "model/conv_adapter.h"
-#include "model/kanoclip_losses.h"
 #include "model/ops_extra.h"
-#include "model/ops_infer.h"
 
 int kano_paper_switches_on(const KanoclipConfig *c) { return c->local_fused || c->map_minmax || c->global_max_map; }
 
-void kano_minmax_forward(float *x, int n) {
-    float lo = x[0], hi = x[0];
-    for (int q = 1; q < n; q++) lo = fminf(lo, x[q]), hi = fmaxf(hi, x[q]);
-    float d = hi - lo;
-    for (int q = 0; q < n; q++) x[q] = d > 0 ? (x[q] - lo) / d : 0.0f;
-}
-
-// Backward of y = (x − min x) / (max x − min x) given y and the extremes of x: dx += dy / d, and the gradients of
-// min and max (Σ dy (y − 1) / d and −Σ dy y / d) shared evenly by the tied extremes, as torch's amin/amax.
-static void minmax_backward(float *dx, const float *dy, const float *x, const float *y, int n) {
-    float lo = x[0], hi = x[0];
-    for (int q = 1; q < n; q++) lo = fminf(lo, x[q]), hi = fmaxf(hi, x[q]);
-    float d = hi - lo;
-    if (!(d > 0)) return;
-    double glo = 0, ghi = 0;
-    int nlo = 0, nhi = 0;
-    for (int q = 0; q < n; q++) {
-        dx[q] += dy[q] / d;
-        glo += (double)dy[q] * (y[q] - 1.0) / d;
-        ghi -= (double)dy[q] * y[q] / d;
-        nlo += x[q] == lo;
-        nhi += x[q] == hi;
-    }
-    for (int q = 0; q < n; q++) {
-        if (x[q] == lo) dx[q] += (float)(glo / nlo);
-        if (x[q] == hi) dx[q] += (float)(ghi / nhi);
-    }
+size_t kano_joint_extra(const KanoclipConfig *c) {
+    return (size_t)c->image_size * c->image_size * (2 * c->n_stages + 10);
 }
 
 static float log_clamped(double v) { return (float)fmax(log(v), -100.0); }  // torch's binary_cross_entropy
 
-int kano_global_local_joint(Kanoclip *m, const KanoBatch *b, const float *tfeat, int U, const int *uidx,
-                            float *dtfeat, KanoLosses *L) {
+// The terms of one pair of maps (un, ua) into slot[0..3): focal sum, dice(ua, G), dice(un, 1 − G); their
+// gradients into dun, dua (+=).
+static void local_terms(const Backend *be, const KanoclipConfig *c, float *slot, float *dun, float *dua,
+                        const float *un, const float *ua, const float *gt, const float *ngt, int B, int SS) {
+    be->focal_sum_op_forward(slot, un, ua, gt, SS);
+    be->dice_op_forward(slot + 1, ua, gt, SS);
+    be->dice_op_forward(slot + 2, un, ngt, SS);
+    be->focal_sum_backward(dun, dua, un, ua, gt, SS, c->w_local / ((float)B * SS));
+    be->dice_backward(dua, ua, gt, SS, -c->w_local / B);
+    be->dice_backward(dun, un, ngt, SS, -c->w_local / B);
+}
+
+int kano_global_local_joint(Kanoclip *m, KanoStep *st, KanoLosses *L) {
     const KanoclipConfig *c = &m->cfg;
-    int B = b->B, P = c->width, N = c->grid_h * c->grid_w, S = c->image_size, SS = S * S, NS = c->n_stages;
-    int R = c->adapter ? P / c->adapter_ratio : 1, ac = c->upsample_align_corners;
-    AdapterActs ad;
-    float *buf = kano_global_buffers(&ad, B, P, R), *ic = ad.dln + B * P, *icn = ic + B * P, *icnorm = icn + B * P,
-          *logits = icnorm + B;
-    float *dicn = calloc((size_t)B * P * 2, sizeof(float)), *dic = dicn + B * P;
-    float *up = malloc(sizeof(float) * (size_t)SS * (2 * NS + 10)), *sum = up + (size_t)2 * NS * SS;
-    float *Mx = sum + 2 * SS, *dM = Mx + 2 * SS, *dsum = dM + 2 * SS, *gt = dsum + 2 * SS, *ngt = gt + SS;
-    float *pn = malloc(sizeof(float) * (size_t)N * 4), *pa = pn + N, *dpn = pa + N, *dpa = dpn + N;
-    float *dprobs = malloc(sizeof(float) * N * 2), *T = malloc(sizeof(float) * 4 * P), *dT = T + 2 * P;
-    float *dup = malloc(sizeof(float) * (size_t)SS * 2);
-    if (!buf || !dicn || !up || !pn || !dprobs || !T || !dup) {
-        free(buf); free(dicn); free(up); free(pn); free(dprobs); free(T); free(dup);
-        return err_set("KAnoCLIP: out of memory for the fused maps (%d stages of %d x %d)", NS, S, S);
-    }
-    kano_global_forward(m, b, tfeat, U, uidx, &ad, ic, icn, icnorm, logits);
-    double lg = 0, focal_all = 0, dice_all = 0;
-    double *focal_s = calloc(NS, sizeof(double)), *dice_s = calloc(NS, sizeof(double));
+    const Backend *be = m->be;
+    int B = st->B, P = st->P, N = st->N, S = st->S, SS = st->SS, NS = st->NS, ac = c->upsample_align_corners;
+    size_t per_image = 3 + 3 * (size_t)NS + 1;  // slots: fused terms, each stage's terms, max M_a
+    float *up = st->extra, *sum = up + (size_t)2 * NS * SS, *Mx = sum + 2 * SS, *dM = Mx + 2 * SS,
+          *dsum = dM + 2 * SS, *dup = dsum + 2 * SS;
+    float *logits = malloc(sizeof(float) * 4 * B), *dl = logits + 2 * B;
+    float *slots = malloc(sizeof(float) * per_image * B);
+    if (!logits || !slots) { free(logits); free(slots); return err_set("KAnoCLIP: out of memory for %d images", B); }
+    kano_global_forward(m, st, logits);
+    double lg = 0;
     for (int i = 0; i < B; i++) {
-        const float *mk = b->mask + (size_t)i * SS;
-        for (int q = 0; q < SS; q++) { gt[q] = mk[q] > 0.5f ? 1.0f : 0.0f; ngt[q] = 1.0f - gt[q]; }
-        for (int k = 0; k < 2; k++) memcpy(T + k * P, tfeat + ((size_t)k * U + uidx[i]) * P, sizeof(float) * P);
-        memset(sum, 0, sizeof(float) * 2 * SS);
+        const float *gt = st->gt + (size_t)i * SS, *ngt = st->ngt + (size_t)i * SS, *T = st->T + (size_t)i * 2 * P;
+        float *slot = st->slots + per_image * i;
+        be->zero(sum, (size_t)2 * SS);
         for (int s = 0; s < NS; s++) {
-            const float *F = b->stage + (((size_t)i * NS + s) * (1 + N) + 1) * P;
             float *un = up + (size_t)2 * s * SS, *ua = un + SS;
-            bicmci_forward(&m->acts, &m->p.stage[s], c, F, T);
-            for (int n = 0; n < N; n++) { pn[n] = m->acts.probs[2 * n]; pa[n] = m->acts.probs[2 * n + 1]; }
-            upsample_bilinear_forward(un, pn, 1, c->grid_h, c->grid_w, S, S, ac);
-            upsample_bilinear_forward(ua, pa, 1, c->grid_h, c->grid_w, S, S, ac);
-            for (int q = 0; q < SS; q++) sum[q] += un[q], sum[SS + q] += ua[q];
+            bicmci_forward(be, &m->acts, &m->p.stage[s], c, kano_stage_features(st, i, s), T);
+            be->deinterleave2(st->probs_n, st->probs_a, m->acts.probs, N);
+            be->upsample_bilinear_forward(un, st->probs_n, 1, c->grid_h, c->grid_w, S, S, ac);
+            be->upsample_bilinear_forward(ua, st->probs_a, 1, c->grid_h, c->grid_w, S, S, ac);
+            be->axpy(sum, un, 1.0f, (size_t)2 * SS);  // [un | ua] onto [sum_n | sum_a]
         }
         // M_n = Mx[0..SS), M_a = Mx[SS..2SS): Norm of the stage sums
-        memcpy(Mx, sum, sizeof(float) * 2 * SS);
         for (int k = 0; k < 2; k++) {
-            if (c->map_minmax) kano_minmax_forward(Mx + k * SS, SS);
-            else for (int q = 0; q < SS; q++) Mx[k * SS + q] /= NS;
+            if (c->map_minmax) {
+                be->copy(Mx + k * SS, sum + k * SS, SS);
+                be->minmax_forward(Mx + k * SS, SS);
+            } else {
+                be->scale_copy(Mx + k * SS, sum + k * SS, 1.0f / NS, SS);
+            }
         }
-        memset(dM, 0, sizeof(float) * 2 * SS);
-        if (c->local_fused) {
-            focal_all += focal_sum_forward(Mx, Mx + SS, gt, SS);
-            dice_all += (1.0 - dice_forward(Mx + SS, gt, SS)) + (1.0 - dice_forward(Mx, ngt, SS));
-            focal_sum_backward(dM, dM + SS, Mx, Mx + SS, gt, SS, c->w_local / ((float)B * SS));
-            dice_backward(dM + SS, Mx + SS, gt, SS, -c->w_local / B);
-            dice_backward(dM, Mx, ngt, SS, -c->w_local / B);
-        }
+        be->zero(dM, (size_t)2 * SS);
+        if (c->local_fused) local_terms(be, c, slot, dM, dM + SS, Mx, Mx + SS, gt, ngt, B, SS);
         // global: p_a = σ(l_a − l_n); with max(M) inside, BCE on s = (p_a + max M_a) / 2
-        int y = b->label[i] ? 1 : 0;
-        float dl[2];
+        int y = st->label[i] ? 1 : 0;
         if (c->global_max_map) {
-            float mx = Mx[SS];
-            for (int q = 1; q < SS; q++) mx = fmaxf(mx, Mx[SS + q]);
+            float mx;
+            be->max_value(slot + per_image - 1, Mx + SS, SS);
+            be->download(&mx, slot + per_image - 1, 1);
             double p = 1.0 / (1.0 + exp((double)logits[i * 2] - logits[i * 2 + 1])), sc = 0.5 * (p + mx);
             lg -= y ? log_clamped(sc) : log_clamped(1.0 - sc);
             // d loss / d s (torch: the clamped log has zero gradient below −100; not reached here)
             double ds = (y ? -1.0 / sc : 1.0 / (1.0 - sc)) * c->w_global / B;
             double dp = 0.5 * ds * p * (1.0 - p);
-            dl[1] = (float)dp, dl[0] = (float)-dp;
-            int nmax = 0;
-            for (int q = 0; q < SS; q++) nmax += Mx[SS + q] == mx;
-            for (int q = 0; q < SS; q++)
-                if (Mx[SS + q] == mx) dM[SS + q] += (float)(0.5 * ds / nmax);
+            dl[i * 2 + 1] = (float)dp, dl[i * 2] = (float)-dp;
+            be->max_ties_backward(dM + SS, Mx + SS, SS, (float)(0.5 * ds));
         } else {
             float z = logits[i * 2 + 1 - y] - logits[i * 2 + y];
             lg += softplus_f(z);
             float gz = sigmoid_f(z) * c->w_global / B;
-            dl[1 - y] = gz; dl[y] = -gz;
-        }
-        for (int s = 0; s < 2; s++) {
-            float *dt = dtfeat + ((size_t)s * U + uidx[i]) * P;
-            const float *t = tfeat + ((size_t)s * U + uidx[i]) * P;
-            for (int p = 0; p < P; p++) {
-                dt[p] += dl[s] / c->tau * icn[(size_t)i * P + p];
-                dicn[(size_t)i * P + p] += dl[s] / c->tau * t[p];
-            }
+            dl[i * 2 + 1 - y] = gz; dl[i * 2 + y] = -gz;
         }
         // back through Norm to the stage sums
-        memset(dsum, 0, sizeof(float) * 2 * SS);
+        be->zero(dsum, (size_t)2 * SS);
         for (int k = 0; k < 2; k++) {
-            if (c->map_minmax) minmax_backward(dsum + k * SS, dM + k * SS, sum + k * SS, Mx + k * SS, SS);
-            else for (int q = 0; q < SS; q++) dsum[k * SS + q] = dM[k * SS + q] / NS;
+            if (c->map_minmax) be->minmax_backward(dsum + k * SS, dM + k * SS, sum + k * SS, Mx + k * SS, SS);
+            else be->scale_copy(dsum + k * SS, dM + k * SS, 1.0f / NS, SS);
         }
         for (int s = 0; s < NS; s++) {
-            const float *F = b->stage + (((size_t)i * NS + s) * (1 + N) + 1) * P;
+            const float *F = kano_stage_features(st, i, s);
             float *un = up + (size_t)2 * s * SS, *ua = un + SS, *dun = dup, *dua = dup + SS;
-            memcpy(dup, dsum, sizeof(float) * 2 * SS);
-            if (!c->local_fused) {  // AnomalyCLIP's per-stage terms on this stage's maps
-                focal_s[s] += focal_sum_forward(un, ua, gt, SS);
-                dice_s[s] += (1.0 - dice_forward(ua, gt, SS)) + (1.0 - dice_forward(un, ngt, SS));
-                focal_sum_backward(dun, dua, un, ua, gt, SS, c->w_local / ((float)B * SS));
-                dice_backward(dua, ua, gt, SS, -c->w_local / B);
-                dice_backward(dun, un, ngt, SS, -c->w_local / B);
-            }
-            memset(dpn, 0, sizeof(float) * N * 2);
-            upsample_bilinear_backward(dpn, dun, 1, c->grid_h, c->grid_w, S, S, ac);
-            upsample_bilinear_backward(dpa, dua, 1, c->grid_h, c->grid_w, S, S, ac);
-            for (int n = 0; n < N; n++) { dprobs[2 * n] = dpn[n]; dprobs[2 * n + 1] = dpa[n]; }
-            bicmci_forward(&m->acts, &m->p.stage[s], c, F, T);  // this stage's activations again
-            memset(dT, 0, sizeof(float) * 2 * P);
-            bicmci_backward(dT, &m->g.stage[s], dprobs, &m->acts, &m->p.stage[s], c, F, T);
-            for (int k = 0; k < 2; k++) {
-                float *d = dtfeat + ((size_t)k * U + uidx[i]) * P;
-                for (int p = 0; p < P; p++) d[p] += dT[k * P + p];
-            }
+            be->copy(dup, dsum, (size_t)2 * SS);
+            // AnomalyCLIP's per-stage terms on this stage's maps
+            if (!c->local_fused) local_terms(be, c, slot + 3 + 3 * s, dun, dua, un, ua, gt, ngt, B, SS);
+            be->zero(st->dprobs_n, (size_t)2 * N);  // dprobs_n and dprobs_a
+            be->upsample_bilinear_backward(st->dprobs_n, dun, 1, c->grid_h, c->grid_w, S, S, ac);
+            be->upsample_bilinear_backward(st->dprobs_a, dua, 1, c->grid_h, c->grid_w, S, S, ac);
+            be->interleave2(st->dprobs, st->dprobs_n, st->dprobs_a, N);
+            bicmci_forward(be, &m->acts, &m->p.stage[s], c, F, T);  // this stage's activations again
+            bicmci_backward(be, st->dT + (size_t)i * 2 * P, &m->g.stage[s], st->dprobs, &m->acts, &m->p.stage[s], c,
+                            F, T);
         }
     }
+    kano_global_backward(m, st, dl);
+    be->download(slots, st->slots, per_image * B);
     L->global = (float)(lg / B);
+    double focal_all = 0, dice_all = 0;
+    double *focal_s = calloc(NS, sizeof(double)), *dice_s = calloc(NS, sizeof(double));
+    for (int i = 0; i < B; i++) {
+        const float *t = slots + per_image * i;
+        focal_all += t[0];
+        dice_all += (1.0 - t[1]) + (1.0 - t[2]);
+        for (int s = 0; s < NS; s++) {
+            focal_s[s] += t[3 + 3 * s];
+            dice_s[s] += (1.0 - t[4 + 3 * s]) + (1.0 - t[5 + 3 * s]);
+        }
+    }
     if (c->local_fused) {
         L->focal = (float)(focal_all / ((double)B * SS));
         L->dice = (float)(dice_all / B);
@@ -173,11 +135,6 @@ int kano_global_local_joint(Kanoclip *m, const KanoBatch *b, const float *tfeat,
         }
     }
     L->local = L->focal + L->dice;
-    if (c->adapter) {
-        l2norm_rows_backward(dic, dicn, icn, icnorm, B, P);
-        adapter_backward(&m->g.adapter, dic, &ad, &m->p.adapter, b->global, B, P, R);
-    }
-    free(focal_s); free(dice_s);
-    free(buf); free(dicn); free(up); free(pn); free(dprobs); free(T); free(dup);
+    free(focal_s); free(dice_s); free(logits); free(slots);
     return 0;
 }

@@ -27,8 +27,13 @@ int kanoclip_save(const Kanoclip *m, const char *path) {
         ok = fwrite(&len, 4, 1, f) == 1 && fwrite(t->name, 1, len, f) == len && fwrite(&nd, 4, 1, f) == 1 &&
              fwrite(sh, 4, 3, f) == 3;
     }
-    ok = ok && fwrite(m->params, 4, total, f) == total && fwrite(m->adam_m, 4, total, f) == total &&
-         fwrite(m->adam_v, 4, total, f) == total;
+    float *host = malloc(sizeof(float) * 3 * total + 1);
+    if (host) {  // parameters and both moments, from the backend
+        m->be->download(host, m->params, total);
+        m->be->download(host + total, m->adam_m, 2 * total);
+    }
+    ok = ok && host && fwrite(host, 4, 3 * total, f) == 3 * total;
+    free(host);
     ok = (fclose(f) == 0) && ok;
     if (!ok) { remove(tmp); free(tmp); return err_set("%s: write failed", path); }
     int rc = fs_commit(tmp, path);
@@ -43,6 +48,7 @@ int kanoclip_load(Kanoclip *m, const char *path) {
     uint32_t version, n;
     uint64_t total, rng[4];
     int64_t step;
+    float *host = NULL;
     int rc = -1;
     if (fread(magic, 1, 16, f) != 16 || memcmp(magic, MAGIC, 16) != 0) { err_set("%s: not a KAnoCLIP state file", path); goto out; }
     if (fread(&version, 4, 1, f) != 1 || version != 1) { err_set("%s: unsupported version", path); goto out; }
@@ -65,12 +71,16 @@ int kanoclip_load(Kanoclip *m, const char *path) {
             goto out;
         }
     }
-    if (fread(m->params, 4, total, f) != total || fread(m->adam_m, 4, total, f) != total ||
-        fread(m->adam_v, 4, total, f) != total) { err_set("%s: truncated data", path); goto out; }
+    host = malloc(sizeof(float) * 3 * total + 1);
+    if (!host) { err_set("%s: out of memory for %llu floats", path, (unsigned long long)total); goto out; }
+    if (fread(host, 4, 3 * total, f) != 3 * total) { err_set("%s: truncated data", path); goto out; }
+    m->be->upload(m->params, host, total);
+    m->be->upload(m->adam_m, host + total, 2 * total);
     m->step = step;
     memcpy(m->rng, rng, sizeof rng);
     rc = 0;
 out:
+    free(host);
     fclose(f);
     return rc;
 }

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "model/backend.h"
+
 typedef struct {
     int P, M, K;   // width, heads, points per head
     int Hg, Wg;    // grid
@@ -34,18 +36,20 @@ typedef struct {
     float *ao;              // (N,P) before the out-projection
     // backward scratch
     float *dao, *dquery, *dvalue, *doff, *datt, *dsamp, *dgrid;  // (N,P) x3, (N,M*K*2), (N,M*K), (M,N*K,hd), (M,N*K,2)
-    float *mem;
+    float *dlogit;          // (N,M*K) softmax backward
+    float *mem;                      // the backend's, one allocation
+    const Backend *be;
 } MsdaActs;
 
 size_t msda_param_count(const MsdaShape *s);
-int msda_acts_alloc(MsdaActs *a, const MsdaShape *s);
+int msda_acts_alloc(const Backend *be, MsdaActs *a, const MsdaShape *s);
 void msda_acts_free(MsdaActs *a);
 // The Deformable-DETR initialisation of the offset bias: head h points along angle 2πh/M, scaled so its larger
 // component is 1, times (k + 1) for point k. off_b (M*K*2).
 void msda_init_offset_bias(float *off_b, int M, int K);
 
-void msda_forward(float *out, MsdaActs *a, const MsdaParams *p, const float *x, const MsdaShape *s);
-void msda_backward(float *dx, MsdaParams *g, const float *dout, MsdaActs *a, const MsdaParams *p, const float *x,
+void msda_forward(const Backend *be, float *out, MsdaActs *a, const MsdaParams *p, const float *x, const MsdaShape *s);
+void msda_backward(const Backend *be, float *dx, MsdaParams *g, const float *dout, MsdaActs *a, const MsdaParams *p, const float *x,
                    const MsdaShape *s);
 
 #endif

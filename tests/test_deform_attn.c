@@ -28,7 +28,7 @@ static void views(DattnParams *p, float *at) {
 
 static double loss(DattnActs *a, const DattnParams *p, const float *x, const float *dy, const DattnShape *s) {
     float out[N * P];
-    dattn_forward(out, a, p, x, s);
+    dattn_forward(backend_cpu(), out, a, p, x, s);
     double l = 0.0;
     for (int i = 0; i < N * P; i++) l += (double)out[i] * dy[i];
     return l;
@@ -47,9 +47,9 @@ Test(deform_attn, backward_matches_finite_differences) {
     float x[N * P], dy[N * P], dx[N * P] = {0}, out[N * P];
     for (int i = 0; i < N * P; i++) { x[i] = frand(); dy[i] = frand(); }
     DattnActs a;
-    cr_assert_eq(dattn_acts_alloc(&a, &s), 0);
-    dattn_forward(out, &a, &p, x, &s);
-    dattn_backward(dx, &g, dy, &a, &p, x, &s);
+    cr_assert_eq(dattn_acts_alloc(backend_cpu(), &a, &s), 0);
+    dattn_forward(backend_cpu(), out, &a, &p, x, &s);
+    dattn_backward(backend_cpu(), dx, &g, dy, &a, &p, x, &s);
     struct { const char *what; float *val, *grad; int n; } checks[] = {
         {"off_pw_w", p.off_pw_w, g.off_pw_w, 2 * CG}, {"off_dw_w", p.off_dw_w, g.off_dw_w, 9},
         {"off_ln_w", p.off_ln_w, g.off_ln_w, CG}, {"rpe", p.rpe, g.rpe, 40}, {"q_w", p.q_w, g.q_w, 30},

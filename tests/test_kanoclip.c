@@ -4,8 +4,11 @@
 // eval maps and scores 1e-4, parameters after the Adam steps 1e-4 (see for_each_tensor).
 #include "tests/npy.h"
 #include "common/error.h"
+#include "model/backend.h"
 #include "model/kanoclip.h"
 
+#include <signal.h>
+#include <stddef.h>
 #include <unistd.h>
 
 #define DIR "build/fixtures/kanoclip"
@@ -191,11 +194,26 @@ static void for_each_tensor(Kanoclip *m, const char *scen, const char *prefix, f
     if (after_adam) cr_assert(skipped < L->total / 20, "%s: %zu of %zu parameters left out", scen, skipped, L->total);
 }
 
-static Kanoclip *make_model(const Scenario *sc, const Inputs *in) {
+// A host copy of the parameter (or gradient) block, which lives on the model's backend.
+static float *params_of(const Kanoclip *m) {
+    float *x = malloc(sizeof(float) * kanoclip_layout_of(m)->total);
+    kanoclip_download_params(m, x);
+    return x;
+}
+static float *grads_of(const Kanoclip *m) {
+    float *x = malloc(sizeof(float) * kanoclip_layout_of(m)->total);
+    kanoclip_download_grads(m, x);
+    return x;
+}
+
+static Kanoclip *make_model_on(const Backend *be, const Scenario *sc, const Inputs *in) {
     KanoclipConfig c = scenario_config(sc);
-    Kanoclip *m = kanoclip_new(&c, NCLS, sc->knpl ? text_tower() : NULL);
+    Kanoclip *m = kanoclip_new_on(be, &c, NCLS, sc->knpl ? text_tower() : NULL);
     cr_assert_not_null(m, "kanoclip_new: %s", err_msg());
-    for_each_tensor(m, sc->name, "p_", kanoclip_params(m), 0, 0);
+    float *init = params_of(m);
+    for_each_tensor(m, sc->name, "p_", init, 0, 0);
+    kanoclip_upload_params(m, init);
+    free(init);
     if (sc->knpl) {
         set_prompts(m, sc->adjectives ? 2 : 1);
         cr_assert_eq(kanoclip_set_kb(m, in->kb), 0);
@@ -204,6 +222,8 @@ static Kanoclip *make_model(const Scenario *sc, const Inputs *in) {
     }
     return m;
 }
+
+static Kanoclip *make_model(const Scenario *sc, const Inputs *in) { return make_model_on(backend_cpu(), sc, in); }
 
 static void check_losses(const KanoLosses *l, const float *want, const char *what) {
     float got[9] = {l->total, l->kd, l->global, l->local, l->focal, l->dice, l->cos_ak, l->cos_nk, l->cos_an};
@@ -236,10 +256,16 @@ static void run_scenario(const Scenario *sc) {
         char what[64];
         snprintf(what, sizeof what, "%s step %d", sc->name, step + 1);
         check_losses(&l, losses + step * 9, what);
-        if (step == 0) for_each_tensor(m, sc->name, "g_", kanoclip_grads(m), 1e-3, 1);
+        if (step == 0) {
+            float *g = grads_of(m);
+            for_each_tensor(m, sc->name, "g_", g, 1e-3, 1);
+            free(g);
+        }
         kanoclip_adam_step(m);
     }
-    for_each_tensor(m, sc->name, "pT_", kanoclip_params(m), 1e-4, 1);
+    float *pT = params_of(m);
+    for_each_tensor(m, sc->name, "pT_", pT, 1e-4, 1);
+    free(pT);
     kanoclip_free(m);
     free(maps); free(losses);
     free_inputs(&in);
@@ -326,7 +352,9 @@ Test(kanoclip, state_save_load_roundtrip) {
     cr_assert_eq(kanoclip_train_step(r, &b, &l3), 0);
     cr_assert_eq(l2.total, l3.total, "resumed loss %.9g != %.9g", l3.total, l2.total);
     const KanoLayout *L = kanoclip_layout_of(m);
-    cr_assert(memcmp(kanoclip_params(m), kanoclip_params(r), L->total * sizeof(float)) == 0, "resumed params differ");
+    float *pm = params_of(m), *pr = params_of(r);
+    cr_assert(memcmp(pm, pr, L->total * sizeof(float)) == 0, "resumed params differ");
+    free(pm); free(pr);
     // a model with other switches refuses the file, naming it
     KanoclipConfig c2 = scenario_config(&sc);
     c2.bicmci_full = 1;
@@ -358,4 +386,76 @@ Test(kanoclip, bad_inputs_are_named) {
     cr_assert(strstr(err_msg(), "class id 5") != NULL, "%s", err_msg());
     kanoclip_free(m);
     free_inputs(&in);
+}
+
+// The guard backend (model/backend.h): the same scenarios with every buffer of the heads in memory the host
+// cannot touch outside an op; losses, evaluation outputs, gradients and parameters after the steps must be the
+// CPU backend's exactly (the same CPU ops run; only where the memory lives differs).
+static void same_on_guard(const Scenario *sc) {
+    Inputs in = load_inputs();
+    Kanoclip *m[2] = {make_model_on(backend_cpu(), sc, &in), make_model_on(backend_guard(), sc, &in)};
+    KanoBatch b = {B, in.stage, in.glob, in.mask, in.label, in.class_id};
+    float *maps[2], pg[2][B], score[2][B], *g[2], *p[2];
+    KanoLosses l[2];
+    long before = backend_guard_calls();
+    for (int k = 0; k < 2; k++) {
+        maps[k] = malloc(sizeof(float) * B * S * S);
+        cr_assert_eq(kanoclip_eval(m[k], &b, maps[k], pg[k], score[k]), 0, "%s", err_msg());
+        for (int step = 0; step < sc->steps; step++) {
+            cr_assert_eq(kanoclip_forward_backward(m[k], &b, &l[k]), 0, "%s", err_msg());
+            kanoclip_adam_step(m[k]);
+        }
+        g[k] = grads_of(m[k]);
+        p[k] = params_of(m[k]);
+    }
+    size_t n = kanoclip_layout_of(m[0])->total;
+    cr_assert(backend_guard_calls() > before + 100, "%s: the guard backend was not used", sc->name);
+    cr_assert(memcmp(maps[0], maps[1], sizeof(float) * B * S * S) == 0, "%s: maps differ on guard", sc->name);
+    cr_assert(memcmp(score[0], score[1], sizeof score[0]) == 0 && memcmp(pg[0], pg[1], sizeof pg[0]) == 0,
+              "%s: scores differ on guard", sc->name);
+    cr_assert(memcmp(&l[0], &l[1], offsetof(KanoLosses, time_text)) == 0, "%s: losses differ on guard", sc->name);
+    cr_assert(memcmp(g[0], g[1], sizeof(float) * n) == 0, "%s: gradients differ on guard", sc->name);
+    cr_assert(memcmp(p[0], p[1], sizeof(float) * n) == 0, "%s: parameters differ on guard", sc->name);
+    fprintf(stderr, "kanoclip %s: guard backend identical to cpu (%zu parameters, %d steps)\n", sc->name, n, sc->steps);
+    for (int k = 0; k < 2; k++) { kanoclip_free(m[k]); free(maps[k]); free(g[k]); free(p[k]); }
+    free_inputs(&in);
+    release_text_tower();
+}
+
+Test(kanoclip_guard, every_switch_identical_to_cpu) {
+    Scenario scs[] = {
+        {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 0, 0, 0, 0, 0},
+        {"full", 1, 1, 0, 1, 1, 0, 1, KD_TRIPLET, 1, DEFORM_DAT, 0, 0, 0, 0, 0},
+        {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0},
+        {"noadapt", 1, 0, 0, 1, 0, 0, 0, KD_INFONCE, 1, DEFORM_DAT, 0, 0, 0, 0, 0},
+        {"msda", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_MSDA, 0, 0, 0, 0, 0},
+        {"deep", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 1, 0, 0, 0, 0},
+        {"fused", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 1, 0, 1, 0},
+        {"minmax", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 1, 1, 0, 0},
+        {"adjectives", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof scs / sizeof scs[0]; i++) same_on_guard(&scs[i]);
+}
+
+// A planted host read of a backend buffer: the guard makes it a fault where it happens. (In the
+// AddressSanitizer build of this suite the sanitizer leaves SIGSEGV to the test runner.)
+#if defined(__SANITIZE_ADDRESS__)
+const char *__asan_default_options(void) { return "handle_segv=0"; }
+#endif
+Test(kanoclip_guard, a_host_read_of_a_device_buffer_crashes, .signal = SIGSEGV) {
+    const Backend *be = backend_guard();
+    float *d = be->alloc(64), host[64];
+    for (int i = 0; i < 64; i++) host[i] = (float)i;
+    be->upload(d, host, 64);
+    be->download(host, d, 64);  // the sanctioned way
+    cr_assert_eq(host[63], 63.0f);
+    volatile float x = d[3];    // the planted bug
+    (void)x;
+}
+
+// A host buffer handed to an op: the guard aborts naming the op and the argument.
+Test(kanoclip_guard, a_host_buffer_passed_to_an_op_aborts, .signal = SIGABRT) {
+    const Backend *be = backend_guard();
+    float *d = be->alloc(64), host[64] = {0};
+    be->axpy(d, host, 1.0f, 64);
 }

@@ -150,7 +150,12 @@ static int prepare_eval(KanoHead *h, ExecDataset *d) {
     if (h->m != h->trained) kanoclip_free(h->m);
     h->m = kanoclip_new(&h->kc, d->n_classes, h->kc.knpl ? &h->model->text : NULL);
     if (!h->m) return -1;
-    memcpy(kanoclip_params(h->m), kanoclip_params(h->trained), sizeof(float) * kanoclip_layout_of(h->trained)->total);
+    size_t n = kanoclip_layout_of(h->trained)->total;
+    float *params = malloc(sizeof(float) * n + 1);
+    if (!params) return err_set("KAnoCLIP: out of memory for %zu parameters", n);
+    kanoclip_download_params(h->trained, params);
+    kanoclip_upload_params(h->m, params);
+    free(params);
     return set_text(h, h->m, d);
 }
 

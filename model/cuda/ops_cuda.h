@@ -111,6 +111,36 @@ void bce_logits_backward_cuda(float *dx, const float *x, const float *y, int N, 
 void adam_update_cuda(float *p, const float *g, float *m, float *v, size_t n, long step, float lr, float beta1,
                       float beta2, float eps);
 
+// ---- model/ops_heads.h (ops_cuda_heads.cu) -------------------------------------------------------------------
+void axpy_cuda(float *y, const float *x, float a, size_t n);
+void scale_copy_cuda(float *out, const float *inp, float a, size_t n);
+void deinterleave2_cuda(float *a, float *b, const float *ab, int n);
+void interleave2_cuda(float *ab, const float *a, const float *b, int n);
+void mask_binarize_cuda(float *gt, float *ngt, const float *mask, int n);
+void softmax_pair_forward_cuda(float *out, const float *inp, int n);
+void softmax_pair_backward_cuda(float *dinp, const float *dout, const float *out, int n);
+void softmax_rows_backward_inplace_cuda(float *d, const float *out, int R, int C);
+void focal_sum_op_forward_cuda(float *loss, const float *pn, const float *pa, const float *g, int n);
+void focal_sum_backward_cuda(float *dpn, float *dpa, const float *pn, const float *pa, const float *g, int n,
+                             float scale);
+void dice_op_forward_cuda(float *D, const float *p, const float *g, int n);
+void dice_backward_cuda(float *dp, const float *p, const float *g, int n, float scale);
+void minmax_forward_cuda(float *x, int n);
+void minmax_backward_cuda(float *dx, const float *dy, const float *x, const float *y, int n);
+void max_value_cuda(float *out, const float *x, int n);
+void max_ties_backward_cuda(float *dx, const float *x, int n, float g);
+void dat_positions_forward_cuda(float *pos, const float *off, int Hg, int Wg, float range);
+void dat_positions_backward_cuda(float *doff, const float *dpos, const float *off, int Hg, int Wg, float range);
+void dat_rpe_softmax_forward_cuda(float *att, const float *rpe, const float *pos, int heads, int Hg, int Wg);
+void dat_rpe_backward_cuda(float *drpe, float *dpos, const float *datt, const float *rpe, const float *pos, int heads,
+                           int Hg, int Wg);
+void msda_grid_forward_cuda(float *grid, const float *off, int h, int M, int K, int Hg, int Wg);
+void msda_grid_backward_cuda(float *doff, const float *dgrid, int h, int M, int K, int Hg, int Wg);
+void msda_combine_forward_cuda(float *ao, const float *att, const float *samp, int h, int N, int M, int K, int hd,
+                               int P);
+void msda_combine_backward_cuda(float *datt, float *dsamp, const float *dao, const float *att, const float *samp,
+                                int h, int N, int M, int K, int hd, int P);
+
 // ---- tower helpers -------------------------------------------------------------------------------------------
 // cols (B,T,K), T = g*g+1: row 0 of each image zero, row 1+gy*g+gx the patch (c, ky, kx) of pixels (B,C,S,S).
 void im2col_patches_cuda(float *cols, const float *pixels, int B, int C, int S, int p, int g);
