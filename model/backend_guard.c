@@ -1,8 +1,9 @@
-// The guard backend: the CPU ops over memory the host cannot touch outside a backend call. All its buffers lie in
-// one reserved range of pages, PROT_NONE except while an op or an explicit copy runs (one mprotect on entry, one
-// on exit), so a host read or write of a backend buffer faults (SIGSEGV) where it happens; and every pointer an
-// op receives must lie in that range (or be NULL), so a host buffer handed to an op aborts with the op and the
-// argument named. What runs through it would run on a device that shares no memory with the host.
+// The guard backend: the CPU ops over memory the host cannot touch outside a backend call. Its buffers lie in one
+// reserved range of pages, each buffer on pages of its own, all PROT_NONE except the buffers an op or an explicit
+// copy was handed, and only while it runs; so a host read or write of a backend buffer faults (SIGSEGV) where it
+// happens, and so does an op reading past the buffer it was given. Every pointer an op receives must be the
+// backend's (or NULL): a host buffer handed to an op aborts with the op and the argument named. What runs through
+// it would run on a device that shares no memory with the host.
 // Single-threaded callers (the heads' orchestration); the ops themselves may use threads inside the call.
 #include <signal.h>
 #include <stdio.h>
@@ -27,8 +28,11 @@ static size_t used;         // bytes handed out (page multiples), never reused
 static size_t page;
 static int depth;           // > 0 inside a call: the range is readable and writable
 static long calls;
-static struct { char *p; size_t bytes; } *blocks;  // every allocation, for release
+static struct { char *p; size_t bytes; } *blocks;  // live allocations, in address order
 static size_t n_blocks, cap_blocks;
+#define MAX_OPEN 24
+static size_t open_blocks[MAX_OPEN];  // the blocks the current call may touch
+static int n_open;
 static const char *current; // the op being entered (for the messages)
 
 static void die(const char *what, const char *name) {
@@ -39,21 +43,52 @@ static void die(const char *what, const char *name) {
 
 static int owns(const void *p) { return base && (const char *)p >= base && (const char *)p < base + used; }
 
+// The block holding p (binary search over the address-ordered table), or -1.
+static long block_of(const void *p) {
+    size_t lo = 0, hi = n_blocks;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if ((const char *)p < blocks[mid].p) hi = mid;
+        else if ((const char *)p >= blocks[mid].p + blocks[mid].bytes) lo = mid + 1;
+        else return (long)mid;
+    }
+    return -1;
+}
+
+// A call starts: nothing open yet; its arguments then name the blocks it may touch (allow), and open() makes them
+// readable and writable until leave().
 static void enter(const char *op) {
     calls++;
-    if (depth++ == 0) {
-        current = op;
-        if (used && mprotect(base, used, PROT_READ | PROT_WRITE)) die("mprotect failed", NULL);
-    }
+    if (depth++ == 0) { current = op; n_open = 0; }
+}
+
+static void allow(const void *p, const char *name) {
+    long k = block_of(p);
+    if (k < 0) die("pointer into memory this backend does not hold (released?)", name);
+    for (int i = 0; i < n_open; i++)
+        if (open_blocks[i] == (size_t)k) return;
+    if (n_open == MAX_OPEN) die("too many buffers in one call", name);
+    open_blocks[n_open++] = (size_t)k;
+}
+
+static void open_all(void) {
+    if (depth != 1) return;
+    for (int i = 0; i < n_open; i++)
+        if (mprotect(blocks[open_blocks[i]].p, blocks[open_blocks[i]].bytes, PROT_READ | PROT_WRITE)) die("mprotect failed", NULL);
 }
 
 static void leave(void) {
-    if (--depth == 0 && used && mprotect(base, used, PROT_NONE)) die("mprotect failed", NULL);
+    if (--depth) return;
+    for (int i = 0; i < n_open; i++)
+        if (mprotect(blocks[open_blocks[i]].p, blocks[open_blocks[i]].bytes, PROT_NONE)) die("mprotect failed", NULL);
+    n_open = 0;
 }
 
 // Each argument of an op: a float pointer must be the backend's (or NULL); scalars pass.
 static void arg_ptr(const float *p, const char *name) {
-    if (p && !owns(p)) die("a host pointer was handed to an op (upload it first)", name);
+    if (!p) return;
+    if (!owns(p)) die("a host pointer was handed to an op (upload it first)", name);
+    allow(p, name);
 }
 static void arg_scalar(double v, const char *name) { (void)v; (void)name; }
 #define GUARD_ARG(x) _Generic((x), float *: arg_ptr, const float *: arg_ptr, default: arg_scalar)((x), #x);
@@ -89,6 +124,7 @@ static void arg_scalar(double v, const char *name) { (void)v; (void)name; }
     static void guard_##name params {                                                                              \
         enter(#name);                                                                                              \
         FOR_EACH(GUARD_ARG, UNPAREN args)                                                                          \
+        open_all();                                                                                                \
         name args;                                                                                                 \
         leave();                                                                                                   \
     }
@@ -111,11 +147,10 @@ static float *guard_alloc(size_t n) {
         blocks = nb;
         cap_blocks = cap;
     }
-    float *p = (float *)(base + used);  // fresh anonymous pages read as zero
+    float *p = (float *)(base + used);  // fresh anonymous pages read as zero; appended in address order
     blocks[n_blocks].p = base + used;
     blocks[n_blocks++].bytes = bytes;
     used += bytes;
-    if (depth > 0 && mprotect(base, used, PROT_READ | PROT_WRITE)) die("mprotect failed", NULL);
     return p;
 }
 
@@ -123,24 +158,30 @@ static float *guard_alloc(size_t n) {
 // stale pointer still points into the range but at memory nobody owns.
 static void guard_release(float *p) {
     if (!p) return;
-    for (size_t i = n_blocks; i-- > 0;)
-        if (blocks[i].p == (char *)p) {
-            madvise(blocks[i].p, blocks[i].bytes, MADV_DONTNEED);
-            blocks[i] = blocks[--n_blocks];
-            return;
-        }
+    long k = block_of(p);
+    if (k >= 0 && blocks[k].p == (char *)p) {
+        madvise(blocks[k].p, blocks[k].bytes, MADV_DONTNEED);
+        memmove(blocks + k, blocks + k + 1, (n_blocks - k - 1) * sizeof *blocks);
+        n_blocks--;
+        return;
+    }
     current = "release";
     die("not a buffer this backend allocated (or released twice)", NULL);
 }
 
+// p .. p+n inside one of the backend's buffers, which the call may then touch.
 static void check_range(const float *p, size_t n, const char *what) {
-    if (!owns(p) || (n && !owns(p + n - 1))) die("buffer outside the backend's memory", what);
+    if (!n) return;
+    long k = block_of(p);
+    if (k < 0 || (n && (const char *)(p + n) > blocks[k].p + blocks[k].bytes)) die("range outside the backend's buffers", what);
+    allow(p, what);
 }
 
 static void guard_upload(float *dst, const float *src, size_t n) {
     enter("upload");
     check_range(dst, n, "dst");
     if (n && owns(src)) die("source is the backend's memory (use copy)", "src");
+    open_all();
     memcpy(dst, src, n * sizeof(float));
     leave();
 }
@@ -149,6 +190,7 @@ static void guard_download(float *dst, const float *src, size_t n) {
     enter("download");
     check_range(src, n, "src");
     if (n && owns(dst)) die("destination is the backend's memory (use copy)", "dst");
+    open_all();
     memcpy(dst, src, n * sizeof(float));
     leave();
 }
@@ -157,6 +199,7 @@ static void guard_copy(float *dst, const float *src, size_t n) {
     enter("copy");
     check_range(dst, n, "dst");
     check_range(src, n, "src");
+    open_all();
     memmove(dst, src, n * sizeof(float));
     leave();
 }
@@ -164,6 +207,7 @@ static void guard_copy(float *dst, const float *src, size_t n) {
 static void guard_zero(float *p, size_t n) {
     enter("zero");
     check_range(p, n, "p");
+    open_all();
     memset(p, 0, n * sizeof(float));
     leave();
 }

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-bins=(tests/test_device tests/test_towers tests/test_cuda_ops tests/test_cuda_towers tests/test_cuda_experiment tests/bench_cuda)
+bins=(tests/test_device tests/test_towers tests/test_cuda_ops tests/test_cuda_heads tests/test_cuda_towers tests/test_cuda_experiment tests/bench_cuda tests/bench_train_cuda)
 nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 [ -x "$nvcc" ] || { echo "gpu_bundle: nvcc not found: the bundle needs a CUDA build" >&2; exit 1; }
 make -s -j"${JOBS:-2}" BUILD="$BUILD" "${bins[@]/#/$BUILD/}"

@@ -59,7 +59,7 @@ cuda_path=$(printf '%s\n' "${libdirs[@]}" | awk '!seen[$0]++' | paste -sd: -)
 export LIBRARY_PATH="$work${LIBRARY_PATH:+:$LIBRARY_PATH}"
 
 # ---- binaries: build here, or the bundle -------------------------------------------------------------------------
-bins=(test_device test_towers test_cuda_ops test_cuda_towers test_cuda_experiment bench_cuda)
+bins=(test_device test_towers test_cuda_ops test_cuda_heads test_cuda_towers test_cuda_experiment bench_cuda bench_train_cuda)
 nvcc=$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; } || true)
 missing=""
 [ -n "$nvcc" ] || missing+=" nvcc"
@@ -134,6 +134,7 @@ if [ -n "$bindir" ]; then
     run_suite test_device 60
     run_suite test_towers 60
     run_suite test_cuda_ops 150
+    run_suite test_cuda_heads 120
     run_suite test_cuda_towers 150
     run_suite test_cuda_experiment 120
     t=$(date +%s)
@@ -148,7 +149,22 @@ if [ -n "$bindir" ]; then
         tail -5 "$logdir/bench_cuda.log"
         status=1
     fi
-    bench_tables=$(grep -a -E '^\||^$' "$logdir/bench_cuda.log" | cat -s || true)
+    # the heads at the real sizes: a step and an eval batch against the CPU, the step's time, the paper run's
+    # projection (bench_cuda's rate of the method's feature extraction, bf16, feeds the features' share)
+    rate=$(awk -F'|' '/KAnoCLIP features/ {gsub(/ /, "", $4); print $4; exit}' "$logdir/bench_cuda.log" 2>/dev/null || true)
+    t=$(date +%s)
+    rc=0
+    BENCH_TOWER_IMGS_PER_S=${rate:-0} timeout 240 "$bindir/bench_train_cuda" ${BENCH_TRAIN_CUDA_ARGS:-8 8 5} \
+        >"$logdir/bench_train_cuda.log" 2>&1 || rc=$?
+    secs=$(($(date +%s) - t))
+    if [ "$rc" = 0 ]; then
+        row bench_train_cuda ok "$secs" "$(grep -m1 'heads step' "$logdir/bench_train_cuda.log" | tr -s ' |' ' ' || true)"
+    else
+        row bench_train_cuda "$([ "$rc" = 124 ] && echo TIMEOUT || echo FAIL)" "$secs" "exit $rc; see bench_train_cuda.log"
+        tail -8 "$logdir/bench_train_cuda.log"
+        status=1
+    fi
+    bench_tables=$(cat "$logdir/bench_cuda.log" <(echo) "$logdir/bench_train_cuda.log" | grep -a -E '^\||^$' | cat -s || true)
 fi
 
 # ---- summary -----------------------------------------------------------------------------------------------------

@@ -7,74 +7,22 @@
 // shape (the 768 x 768 projections of 1369 tokens). One untimed step comes first; each step starts from the
 // parameters the previous one left (so the losses differ from step to step).
 // Usage: bench_train [batch=8] [distinct classes in the batch=8] [rounds=1]
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
-#include "common/error.h"
+#include "tests/bench_train_setup.h"
 #include "model/gemm.h"
-#include "model/kanoclip.h"
-
-static uint64_t rng_state = 12345;
-static float frand(void) {  // uniform in [-1, 1)
-    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (float)((rng_state >> 40) * (1.0 / 8388608.0)) - 1.0f;
-}
-
-// Random frozen text-tower weights of any requested shape (LayerNorm weights near 1).
-static const float *random_tensor(void *src, const char *name, const int64_t *shape, int ndim) {
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    float *x = malloc(n * sizeof(float));
-    int is_ln = strstr(name, "norm") != NULL && strstr(name, "weight") != NULL;
-    for (size_t i = 0; i < n; i++) x[i] = is_ln ? 1.0f + 0.05f * frand() : 0.03f * frand();
-    return x;
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 int main(int argc, char **argv) {
     int B = argc > 1 ? atoi(argv[1]) : 8, U = argc > 2 ? atoi(argv[2]) : 8, steps = argc > 3 ? atoi(argv[3]) : 1;
     if (B < 1 || U < 1 || U > B || steps < 1) { fprintf(stderr, "usage: bench_train [batch] [classes<=batch] [steps]\n"); return 2; }
     KanoclipConfig cfg = kanoclip_config_default();
-    ClipConfig cc = {0};
-    cc.text = (TowerShape){768, 12, 12, 3072, 1e-5f, ACT_QUICK_GELU};
-    cc.vocab_size = 49408; cc.context_length = 77; cc.eos_token_id = 49407; cc.projection_dim = 768;
     ClipText text;
-    if (clip_text_bind(&text, &cc, random_tensor, NULL)) { fprintf(stderr, "bench_train: %s\n", err_msg()); return 1; }
+    if (bind_text(&text)) { fprintf(stderr, "bench_train: %s\n", err_msg()); return 1; }
     Kanoclip *m = kanoclip_new(&cfg, U, &text);
-    if (!m) { fprintf(stderr, "bench_train: %s\n", err_msg()); return 1; }
-    int *ids = malloc(sizeof(int) * U * 2 * 77), *eot = malloc(sizeof(int) * U * 2);
-    for (int c = 0; c < U; c++)
-        for (int s = 0; s < 2; s++) {
-            int words[4] = {s ? 600 : 500, 1000 + c, 2000 + c, 269};
-            kanoclip_prompt_ids(ids + (c * 2 + s) * 77, eot + c * 2 + s, 77, cfg.n_ctx, words, 4);
-        }
-    KanoPrompts pr = {U, 77, ids, eot, 1};  // one prompt per state
-    float *kb = malloc(sizeof(float) * U * 768);
-    for (int i = 0; i < U * 768; i++) kb[i] = frand();
-    if (kanoclip_set_prompts(m, &pr) || kanoclip_set_kb(m, kb)) { fprintf(stderr, "bench_train: %s\n", err_msg()); return 1; }
+    if (!m || set_inputs(m, U)) { fprintf(stderr, "bench_train: %s\n", err_msg()); return 1; }
     int N = 37 * 37, S = 518;
     size_t nst = (size_t)B * 4 * (N + 1) * 768;
-    float *stage = malloc(sizeof(float) * nst), *glob = malloc(sizeof(float) * B * 768);
-    float *mask = calloc((size_t)B * S * S, sizeof(float));
-    for (size_t i = 0; i < nst; i++) stage[i] = frand();
-    for (int i = 0; i < B * 768; i++) glob[i] = frand();
-    int *label = malloc(sizeof(int) * B), *cls = malloc(sizeof(int) * B);
-    for (int b = 0; b < B; b++) {
-        label[b] = b % 2;
-        cls[b] = b % U;
-        if (label[b])
-            for (int y = 100; y < 220; y++)
-                for (int x = 150 + 20 * b; x < 260 + 20 * b; x++) mask[(size_t)b * S * S + y * S + x] = 1.0f;
-    }
-    KanoBatch batch = {B, stage, glob, mask, label, cls};
+    KanoBatch batch = make_batch(B, U);
     const KanoLayout *L = kanoclip_layout_of(m);
     printf("bench_train: trainable parameters %.2f M (%d tensors); batch %d, %d distinct classes -> %d prompts\n",
            L->total / 1e6, L->n, B, U, 2 * U);

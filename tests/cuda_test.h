@@ -32,23 +32,6 @@ static inline double rel_error(const float *got, const float *want, size_t n) {
         cr_assert(e_ <= (tol), "%s: relative error %.3g > %.1g", (what), e_, (double)(tol));               \
     } while (0)
 
-#ifdef KANOCLIP_CUDA
-#include "model/cuda/ops_cuda.h"
-
-// Skips the test (with the reason) unless a CUDA device answers; otherwise initialises the op layer.
-static inline void need_gpu(void) {
-    if (!device_available()) cr_skip_test("no CUDA device: %s", device_describe(DEVICE_CUDA));
-    cr_assert_eq(cuda_ops_init(), 0, "%s", err_msg());
-    cuda_ops_set_precision(GEMM_FP32);
-    cuda_attention_set_fused(0);
-}
-
-static const GemmPrecision PRECISIONS[3] = {GEMM_FP32, GEMM_TF32, GEMM_BF16};
-static const double PRECISION_TOL[3] = {1e-5, 1e-3, 1e-2};
-// Attention chains two GEMMs forward and four backward; emulating truncated TF32/bf16 inputs puts that chain at
-// up to 1.8e-3 / 1.4e-2 (tests/cuda_tolerances.py), so it gets twice the one-GEMM tolerance.
-static const double CHAIN_TOL[3] = {1e-5, 2e-3, 2e-2};
-
 // Fresh random values per test: a seed from the test's own tag, so a failure replays.
 static uint64_t test_rng __attribute__((unused)) = 88172645463325252ULL;
 static inline void rng_seed(const char *tag) {
@@ -69,6 +52,23 @@ static inline float *copy_buf(const float *x, size_t n) {
     memcpy(y, x, sizeof(float) * n);
     return y;
 }
+#ifdef KANOCLIP_CUDA
+#include "model/cuda/ops_cuda.h"
+
+// Skips the test (with the reason) unless a CUDA device answers; otherwise initialises the op layer.
+static inline void need_gpu(void) {
+    if (!device_available()) cr_skip_test("no CUDA device: %s", device_describe(DEVICE_CUDA));
+    cr_assert_eq(cuda_ops_init(), 0, "%s", err_msg());
+    cuda_ops_set_precision(GEMM_FP32);
+    cuda_attention_set_fused(0);
+}
+
+static const GemmPrecision PRECISIONS[3] = {GEMM_FP32, GEMM_TF32, GEMM_BF16};
+static const double PRECISION_TOL[3] = {1e-5, 1e-3, 1e-2};
+// Attention chains two GEMMs forward and four backward; emulating truncated TF32/bf16 inputs puts that chain at
+// up to 1.8e-3 / 1.4e-2 (tests/cuda_tolerances.py), so it gets twice the one-GEMM tolerance.
+static const double CHAIN_TOL[3] = {1e-5, 2e-3, 2e-2};
+
 static inline float *to_dev(const float *h, size_t n) {
     float *d = cuda_alloc_floats(n ? n : 1);
     cr_assert_not_null(d, "%s", err_msg());

@@ -316,3 +316,20 @@ Test(experiment, check_dataset_reads_the_tree) {
     cr_assert_neq(experiment_check_dataset("nosuch", root), 0);
     free(root);
 }
+
+// The whole demo run with KAnoCLIP's heads on the guard backend (KANOCLIP_BACKEND=guard: every buffer of the
+// heads in pages the host cannot touch outside an op; model/backend.h): the same metrics and training log, to the
+// byte, as on the CPU backend.
+Test(experiment, guard_backend_run_equals_the_cpu_run) {
+    cr_assert_eq(run_demo("on_cpu", 0, NULL), 0, "%s", err_msg());
+    setenv("KANOCLIP_BACKEND", "guard", 1);
+    int rc = run_demo("on_guard", 0, NULL);
+    unsetenv("KANOCLIP_BACKEND");
+    cr_assert_eq(rc, 0, "%s", err_msg());
+    char *d1 = run_folder("on_cpu"), *d2 = run_folder("on_guard");
+    char *m1 = read_in(d1, "metrics.json", NULL), *m2 = read_in(d2, "metrics.json", NULL);
+    char *t1 = read_in(d1, "train_log.csv", NULL), *t2 = read_in(d2, "train_log.csv", NULL);
+    cr_assert_str_eq(m1, m2, "metrics differ between the cpu and guard backends");
+    cr_assert_str_eq(t1, t2, "training logs differ between the cpu and guard backends");
+    free(m1); free(m2); free(t1); free(t2); free(d1); free(d2);
+}

@@ -7,6 +7,7 @@
 #include "harness/run/log.h"
 #include "harness/run/text_inputs.h"
 #include "common/error.h"
+#include "model/backend.h"
 #include "model/checkpoint.h"
 #include "model/towers.h"
 
@@ -140,6 +141,7 @@ static int prepare_train(KanoHead *h, ExecDataset *d) {
     }
     int rc = -1;
     h->trained = h->m = kanoclip_new(&h->kc, d->n_classes, h->kc.knpl ? &h->model->text : NULL);
+    if (h->m) log_msg("heads: %s backend (%s)", kanoclip_backend(h->m)->name, device_describe(h->kc.device));
     if (h->m && set_text(h, h->m, d) == 0 && (!kb || kanoclip_set_kb(h->m, kb) == 0)) rc = 0;
     free(kb);
     return rc;
