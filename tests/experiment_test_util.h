@@ -38,21 +38,29 @@ static const char *const DEMO_TINY[] = {"model.image_size=32", "data.synthetic.i
 #define N_DEMO_PATHS (sizeof DEMO_PATH_FMT / sizeof *DEMO_PATH_FMT)
 #define N_DEMO_TINY (sizeof DEMO_TINY / sizeof *DEMO_TINY)
 
-// Runs the shrunk demo with everything under ROOT, as run.name NAME, plus extra overrides (later ones win).
-__attribute__((unused)) static int experiment_run_demo(const char *root, const char *name, int n_extra,
-                                                       const char *const *extra) {
-    static char ov[N_DEMO_PATHS + 1][512];
-    char *argv[64];
-    int n = 0, k = 0;
-    argv[n++] = "experiment";
+// The shrunk demo's arguments after argv[0..start): experiments/demo.yaml, its folders under ROOT, run.name NAME
+// and the tiny sizes; ov holds the formatted overrides. Returns the count so far (the caller adds the rest).
+__attribute__((unused)) static int demo_argv(char **argv, int start, char ov[][512], const char *root,
+                                             const char *name) {
+    int n = start, k = 0;
     argv[n++] = "experiments/demo.yaml";
     for (size_t i = 0; i < N_DEMO_PATHS; i++, k++) {
         snprintf(ov[k], sizeof ov[k], DEMO_PATH_FMT[i], root);
         argv[n++] = ov[k];
     }
     snprintf(ov[k], sizeof ov[k], "run.name=%s", name);
-    argv[n++] = ov[k++];
+    argv[n++] = ov[k];
     for (size_t i = 0; i < N_DEMO_TINY; i++) argv[n++] = (char *)DEMO_TINY[i];
+    return n;
+}
+
+// Runs the shrunk demo with everything under ROOT, as run.name NAME, plus extra overrides (later ones win).
+__attribute__((unused)) static int experiment_run_demo(const char *root, const char *name, int n_extra,
+                                                       const char *const *extra) {
+    static char ov[N_DEMO_PATHS + 1][512];
+    char *argv[64];
+    argv[0] = "experiment";
+    int n = demo_argv(argv, 1, ov, root, name);
     argv[n++] = "--quiet";
     for (int i = 0; i < n_extra && n < 63; i++) argv[n++] = (char *)extra[i];
     argv[n] = NULL;

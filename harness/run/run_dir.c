@@ -48,6 +48,24 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path) == 0 ? 0 : -1;
 }
 
+// A temporary file of an atomic write (common/fsutil.c fs_temp_name: NAME.tmp.PID) that a killed writer left.
+static int is_temp_name(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name) return 0;
+    for (t += 5; *t; t++)
+        if (*t < '0' || *t > '9') return 0;
+    return t[-1] != '.';
+}
+
+static int remove_temp(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    if (flag == FTW_F && is_temp_name(path + ftw->base)) unlink(path);
+    return 0;
+}
+
+// Removes what killed writers left in a run folder we hold the lock of: no other process writes there.
+static void remove_stale_temps(const char *dir) { nftw(dir, remove_temp, 16, FTW_PHYS); }
+
 // Empties a run folder for a forced rerun, keeping log.txt (the history of attempts) and the lock.
 static int clear_run_dir(const char *dir) {
     keep_name = "log.txt";
@@ -206,6 +224,7 @@ Run *run_open(const Config *cfg, const RunOptions *opt) {
         }
     }
     run->state = existed && !opt->force ? RUN_RESUMED : RUN_NEW;
+    if (run->state == RUN_RESUMED) remove_stale_temps(dir);
     // The attempt number continues from a previous provenance.json (a resumed run).
     const cJSON *a = old ? cJSON_GetObjectItem(old, "attempt") : NULL;
     if (cJSON_IsNumber(a)) attempt = a->valueint + 1;
