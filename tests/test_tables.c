@@ -385,20 +385,20 @@ Test(tables, kb_sources_in_the_notes_of_tables_1_and_2) {
     snprintf(out, sizeof out, "%s/t", dir);
     cr_assert_eq(run_tables(out, 1, 0), 0, "%s", err_msg());
     char *md = read_out(out, "table1_industrial.md");
-    cr_assert(strstr(md, "\n\nKnowledge base of KAnoCLIP (seed 111; training set MVTec AD): 3 classes: LLM answers "
+    cr_assert(strstr(md, "\n\nKnowledge base of KAnoCLIP [seed 111; training set MVTec AD]: 3 classes: LLM answers "
                          "fetched for 2 (5 of 5 each, gpt-3.5-turbo), shipped text for 1; VQA answers 7 of 10 "
                          "(llama3.2-vision).\n"), "%s", md);
     cr_assert(strstr(md, "Columns marked (paper)"), "the paper's sources stay in the note: %s", md);
     cr_assert_null(strstr(md, "Knowledge base of AnomalyCLIP"), "%s", md);  // no KB recorded for it
     free(md);
     md = read_out(out, "table2_medical.md");
-    cr_assert(strstr(md, "Knowledge base of KAnoCLIP (seeds 222, 333; training set MVTec AD): 4 classes: LLM "
+    cr_assert(strstr(md, "Knowledge base of KAnoCLIP [seeds 222, 333; training set MVTec AD]: 4 classes: LLM "
                          "answers fetched for 2 (3-4 of 5, llama3.2-vision), shipped text for 1, generic text for 1; "
                          "no VQA questions."), "%s", md);
     cr_assert_null(strstr(md, "seed 111"), "a run without medical datasets is not in Table 2's note: %s", md);
     free(md);
     char *tex = read_out(out, "table1_industrial.tex");
-    cr_assert(strstr(tex, "Knowledge base of KAnoCLIP (seed 111; training set MVTec AD): 3 classes"), "%s", tex);
+    cr_assert(strstr(tex, "Knowledge base of KAnoCLIP [seed 111; training set MVTec AD]: 3 classes"), "%s", tex);
     free(tex);
     // kb_source_describe's lines read back: the writer and the reader share one format
     KbSettings ks = {.model = "gpt-3.5-turbo", .vqa_model = "llama3", .llm_n = 5};

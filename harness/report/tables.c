@@ -248,10 +248,10 @@ static void kb_note(const Ctx *cx, const Method *ms, int nm, const char **ds, in
                 for (; j > 0 && seeds[j - 1] > o->seed; j--) seeds[j] = seeds[j - 1];  // ascending
                 seeds[j] = o->seed;
             }
-            strbuf_printf(b, "%sKnowledge base of %s (seed%s ", b->s ? "\n\n" : "", ms[m].label, n > 1 ? "s" : "");
+            strbuf_printf(b, "%sKnowledge base of %s [seed%s ", b->s ? "\n\n" : "", ms[m].label, n > 1 ? "s" : "");
             for (int k = 0; k < n; k++) strbuf_printf(b, "%s%ld", k ? ", " : "", seeds[k]);
             if (*r->train_dataset) strbuf_printf(b, "; training set %s", dataset_display_name(r->train_dataset));
-            strbuf_printf(b, "): %s.", r->kb_summary);
+            strbuf_printf(b, "]: %s.", r->kb_summary);
         }
 }
 
