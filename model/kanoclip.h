@@ -49,6 +49,11 @@ int kanoclip_train_step(Kanoclip *m, const KanoBatch *b, KanoLosses *out);
 // = global p_a; score (B) = p_global + max(map). Any output may be NULL. -1 with err_set.
 int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global, float *score);
 
+// method.global_source: vv (Eq. 8): global (B,P) = row 0, the class token, of the last of n_stages stages in
+// stage (B, n_stages, T, P): the V-V path's S_L[0] through ln_post + proj when the last stage is layer L (the
+// settings hold it there). The feature side's choice, made before the batch reaches the head.
+void kanoclip_global_from_stages(float *global, const float *stage, int B, int n_stages, int T, int P);
+
 // The parameter block (one allocation), its table, and the gradient block.
 float *kanoclip_params(Kanoclip *m);
 float *kanoclip_grads(Kanoclip *m);

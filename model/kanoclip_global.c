@@ -1,5 +1,6 @@
 // KAnoCLIP's global branch, shared by the default losses (kanoclip.c) and the paper's joint ones (kanoclip_paper.c):
-// the Conv-Adapter on the global feature and the 2-way logits against the normal and abnormal text features.
+// the Conv-Adapter on the global feature and the 2-way logits against the normal and abnormal text features; and
+// the global feature of method.global_source: vv, taken from the stage features.
 #include "model/kanoclip_internal.h"
 
 #include <stdlib.h>
@@ -7,6 +8,11 @@
 
 #include "model/conv_adapter.h"
 #include "model/ops_extra.h"
+
+void kanoclip_global_from_stages(float *global, const float *stage, int B, int n_stages, int T, int P) {
+    for (int b = 0; b < B; b++)
+        memcpy(global + (size_t)b * P, stage + ((size_t)b * n_stages + n_stages - 1) * T * P, sizeof(float) * P);
+}
 
 // Adapter activations, then ic (B,P), icn (B,P), icnorm (B), logits (B,2), in one zeroed block after ad.dln.
 float *kano_global_buffers(AdapterActs *ad, int B, int P, int R) {
