@@ -1,5 +1,5 @@
-// The baseline heads (model/baselines.h): the head's setup (text per class, AnomalyCLIP's prompts), per-method
-// scoring of a batch, and the training step of the two trained baselines (APRIL-GAN's linear maps, AnomalyCLIP's prompts) with Adam.
+// The baseline heads (model/baselines.h): the head's setup (text per class, AnomalyCLIP's prompts, the learnable
+// parameters of the trained baselines and their initialisation).
 #include "model/baseline_internal.h"
 #include "common/error.h"
 #include "common/rng.h"
@@ -52,6 +52,7 @@ void baseline_free(Baseline *b) {
     free(b->pos);
     vision_tower_free(b->vtower);
     deep_text_run_free(b->trun);
+    baseline_mvfa_free(b);
     free(b->params); free(b->grad); free(b->m1); free(b->m2);
     free(b->prompt_embeds);
     free(b);
@@ -86,6 +87,7 @@ Baseline *baseline_new(const BaselineConfig *cfg, const ClipModel *model, Tokeni
         err_set("baseline anomalyclip: vv_from %d outside 1..%d", cfg->vv_from, b->L);
         goto fail;
     }
+    if (cfg->method == BL_MVFA && baseline_mvfa_check(b) < 0) goto fail;
     if (!(b->vtower = vision_tower_new(v, b->S, cfg->pos_interp, cfg->device, cfg->precision))) goto fail;
     if (cfg->method == BL_WINCLIP) {
         if (cfg->n_scales < 1 || cfg->n_scales > BL_MAX_SCALES) { err_set("baseline winclip: %d scales", cfg->n_scales); goto fail; }
@@ -110,6 +112,8 @@ Baseline *baseline_new(const BaselineConfig *cfg, const ClipModel *model, Tokeni
         b->n_params = (size_t)(2 * cfg->n_ctx + nd * cfg->deep_len) * b->Wt;
         if (anomalyclip_prompts(b) < 0 || !(b->trun = deep_text_run_new(&model->text))) goto fail;
         deep_text_run_set_fp16(b->trun, cfg->deep_fp16);
+    } else if (cfg->method == BL_MVFA) {
+        b->n_params = baseline_mvfa_n_params(b);
     }
     if (b->n_params) {
         b->params = malloc(sizeof(float) * b->n_params);
@@ -120,6 +124,12 @@ Baseline *baseline_new(const BaselineConfig *cfg, const ClipModel *model, Tokeni
         if (cfg->method == BL_APRILGAN) {  // nn.Linear's init: U(±1/sqrt(fan_in)) for weight and bias
             double bound = 1.0 / sqrt((double)b->Wv);
             for (size_t i = 0; i < b->n_params; i++) b->params[i] = (float)((2 * rng_uniform(&rng) - 1) * bound);
+        } else if (cfg->method == BL_MVFA) {  // the same per tensor: fc1 (P, Wv) fan_in Wv, fc2 (Wv, P) fan_in P
+            size_t t = (size_t)b->P * b->Wv;
+            for (size_t i = 0; i < b->n_params; i++) {
+                double bound = 1.0 / sqrt((double)((i / t) % 2 ? b->P : b->Wv));
+                b->params[i] = (float)((2 * rng_uniform(&rng) - 1) * bound);
+            }
         } else {
             for (size_t i = 0; i < b->n_params; i++) b->params[i] = (float)(cfg->init_std * rng_normal(&rng));
         }

@@ -8,12 +8,12 @@
 #include <string.h>
 
 const char *baseline_method_name(BaselineMethod m) {
-    static const char *names[] = {"clip", "clip-ac", "winclip", "april-gan", "anomalyclip"};
-    return m >= 0 && m <= BL_ANOMALYCLIP ? names[m] : "?";
+    static const char *names[] = {"clip", "clip-ac", "winclip", "april-gan", "anomalyclip", "mvfa-ad"};
+    return m >= 0 && m < BL_N_METHODS ? names[m] : "?";
 }
 
 int baseline_method_from_name(const char *name) {
-    for (int m = 0; m <= BL_ANOMALYCLIP; m++)
+    for (int m = 0; m < BL_N_METHODS; m++)
         if (!strcmp(name, baseline_method_name(m))) return m;
     return -1;
 }
@@ -40,6 +40,8 @@ void baseline_config_defaults(BaselineConfig *c, BaselineMethod method, int L) {
     strcpy(c->object_word, "object");
     c->local_weight = 1.0f;
     c->init_std = 0.02f;
+    c->adapter_keep = 0.8f, c->adapter_mix = 0.1f;
+    c->pixel_norm = 1;
     c->lr = 1e-3f, c->beta1 = 0.5f, c->beta2 = 0.999f, c->eps = 1e-8f;
     c->seed = 111;
     int q = L / 4 > 0 ? L / 4 : 1;
@@ -68,6 +70,18 @@ void baseline_config_defaults(BaselineConfig *c, BaselineMethod method, int L) {
         c->n_layers = 4;
         for (int i = 0; i < 4; i++) c->layers[i] = q * (i + 1);
         break;
+    case BL_MVFA:  // train_zero.py: --img_size 240, features_list 6 12 18 24, lr 1e-4; open_clip's resize_pos_embed
+        c->image_size = 240;
+        c->pos_interp = CLIP_POS_BICUBIC_AA;
+        c->pixel_norm = 0;  // medical_zero.py: Resize + ToTensor, no Normalize
+        c->templates = BL_TPL_APRILGAN35;
+        c->class_name = BL_CLASS_SPACES;  // prompt.py REAL_NAME: the dataset's prompt name ("retinal OCT")
+        c->softmax_first = 0, c->align_corners = 1;
+        c->n_layers = 4;
+        for (int i = 0; i < 4; i++) c->layers[i] = q * (i + 1);
+        c->lr = 1e-4f;
+        break;
+    case BL_N_METHODS: break;
     }
 }
 
@@ -144,6 +158,9 @@ int baseline_config_set(BaselineConfig *c, const char *key, const char *v) {
     if (!strcmp(key, "deep_len")) return parse_int(key, v, &c->deep_len);
     if (!strcmp(key, "local_weight")) return parse_float(key, v, &c->local_weight);
     if (!strcmp(key, "init_std")) return parse_float(key, v, &c->init_std);
+    if (!strcmp(key, "adapter_keep")) return parse_float(key, v, &c->adapter_keep);
+    if (!strcmp(key, "adapter_mix")) return parse_float(key, v, &c->adapter_mix);
+    if (!strcmp(key, "normalize")) return parse_bool(key, v, &c->pixel_norm);
     if (!strcmp(key, "aug_rate")) {
         if (parse_float(key, v, &c->aug_rate) < 0) return -1;
         if (!(c->aug_rate >= 0.0f && c->aug_rate <= 1.0f)) return err_set("aug_rate: %s is not in [0, 1]", v);

@@ -10,8 +10,11 @@ void baseline_feature_shape(const Baseline *b, BaselineFeatureShape *s) {
     const BaselineConfig *c = &b->cfg;
     memset(s, 0, sizeof *s);
     s->P = b->P;
-    s->ld = c->method == BL_APRILGAN ? b->Wv : b->P;
-    if (c->method == BL_WINCLIP) {
+    s->ld = c->method == BL_APRILGAN || c->method == BL_MVFA ? b->Wv : b->P;
+    if (c->method == BL_MVFA) {  // the stream entering the first adapters; the head runs the layers after it
+        s->n_blocks = 1;
+        s->rows[0] = b->T;
+    } else if (c->method == BL_WINCLIP) {
         s->n_blocks = c->n_scales;
         for (int i = 0; i < c->n_scales; i++) s->rows[i] = winclip_window_count(b->g, c->scales[i]);
     } else {
@@ -84,7 +87,11 @@ int baseline_extract(Baseline *b, const float *pixels, BaselineFeatures *f) {
                 if (c->vv_from > 0 && layers[i] >= c->vv_from - 1) layers[i] = b->L;
         out.n_stages = n, out.stage_layers = layers, out.stages = f->blocks;
         break;
-    case BL_WINCLIP: break;
+    case BL_MVFA:  // the raw stream after the first map layer; no global feature (it reads none)
+        out = (ClipVisionOut){.n_hidden = 1, .hidden_layers = layers, .hidden = f->blocks};
+        memset(f->global, 0, sizeof(float) * f->B * b->P);
+        break;
+    case BL_WINCLIP: case BL_N_METHODS: break;
     }
     if (vision_tower_forward(b->vtower, pixels, f->B, &out) < 0) return -1;
     return c->method == BL_WINCLIP ? winclip_extract(b, pixels, f) : 0;

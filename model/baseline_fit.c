@@ -143,12 +143,14 @@ int baseline_loss_grad_features(Baseline *b, const BaselineFeatures *f, const fl
                                 const char *const *class_names, float *loss, float *grad) {
     if (b->cfg.method == BL_APRILGAN) return aprilgan_loss_grad(b, f, masks, class_names, loss, grad);
     if (b->cfg.method == BL_ANOMALYCLIP) return anomalyclip_loss_grad(b, f, masks, labels, loss, grad);
+    if (b->cfg.method == BL_MVFA) return baseline_mvfa_loss_grad(b, f, masks, labels, class_names, loss, grad);
     return err_set("baseline %s: nothing to train", baseline_method_name(b->cfg.method));
 }
 
 int baseline_train_step_features(Baseline *b, const BaselineFeatures *f, const float *masks, const int *labels,
                                  const char *const *class_names, float *loss) {
     if (!b->n_params) return err_set("baseline %s: nothing to train", baseline_method_name(b->cfg.method));
+    if (b->cfg.method == BL_MVFA) return baseline_mvfa_train_step(b, f, masks, labels, class_names, loss);
     memset(b->grad, 0, sizeof(float) * b->n_params);
     if (baseline_loss_grad_features(b, f, masks, labels, class_names, loss, b->grad) < 0) return -1;
     const BaselineConfig *c = &b->cfg;

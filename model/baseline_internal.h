@@ -7,6 +7,8 @@
 
 #define TEXT_CACHE 256
 
+typedef struct MvfaRun MvfaRun;
+
 struct Baseline {
     BaselineConfig cfg;
     const ClipModel *m;
@@ -23,6 +25,9 @@ struct Baseline {
     float *params, *grad, *m1, *m2;
     size_t n_params;
     long step;
+    long step_seg;               // MVFA-AD: the segmentation adapters' own optimiser steps (with masks only)
+    MvfaRun *mvfa_train, *mvfa_eval;  // MVFA-AD: the layers after its first map layer, with and without the
+                                      // activations of a backward
     // AnomalyCLIP prompts
     int prompt_T, eot[2];
     float *prompt_embeds;        // (2, T, Wt) token embeddings of the two prompt templates
@@ -34,6 +39,17 @@ const float *baseline_class_text(Baseline *b, const char *cls);
 // AnomalyCLIP's text features (2,P), unnormalised, from the current prompts; the run keeps the activations for
 // deep_text_backward.
 int baseline_anomalyclip_text(Baseline *b, float *text);
+
+// MVFA-AD (model/baseline_mvfa.c): the setup baseline_new needs (layers strictly increasing, the parameter
+// count), the runs' release, scoring, the loss and its gradient, and its two-optimiser Adam step.
+int baseline_mvfa_check(const Baseline *b);
+size_t baseline_mvfa_n_params(const Baseline *b);
+void baseline_mvfa_free(Baseline *b);
+int baseline_mvfa_score(Baseline *b, const char *class_name, const BaselineFeatures *f, float *scores, float *maps);
+int baseline_mvfa_loss_grad(Baseline *b, const BaselineFeatures *f, const float *masks, const int *labels,
+                            const char *const *names, float *loss, float *grad);
+int baseline_mvfa_train_step(Baseline *b, const BaselineFeatures *f, const float *masks, const int *labels,
+                             const char *const *names, float *loss);
 
 // APRIL-GAN: out (B*N, P) = the patch rows of hidden (B,T,Wv) through layer i's linear map; rows (B*N, Wv) scratch.
 void baseline_aprilgan_linear(const Baseline *b, int i, const float *hidden, int B, float *rows, float *out);

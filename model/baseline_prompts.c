@@ -144,7 +144,7 @@ int baseline_prompt_sentences(const BaselineConfig *cfg, const char *cls, int wh
     case BL_WINCLIP:
         states = which ? WINCLIP_ABNORMAL : NORMAL_STATES, ns = which ? COUNT(WINCLIP_ABNORMAL) : COUNT(NORMAL_STATES);
         break;
-    case BL_APRILGAN:
+    case BL_APRILGAN: case BL_MVFA:  // MVFA-AD's utils.py: APRIL-GAN's states and templates
         states = which ? APRILGAN_ABNORMAL : NORMAL_STATES;
         ns = which ? COUNT(APRILGAN_ABNORMAL) : COUNT(NORMAL_STATES);
         break;

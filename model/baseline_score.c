@@ -1,4 +1,5 @@
-// Image scores and pixel maps of each baseline from its features (docs/reference/zsad-anchors.md §1.1, §1.2, §1.6, §1.7).
+// Image scores and pixel maps of each baseline from its features (docs/reference/zsad-anchors.md §1.1, §1.2, §1.6, §1.7;
+// MVFA-AD's in baseline_mvfa.c).
 #include "model/baseline_internal.h"
 #include "model/ops.h"
 #include "model/ops_extra.h"
@@ -47,6 +48,7 @@ int baseline_score_features(Baseline *b, const char *class_name, const BaselineF
     const BaselineConfig *c = &b->cfg;
     int P = b->P, g = b->g, S = b->S, N = g * g, B = f->B;
     size_t SS = (size_t)S * S;
+    if (c->method == BL_MVFA) return baseline_mvfa_score(b, class_name, f, scores, maps);
     float text[2 * P];
     if (c->method == BL_ANOMALYCLIP) {
         if (baseline_anomalyclip_text(b, text) < 0) return -1;

@@ -1,6 +1,6 @@
-// The ZSAD baselines as model-side scoring heads (docs/reference/zsad-anchors.md §1.1, §1.2, §1.6, §1.7): CLIP, CLIP-AC, WinCLIP
-// (zero-shot), April-GAN (zero-shot) and AnomalyCLIP, each with the switches where the public code and the papers
-// differ. Entry points for a harness:
+// The ZSAD baselines as model-side scoring heads (docs/reference/zsad-anchors.md §1.1-§1.3, §1.6, §1.7): CLIP, CLIP-AC,
+// WinCLIP (zero-shot), April-GAN (zero-shot), AnomalyCLIP and MVFA-AD (zero-shot), each with the switches where the
+// public code and the papers differ. Entry points for a harness:
 //
 //   baseline_config_defaults(&cfg, method, vision_layers);       // the method's published setting
 //   baseline_config_set(&cfg, key, value) / _set_list(...)       // train.baseline.* switches
@@ -8,12 +8,13 @@
 //   BaselineFeatures *f = baseline_features_new(b, B);
 //   baseline_extract(b, pixels, f);                              // the frozen vision tower (cacheable)
 //   baseline_score_features(b, class_name, f, scores, maps);     // per-image score, (B,S,S) map at input size
-//   baseline_train_step_features(b, f, masks, labels, class_names, &loss);  // April-GAN, AnomalyCLIP
+//   baseline_train_step_features(b, f, masks, labels, class_names, &loss);  // April-GAN, AnomalyCLIP, MVFA-AD
 //   baseline_save(b, path) / baseline_load(b, path)              // trained parameters + Adam state
 //
-// Pixels are the preprocessed (normalised) images at cfg.image_size, channels first; maps come out at that same
-// size. Image scores are abnormal probabilities in [0, 1]; maps are abnormal probabilities summed over the map
-// layers (APRIL-GAN, AnomalyCLIP), then smoothed when cfg.sigma > 0.
+// Pixels are the preprocessed images at cfg.image_size, channels first (normalised with the checkpoint's mean and
+// std, or only scaled to [0, 1] where cfg.pixel_norm is 0: MVFA-AD); maps come out at that same size. Image scores
+// are abnormal probabilities in [0, 1] (MVFA-AD: summed over its layers, as its code sums them); maps are abnormal
+// probabilities summed over the map layers (APRIL-GAN, AnomalyCLIP, MVFA-AD), then smoothed when cfg.sigma > 0.
 #ifndef MODEL_BASELINES_H
 #define MODEL_BASELINES_H
 
@@ -23,7 +24,7 @@
 #include "model/device.h"
 #include "model/tokenizer.h"
 
-typedef enum { BL_CLIP = 0, BL_CLIP_AC, BL_WINCLIP, BL_APRILGAN, BL_ANOMALYCLIP } BaselineMethod;
+typedef enum { BL_CLIP = 0, BL_CLIP_AC, BL_WINCLIP, BL_APRILGAN, BL_ANOMALYCLIP, BL_MVFA, BL_N_METHODS } BaselineMethod;
 
 // Text templates (model/baseline_prompts.c holds the strings, copied from the public code as data).
 typedef enum {
@@ -78,7 +79,11 @@ typedef struct {
     // (MVTecDataset.combine_img, aug_rate 0.2 when training on MVTec-AD); 0: none
     float aug_rate;
     float init_std;           // N(0, std²) for learnable parameters (0.02)
-    // training (APRIL-GAN, AnomalyCLIP): Adam
+    // MVFA-AD (CLIP/adapter.py CLIP_Inplanted): after each map layer the residual stream becomes
+    // keep·x + mix·(seg_out + det_out) of its two adapters (0.8, 0.1)
+    float adapter_keep, adapter_mix;
+    int pixel_norm;           // 1: pixels normalised with the checkpoint's mean/std; 0: ToTensor only (MVFA-AD)
+    // training (APRIL-GAN, AnomalyCLIP, MVFA-AD): Adam
     float lr, beta1, beta2, eps;
     unsigned long long seed;
     // where the frozen vision tower runs (run.device / run.precision; defaults: the CPU, fp32). WinCLIP's
@@ -90,7 +95,9 @@ typedef struct {
 // The published defaults of a method at the given backbone depth (layers of the vision tower): CLIP/CLIP-AC
 // scale 100 with the last layer; WinCLIP 1/0.07, scales (2, 3), 21 templates, raw mean; APRIL-GAN scale 100,
 // layers at L/4 multiples, upsample-then-softmax align_corners; AnomalyCLIP 1/0.07, softmax-then-upsample,
-// sigma 4, V-V from layer L/4, layers at L/4 multiples, λ 1, not aliased (the paper's setting).
+// sigma 4, V-V from layer L/4, layers at L/4 multiples, λ 1, not aliased (the paper's setting); MVFA-AD 240 px
+// without normalisation, adapters after the layers at L/4 multiples mixed 0.8 / 0.1 / 0.1, APRIL-GAN's prompts
+// with the dataset's prompt name, scale 100, upsample-then-softmax align_corners, Adam 1e-4.
 void baseline_config_defaults(BaselineConfig *cfg, BaselineMethod method, int vision_layers);
 // One config switch by name and text value, as the harness reads them from train.baseline.* (model/
 // baseline_config.c lists the keys). An empty value, "null" or "~", or 0 for layers/scales, keeps the method's
@@ -98,7 +105,7 @@ void baseline_config_defaults(BaselineConfig *cfg, BaselineMethod method, int vi
 int baseline_config_set(BaselineConfig *cfg, const char *key, const char *value);
 // Lists (layers, scales): n values; n = 0, or a single 0, keeps the default.
 int baseline_config_set_list(BaselineConfig *cfg, const char *key, const int *values, int n);
-// "clip", "clip-ac", "winclip", "april-gan", "anomalyclip" -> method; -1 when unknown.
+// "clip", "clip-ac", "winclip", "april-gan", "anomalyclip", "mvfa-ad" -> method; -1 when unknown.
 int baseline_method_from_name(const char *name);
 const char *baseline_method_name(BaselineMethod m);
 
@@ -170,6 +177,18 @@ int deep_text_backward(DeepTextRun *r, float *dembeds, float *ddeep, const float
 void deep_text_run_set_fp16(DeepTextRun *r, int on);
 
 // ---------------------------------------------------------------------------------------------------------------
+// MVFA-AD's residual adapter (CLIP/adapter.py ClipAdapter; model/mvfa_adapter.c): no biases, LeakyReLU slope 0.01
+//   med (N,P) = lrelu(x (N,W) · w1ᵀ), w1 (P,W);   out (N,W) = lrelu(med · w2ᵀ), w2 (W,P)
+// out may be NULL (the last adapted layer: nothing reads its output).
+void mvfa_adapter_forward(float *med, float *out, const float *x, const float *w1, const float *w2, int N, int W,
+                          int P);
+// dx (N,W) +=, dw1 (P,W) +=, dw2 (W,P) += for the gradients dout (N,W) at out (NULL: none) and dmed (N,P) reaching
+// med from elsewhere (the loss; read, then overwritten). work (N, W + P) scratch.
+void mvfa_adapter_backward(float *dx, float *dw1, float *dw2, float *dmed, const float *dout, const float *x,
+                           const float *med, const float *out, const float *w1, const float *w2, int N, int W, int P,
+                           float *work);
+
+// ---------------------------------------------------------------------------------------------------------------
 // Losses on probability maps, shared by APRIL-GAN and AnomalyCLIP training (model/baseline_local_loss.c)
 
 // One layer's local loss on logits (B,2,g,g) -> bilinear to S per order -> probabilities; returns
@@ -192,7 +211,8 @@ const BaselineConfig *baseline_config(const Baseline *b);
 
 // The learnable parameters as one flat block (NULL and 0 for the training-free methods). Layout:
 // APRIL-GAN: per map layer l, weight (P, W) then bias (P). AnomalyCLIP: ctx_normal (n_ctx, Wt), ctx_abnormal
-// (n_ctx, Wt), deep (deep_depth-1, deep_len, Wt).
+// (n_ctx, Wt), deep (deep_depth-1, deep_len, Wt). MVFA-AD: the segmentation adapters, then the detection ones
+// (its two optimisers' halves), per map layer fc1 (P, W) then fc2 (W, P).
 float *baseline_params(Baseline *b);
 size_t baseline_n_params(const Baseline *b);
 
@@ -202,7 +222,10 @@ size_t baseline_n_params(const Baseline *b);
 //     (AnomalyCLIP: the V-V path's; aliased: every block the final layer's), ld = P
 //   APRIL-GAN: per map layer the raw residual stream (T rows), ld = the vision width
 //   WinCLIP: per scale the window embeddings (n_windows rows), ld = P
-// The global feature is post-LN (or not, cfg.global_ln_post) class token times the projection.
+//   MVFA-AD: one block, the raw residual stream after its first map layer (T rows), ld = the vision width: the
+//     adapters rewrite the stream from there on, so the layers after it run in the head
+// The global feature is post-LN (or not, cfg.global_ln_post) class token times the projection (MVFA-AD: zeros,
+// it reads none).
 typedef struct {
     int P, ld, n_blocks;
     int rows[BL_MAX_LAYERS];
@@ -236,12 +259,16 @@ int baseline_score_batch(Baseline *b, const char *class_name, const float *pixel
                          float *maps);
 
 // The training loss of a batch and its gradient (+= into grad (n_params); grad may be NULL): masks (B,S,S) in
-// {0,1}, labels (B) 0/1, class_names (B) (APRIL-GAN's text; AnomalyCLIP ignores them). APRIL-GAN:
+// {0,1}, labels (B) 0/1, class_names (B) (APRIL-GAN's and MVFA-AD's text; AnomalyCLIP ignores them). APRIL-GAN:
 // Σ_layers Focal + Dice(p_a). AnomalyCLIP: CE(global) + λ Σ_layers (Focal + Dice(p_a, G) + Dice(p_n, 1 − G)).
+// MVFA-AD: Σ_layers BCEWithLogits(mean_patches p_a(det), y) + Σ_layers Focal + Dice(p_a(seg)); masks NULL (a batch
+// without pixel ground truth): the detection terms only, as its train_zero.py for sets without masks.
 // -1 with err_set for a training-free method.
 int baseline_loss_grad_features(Baseline *b, const BaselineFeatures *f, const float *masks, const int *labels,
                                 const char *const *class_names, float *loss, float *grad);
 // One Adam step (cfg lr, betas, eps; step count kept in b) on that loss; *loss gets the loss before the step.
+// MVFA-AD steps its two halves as its two optimisers: the detection adapters every step, the segmentation ones
+// only with masks (each half with its own step count).
 int baseline_train_step_features(Baseline *b, const BaselineFeatures *f, const float *masks, const int *labels,
                                  const char *const *class_names, float *loss);
 // From pixels (extract, then as above).

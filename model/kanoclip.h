@@ -51,6 +51,11 @@ int kanoclip_train_step(Kanoclip *m, const KanoBatch *b, KanoLosses *out);
 // = global p_a; score (B) = p_global + max(map). Any output may be NULL. -1 with err_set.
 int kanoclip_eval(Kanoclip *m, const KanoBatch *b, float *maps, float *p_global, float *score);
 
+// method.global_source: vv (Eq. 8): global (B,P) = row 0, the class token, of the last of n_stages stages in
+// stage (B, n_stages, T, P): the V-V path's S_L[0] through ln_post + proj when the last stage is layer L (the
+// settings hold it there). The feature side's choice, made before the batch reaches the head (host arrays).
+void kanoclip_global_from_stages(float *global, const float *stage, int B, int n_stages, int T, int P);
+
 // The parameter and gradient blocks live on the backend: copies to and from host arrays of layout->total floats.
 void kanoclip_download_params(const Kanoclip *m, float *host);
 void kanoclip_download_grads(const Kanoclip *m, float *host);

@@ -1,11 +1,18 @@
 // KAnoCLIP's global branch, shared by the default losses and the paper's joint ones (kanoclip_paper.c): the
 // Conv-Adapter on the global feature and the 2-way logits against each image's normal and abnormal text
-// features, on the backend; the logits come down, their gradient goes up.
+// features, on the backend; the logits come down, their gradient goes up. And the global feature of
+// method.global_source: vv, taken from the stage features on the host before the batch goes up.
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/conv_adapter.h"
 #include "model/kanoclip_internal.h"
 #include "model/ops_extra.h"
+
+void kanoclip_global_from_stages(float *global, const float *stage, int B, int n_stages, int T, int P) {
+    for (int b = 0; b < B; b++)
+        memcpy(global + (size_t)b * P, stage + ((size_t)b * n_stages + n_stages - 1) * T * P, sizeof(float) * P);
+}
 
 // logits (B,2) = norm(I_c) · [t_n, t_a]ᵀ / tau; keeps icn (B,P), icnorm (B).
 void kano_global_forward(Kanoclip *m, KanoStep *st, float *logits_host) {

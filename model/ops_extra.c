@@ -20,6 +20,29 @@ void relu_backward(float *dinp, const float *out, const float *dout, size_t N) {
         if (out[i] > 0.0f) dinp[i] += dout[i];
 }
 
+void leaky_relu_forward(float *out, const float *inp, size_t N, float slope) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) out[i] = inp[i] > 0.0f ? inp[i] : slope * inp[i];
+}
+
+void leaky_relu_backward(float *dinp, const float *out, const float *dout, size_t N, float slope) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) dinp[i] += out[i] > 0.0f ? dout[i] : slope * dout[i];
+}
+
+void scaled_add_forward(float *out, float alpha, const float *a, float beta, const float *b, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) out[i] = alpha * a[i] + beta * b[i];
+}
+
+void scaled_add_backward(float *da, float *db, const float *dout, float alpha, float beta, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        if (da) da[i] += alpha * dout[i];
+        if (db) db[i] += beta * dout[i];
+    }
+}
+
 void softmax_rows_forward(float *out, const float *inp, int R, int C, float scale) {
     #pragma omp parallel for
     for (int r = 0; r < R; r++) softmax_row_scaled(out + (size_t)r * C, inp + (size_t)r * C, C, scale);

@@ -42,6 +42,16 @@ static inline BilinearTap bilinear_tap(float gx, float gy, int H, int W, int ali
 void relu_forward(float *out, const float *inp, size_t N);
 void relu_backward(float *dinp, const float *out, const float *dout, size_t N);
 
+// LeakyReLU, elementwise: out = inp > 0 ? inp : slope·inp (nn.LeakyReLU, slope 0.01 by default); the backward
+// reads the forward's output (out > 0 <=> inp > 0 for slope > 0): dinp += dout · (out > 0 ? 1 : slope).
+void leaky_relu_forward(float *out, const float *inp, size_t N, float slope);
+void leaky_relu_backward(float *dinp, const float *out, const float *dout, size_t N, float slope);
+
+// out (N) = alpha·a + beta·b, elementwise (a scaled residual mix); out may alias a or b.
+void scaled_add_forward(float *out, float alpha, const float *a, float beta, const float *b, size_t N);
+// da (N) += alpha·dout; db (N) += beta·dout; either may be NULL.
+void scaled_add_backward(float *da, float *db, const float *dout, float alpha, float beta, size_t N);
+
 // Softmax over the last axis: out (R,C) = softmax(inp (R,C) * scale); out may alias inp.
 void softmax_rows_forward(float *out, const float *inp, int R, int C, float scale);
 // One row of softmax_rows_forward: y (C) = softmax(scale · x (C)); y may be x.

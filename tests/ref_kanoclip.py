@@ -14,6 +14,7 @@ Scenarios, each in OUT/<name>/:
   fused     L_local once on the fused maps, max(M) inside the global BCE: two steps
   minmax    L_local on the fused maps with Norm = per-image min-max (maps at eval too): one step
   adjectives two prompts per state (one per adjective, shared context), features averaged: two steps
+  globalvv  method.global_source vv: the global feature is Eq. 8's V-V class token (row 0 of the last stage): two steps
   train10   the default switches (zero-initialised out-projections, bounded KD), ten Adam steps: per-step
             loss terms and the parameters after the tenth step
 Files: p_NAME (initial parameters, names as the C layout), g_NAME (gradients of the first step), pT_NAME (after
@@ -339,8 +340,9 @@ def run(p, cfg, train=True):
         out["cos"] = [ca.item(), cn.item(), (a @ n).item()]
     else:
         out["cos"] = [0.0, 0.0, 0.0]
-    # global
-    I = glob
+    # global: the original path's class token, or with global_vv Eq. 8's V-V class token S_L[0] through ln_post +
+    # proj, which is row 0 of the last stage (the stage features are the V-V tokens after ln_post + proj)
+    I = stage[:, NST - 1, 0] if cfg.get("global_vv") else glob
     if cfg["adapter"]:
         h = F.relu(F.linear(ln(I, p["adapter.ln_w"], p["adapter.ln_b"]), p["adapter.down_w"], p["adapter.down_b"]))
         Ic = F.linear(h, p["adapter.up_w"], p["adapter.up_b"]) + (I if cfg["adapter_residual"] else 0)
@@ -399,6 +401,9 @@ SCEN = {
     # one prompt per adjective, two per state (the paper's [Normal] / [Abnormal])
     "adjectives": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random",
                        steps=2, adjectives=1),
+    # method.global_source: vv, the global feature from the V-V path (Eq. 8): two steps
+    "globalvv": dict(knpl=1, adapter=1, adapter_residual=0, bicmci=1, full=0, kd="bounded", updated_text=1, init="random",
+                     steps=2, global_vv=1),
 }
 
 for name, cfg in SCEN.items():

@@ -87,3 +87,11 @@ for name, (hh, ww) in dict(gauss_a=(40, 50), gauss_b=(9, 12)).items():
 x, yv = leaf(rnd(50, s=8)), (torch.rand(50, generator=g) > 0.5).double()
 l = F.binary_cross_entropy_with_logits(x, yv); l.backward()
 for kk, v in dict(bce_x=x, bce_t=yv, bce_l=l.reshape(1), bce_dx=x.grad).items(): save(kk, v)
+
+# LeakyReLU (slope 0.01, MVFA-AD's adapters) and a scaled residual mix 0.8 a + 0.1 b
+x, dy = leaf(rnd(999, s=3)), rnd(999)
+y = F.leaky_relu(x, 0.01); y.backward(dy)
+for kk, v in dict(lrelu_x=x, lrelu_dy=dy, lrelu_y=y, lrelu_dx=x.grad).items(): save(kk, v)
+a, b, dy = leaf(rnd(301)), leaf(rnd(301)), rnd(301)
+y = 0.8 * a + 0.1 * b; y.backward(dy)
+for kk, v in dict(mix_a=a, mix_b=b, mix_dy=dy, mix_y=y, mix_da=a.grad, mix_db=b.grad).items(): save(kk, v)

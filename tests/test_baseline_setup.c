@@ -66,6 +66,22 @@ Test(baseline_setup, every_config_maps) {
     cr_assert_eq(c.method, BL_ANOMALYCLIP);
     c = load("april-gan-on-visa.yaml", 24, 0, NULL);
     cr_assert_eq(c.method, BL_APRILGAN);
+    c = load("mvfa-ad.yaml", 24, 0, NULL);
+    cr_assert_eq(c.method, BL_MVFA);
+    cr_assert_eq(c.image_size, 240);
+    cr_assert_eq(c.n_layers, 4);
+    cr_assert_eq(c.layers[3], 24);
+    cr_assert_eq(c.pixel_norm, 0);
+    cr_assert_eq(c.pos_interp, CLIP_POS_BICUBIC_AA);
+    cr_assert_float_eq(c.adapter_keep, 0.8f, 0);
+    cr_assert_float_eq(c.adapter_mix, 0.1f, 0);
+    cr_assert_float_eq(c.lr, 1e-4f, 0);
+    c = load("mvfa-ad-on-visa.yaml", 24, 0, NULL);
+    cr_assert_eq(c.method, BL_MVFA);
+    char *ov[] = {"train.baseline.normalize=true", "train.baseline.adapter_keep=0.9"};
+    c = load("mvfa-ad.yaml", 24, 2, ov);
+    cr_assert_eq(c.pixel_norm, 1);
+    cr_assert_float_eq(c.adapter_keep, 0.9f, 0);
 }
 
 Test(baseline_setup, overrides_and_errors) {

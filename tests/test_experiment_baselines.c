@@ -1,8 +1,8 @@
-// The five baselines through `kanoclip experiment` and `kanoclip grid` on the demo config at a tiny size
+// The six baselines through `kanoclip experiment` and `kanoclip grid` on the demo config at a tiny size
 // (synthetic data and a random checkpoint generated into a temporary folder): each method writes the result
 // files with its name, its scores in the run are the head's own scores of the images, a grid of KAnoCLIP and the
-// five writes one table with a row per method, and a trained baseline killed after an epoch resumes to the
-// state of an uninterrupted run.
+// six writes one table with a row per method, a trained baseline killed after an epoch resumes to the state of
+// an uninterrupted run, and MVFA-AD trains its detection adapters alone on image-level data.
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 #include <glob.h>
@@ -68,11 +68,11 @@ static int has_file(const char *dir, const char *name) {
 
 TestSuite(experiment_baselines, .init = setup, .fini = teardown, .timeout = 120);
 
-static const char *METHODS[] = {"clip", "clip-ac", "winclip", "april-gan", "anomalyclip"};
-static const char *LABELS[] = {"CLIP", "CLIP-AC", "WinCLIP", "April-GAN", "AnomalyCLIP"};
+static const char *METHODS[] = {"clip", "clip-ac", "winclip", "april-gan", "anomalyclip", "mvfa-ad"};
+static const char *LABELS[] = {"CLIP", "CLIP-AC", "WinCLIP", "April-GAN", "AnomalyCLIP", "MVFA-AD"};
 
 Test(experiment_baselines, every_method_writes_the_result_files_under_its_name) {
-    for (int m = 0; m < 5; m++) {
+    for (int m = 0; m < 6; m++) {
         cr_assert_eq(run_method(METHODS[m], METHODS[m], 0, NULL), 0, "%s: %s", METHODS[m], err_msg());
         char *dir = run_folder(METHODS[m]);
         if (m == 1) {  // CLIP-AC reads CLIP's feature cache: the same vision features, other prompts
@@ -126,7 +126,7 @@ Test(experiment_baselines, every_method_writes_the_result_files_under_its_name) 
     snprintf(pat, sizeof pat, "%s/cache/features/*.h5", tmp);
     glob_t g;
     cr_assert_eq(glob(pat, 0, NULL, &g), 0);
-    cr_assert_eq(g.gl_pathc, 5, "%zu feature caches", g.gl_pathc);
+    cr_assert_eq(g.gl_pathc, 7, "%zu feature caches", g.gl_pathc);
     for (size_t i = 0; i < g.gl_pathc; i++) cr_assert_null(strstr(g.gl_pathv[i], "winclip"), "%s", g.gl_pathv[i]);
     globfree(&g);
 }
@@ -174,9 +174,16 @@ static void check_scores_against_head(const char *method, float tol) {
     cr_assert_not_null(b, "%s", err_msg());
     float *px = malloc(sizeof(float) * 3 * 32 * 32), *map = malloc(sizeof(float) * 32 * 32), score = 0;
     double worst = 0, worst_map = 0;
+    static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};  // MVFA-AD: ToTensor alone
+    const float *mean = bc.pixel_norm ? model->cfg.image_mean : zero, *std = bc.pixel_norm ? model->cfg.image_std : one;
+    if (bc.method == BL_MVFA) {  // the trained adapters of the run
+        char *state = fs_join(dir, "state.bin");
+        cr_assert_eq(baseline_load(b, state), 0, "%s", err_msg());
+        free(state);
+    }
     for (int i = 0; i < ed.n; i++) {
-        cr_assert_eq(image_load_preprocessed(ed.s[i]->image_path, 32, IMAGE_RESIZE_SQUARE, model->cfg.image_mean,
-                                             model->cfg.image_std, px), 0, "%s", err_msg());
+        cr_assert_eq(image_load_preprocessed(ed.s[i]->image_path, 32, IMAGE_RESIZE_SQUARE, mean, std, px), 0, "%s",
+                     err_msg());
         const DatasetClass *c = ed.classes[ed.cls[i]];
         cr_assert_eq(baseline_score_batch(b, baseline_class_arg(&bc, c->name, c->prompt_name), px, 1, &score, map), 0,
                      "%s", err_msg());
@@ -207,8 +214,13 @@ Test(experiment_baselines, winclip_run_scores_are_the_heads_scores) { check_scor
 Test(experiment_baselines, clip_run_scores_are_the_heads_scores_through_the_cache) {
     check_scores_against_head("clip", 2e-3f);
 }
+// MVFA-AD from the cached (float16) stream after its first layer, the rest of the tower in the head, with the
+// run's trained adapters and without the CLIP normalisation (measured: scores within 2.4e-5, maps within 3.1e-4).
+Test(experiment_baselines, mvfa_run_scores_are_the_heads_scores_through_the_cache) {
+    check_scores_against_head("mvfa-ad", 2e-3f);
+}
 
-Test(experiment_baselines, grid_of_kanoclip_and_the_five_writes_one_table) {
+Test(experiment_baselines, grid_of_kanoclip_and_the_six_writes_one_table) {
     char abs_demo[PATH_MAX], dir_bl[PATH_MAX];
     cr_assert_not_null(realpath("experiments/demo.yaml", abs_demo));
     cr_assert_not_null(realpath("experiments/baselines", dir_bl));
@@ -217,9 +229,10 @@ Test(experiment_baselines, grid_of_kanoclip_and_the_five_writes_one_table) {
     setenv("KANOCLIP_BIN", bin, 1);
     // The demo grid's configs, with the tiny sizes and tmp paths as the grid's common overrides.
     char text[8192], *p = text;
-    p += sprintf(p, "name: six\nout: %s/results\nconfigs:\n  - %s\n", tmp, abs_demo);
-    const char *cfgs[] = {"demo-clip", "demo-clip-ac", "demo-winclip", "demo-april-gan", "demo-anomalyclip"};
-    for (int i = 0; i < 5; i++) p += sprintf(p, "  - %s/%s.yaml\n", dir_bl, cfgs[i]);
+    p += sprintf(p, "name: seven\nout: %s/results\nconfigs:\n  - %s\n", tmp, abs_demo);
+    const char *cfgs[] = {"demo-clip", "demo-clip-ac", "demo-winclip", "demo-april-gan", "demo-anomalyclip",
+                          "demo-mvfa-ad"};
+    for (int i = 0; i < 6; i++) p += sprintf(p, "  - %s/%s.yaml\n", dir_bl, cfgs[i]);
     p += sprintf(p, "common:\n");
     for (size_t i = 0; i < N_DEMO_PATHS; i++) {
         p += sprintf(p, "  - '");
@@ -229,7 +242,7 @@ Test(experiment_baselines, grid_of_kanoclip_and_the_five_writes_one_table) {
     for (size_t i = 0; i < N_DEMO_TINY; i++) p += sprintf(p, "  - '%s'\n", DEMO_TINY[i]);
     p += sprintf(p, "  - 'eval.overlays=0'\n");
     char grid_path[256];
-    snprintf(grid_path, sizeof grid_path, "%s/six.yaml", tmp);
+    snprintf(grid_path, sizeof grid_path, "%s/seven.yaml", tmp);
     cr_assert_eq(fs_write_atomic(grid_path, text, strlen(text)), 0, "%s", err_msg());
 
     char out[256];
@@ -252,23 +265,24 @@ Test(experiment_baselines, grid_of_kanoclip_and_the_five_writes_one_table) {
     fclose(o);
     char *log = fs_read_file(out, NULL);
     cr_assert_eq(rc, 0, "%s\n%s", err_msg(), log);
-    cr_assert(strstr(log, "grid six: 6 cells, 6 done, 6 ran now, 0 failed"), "%s", log);
+    cr_assert(strstr(log, "grid seven: 7 cells, 7 done, 7 ran now, 0 failed"), "%s", log);
     free(log);
     // One table, a row per method (Table 4: dataset / method), each method once.
     char tpath[512];
-    snprintf(tpath, sizeof tpath, "%s/results/grid-six/tables/table4_metrics.md", tmp);
+    snprintf(tpath, sizeof tpath, "%s/results/grid-seven/tables/table4_metrics.md", tmp);
     char *table = fs_read_file(tpath, NULL);
     cr_assert_not_null(table, "%s: %s", tpath, err_msg());
     const char *rows[] = {"| synthetic / KAnoCLIP (demo) |", "| synthetic / CLIP |", "| synthetic / CLIP-AC |",
-                          "| synthetic / WinCLIP |", "| synthetic / April-GAN |", "| synthetic / AnomalyCLIP |"};
-    for (int i = 0; i < 6; i++) {
+                          "| synthetic / WinCLIP |", "| synthetic / April-GAN |", "| synthetic / AnomalyCLIP |",
+                          "| synthetic / MVFA-AD |"};
+    for (int i = 0; i < 7; i++) {
         const char *at = strstr(table, rows[i]);
         cr_assert_not_null(at, "no row %s in:\n%s", rows[i], table);
         cr_assert_null(strstr(at + 1, rows[i]), "row %s twice in:\n%s", rows[i], table);
     }
     int n_rows = 0;
     for (const char *q = strstr(table, "| synthetic / "); q; q = strstr(q + 1, "| synthetic / ")) n_rows++;
-    cr_assert_eq(n_rows, 6, "%s", table);
+    cr_assert_eq(n_rows, 7, "%s", table);
     free(table);
 }
 
@@ -341,3 +355,65 @@ Test(experiment_baselines, april_gan_mosaics_change_training_and_only_april_gan_
     free(dp); free(dm); free(sp); free(sm);
 }
 Test(experiment_baselines, killed_anomalyclip_run_resumes_to_the_uninterrupted_state) { check_resume("anomalyclip"); }
+Test(experiment_baselines, killed_mvfa_run_resumes_to_the_uninterrupted_state) {
+    check_resume_with("mvfa-ad", "train.batch_size=4");
+}
+
+// state.bin's header (model/baseline_state.c, version 2): the steps of the detection and the segmentation adapters.
+static void mvfa_steps(const char *name, long *det, long *seg, int *seg_moments_zero) {
+    char *d = run_folder(name);
+    size_t n;
+    char *raw = read_in(d, "state.bin", &n);
+    uint32_t version;
+    uint64_t count;
+    int64_t s1, s2;
+    memcpy(&version, raw + 16, 4);
+    memcpy(&count, raw + 24, 8);
+    memcpy(&s1, raw + 32, 8);
+    memcpy(&s2, raw + 40, 8);
+    cr_assert_eq(version, 2u);
+    cr_assert_eq(n, 48 + 3 * count * sizeof(float));
+    const float *m1 = (const float *)(raw + 48 + count * sizeof(float));  // first moments: seg half, det half
+    int zero = 1;
+    for (uint64_t i = 0; i < count / 2; i++) zero &= m1[i] == 0.0f;
+    *det = (long)s1, *seg = (long)s2, *seg_moments_zero = zero;
+    free(raw);
+    free(d);
+}
+
+// On image-level data (Br35H: no masks) MVFA-AD steps its detection adapters alone, as train_zero.py does for
+// its sets without masks; on data with masks both optimisers step every batch.
+Test(experiment_baselines, mvfa_trains_detection_alone_without_pixel_ground_truth) {
+    const char *one[] = {"train.epochs=1", "train.batch_size=4"};
+    cr_assert_eq(run_method("mvfa-ad", "masks", 2, one), 0, "%s", err_msg());
+    long det, seg;
+    int zero;
+    mvfa_steps("masks", &det, &seg, &zero);
+    cr_assert(det == 5 && seg == 5 && !zero, "with masks: %ld det steps, %ld seg steps", det, seg);  // 18 images
+    // a Br35H folder of the synthetic training classes' images: good -> no/, defects -> yes/
+    char pat[256], dst[512];
+    snprintf(pat, sizeof pat, "%s/data/*/test/*/*.png", tmp);
+    glob_t g;
+    cr_assert_eq(glob(pat, 0, NULL, &g), 0);
+    int n_yes = 0, n_no = 0;
+    for (size_t i = 0; i < g.gl_pathc && n_yes + n_no < 12; i++) {
+        int good = strstr(g.gl_pathv[i], "/test/good/") != NULL;
+        snprintf(dst, sizeof dst, "%s/br35h/%s", tmp, good ? "no" : "yes");
+        cr_assert_eq(fs_mkdirs(dst), 0, "%s", err_msg());
+        snprintf(dst + strlen(dst), sizeof dst - strlen(dst), "/%zu.png", i);
+        size_t len;
+        char *img = fs_read_file(g.gl_pathv[i], &len);
+        cr_assert_eq(fs_write_atomic(dst, img, len), 0, "%s", err_msg());
+        free(img);
+        good ? n_no++ : n_yes++;
+    }
+    globfree(&g);
+    cr_assert(n_yes > 0 && n_no > 0);
+    char train[512];
+    snprintf(train, sizeof train, "data.train={name: br35h, type: br35h, root: %s/br35h}", tmp);
+    const char *nomask[] = {"train.epochs=1", "train.batch_size=4", train};
+    cr_assert_eq(run_method("mvfa-ad", "nomasks", 3, nomask), 0, "%s", err_msg());
+    mvfa_steps("nomasks", &det, &seg, &zero);
+    cr_assert(det == 3 && seg == 0 && zero, "without masks: %ld det steps, %ld seg steps, seg moments %s", det, seg,
+              zero ? "zero" : "not zero");
+}

@@ -65,6 +65,7 @@ typedef struct {
     int deep;  // deep text prompts (depth TL, 2 tokens, as tests/ref_kanoclip.py)
     int local_fused, map_minmax, global_max_map;  // the paper switches (docs/paper-switches.md)
     int adjectives;  // two prompts per state (words 500/501, 600/601), as tests/ref_kanoclip.py ADJ_WORDS
+    int global_vv;   // method.global_source: vv (Eq. 8): the global feature from the last stage's class row
 } Scenario;
 
 static KanoclipConfig scenario_config(const Scenario *sc) {
@@ -76,6 +77,7 @@ static KanoclipConfig scenario_config(const Scenario *sc) {
     c.bicmci_full = sc->full; c.zero_init_out = sc->zero_out; c.maps_updated_text = sc->updated_text; c.kd_form = sc->kd;
     c.deep_prompts = sc->deep; c.deep_depth = TL; c.deep_tokens = 2;
     c.local_fused = sc->local_fused; c.map_minmax = sc->map_minmax; c.global_max_map = sc->global_max_map;
+    c.global_vv = sc->global_vv;
     return c;
 }
 
@@ -239,6 +241,8 @@ static void check_losses(const KanoLosses *l, const float *want, const char *wha
 
 static void run_scenario(const Scenario *sc) {
     Inputs in = load_inputs();
+    // the feature side's global for method.global_source: vv, as the harness takes it (method_kanoclip.c)
+    if (sc->global_vv) kanoclip_global_from_stages(in.glob, in.stage, B, NST, 1 + N, P);
     Kanoclip *m = make_model(sc, &in);
     KanoBatch b = {B, in.stage, in.glob, in.mask, in.label, in.class_id};
     char dir[256];
@@ -273,63 +277,81 @@ static void run_scenario(const Scenario *sc) {
 }
 
 Test(kanoclip, lean_all_parts_gradients) {
-    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
+    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, full_variant_triplet_kd) {
-    Scenario sc = {"full", 1, 1, 0, 1, 1, 0, 1, KD_TRIPLET, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
+    Scenario sc = {"full", 1, 1, 0, 1, 1, 0, 1, KD_TRIPLET, 1, DEFORM_DAT, 0, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, ablation_knpl_and_bicmci_off_residual_adapter) {
-    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
+    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, adapter_off_infonce_original_text_maps) {
-    Scenario sc = {"noadapt", 1, 0, 0, 1, 0, 0, 0, KD_INFONCE, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
+    Scenario sc = {"noadapt", 1, 0, 0, 1, 0, 0, 0, KD_INFONCE, 1, DEFORM_DAT, 0, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, deformable_detr_attention_three_steps) {
-    Scenario sc = {"msda", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 3, DEFORM_MSDA, 0, 0, 0, 0, 0};
+    Scenario sc = {"msda", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 3, DEFORM_MSDA, 0, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, deep_text_prompts_two_steps) {
-    Scenario sc = {"deep", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 1, 0, 0, 0, 0};
+    Scenario sc = {"deep", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 1, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 Test(kanoclip, ten_training_steps_default_switches) {
-    Scenario sc = {"train10", 1, 1, 0, 1, 0, 1, 1, KD_BOUNDED, 10, DEFORM_DAT, 0, 0, 0, 0, 0};
+    Scenario sc = {"train10", 1, 1, 0, 1, 0, 1, 1, KD_BOUNDED, 10, DEFORM_DAT, 0, 0, 0, 0, 0, 0};
     run_scenario(&sc);
 }
 
 // L_local once on the fused maps (Eq. 9, 15) and max(M) inside the global BCE: losses within 1e-4, gradients
 // within 1e-3 relative (as the other scenarios), two Adam steps.
 Test(kanoclip, paper_switches_fused_loss_and_max_in_global) {
-    Scenario sc = {"fused", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 0, 1, 0, 1, 0};
+    Scenario sc = {"fused", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 0, 1, 0, 1, 0, 0};
     run_scenario(&sc);
 }
 
 // Norm(.) of Eq. 10 as per-image min-max (training through the fused loss, and the evaluation maps); one Adam
 // step: near-tied extremes make later steps' near-zero gradients too rounding-sensitive for 1e-4 (-O1 builds).
 Test(kanoclip, paper_switches_minmax_norm) {
-    Scenario sc = {"minmax", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 1, 1, 0, 0};
+    Scenario sc = {"minmax", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 1, 1, 0, 0, 0};
     run_scenario(&sc);
 }
 
 // One prompt per adjective (two per state, the context shared within a state), W = norm(mean of the unit
 // features): losses within 1e-4, gradients within 1e-3 relative, two Adam steps.
 Test(kanoclip, one_prompt_per_adjective_features_averaged) {
-    Scenario sc = {"adjectives", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 0, 0, 0, 0, 1};
+    Scenario sc = {"adjectives", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 0, 0, 0, 0, 1, 0};
     run_scenario(&sc);
 }
 
+// method.global_source: vv (Eq. 8): the global feature is the V-V path's class token at layer L through ln_post +
+// proj, i.e. row 0 of the last stage, taken by the function the harness uses; the reference takes
+// stage[:, -1, 0]. Scores, maps, losses within 1e-4, gradients within 1e-3 relative, two Adam steps; and it is
+// another feature than the original path's global (the scores differ from those with it).
+Test(kanoclip, global_feature_from_the_vv_path) {
+    Scenario sc = {"globalvv", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 0, 0, 0, 0, 0, 1};
+    run_scenario(&sc);
+    Inputs in = load_inputs();
+    float vv[B * P];
+    kanoclip_global_from_stages(vv, in.stage, B, NST, 1 + N, P);
+    for (int b = 0; b < B; b++)  // the class row of the last stage, not of the first, and not a patch row
+        for (int p = 0; p < P; p++) {
+            cr_assert_eq(vv[b * P + p], in.stage[((size_t)(b * NST + NST - 1) * (1 + N)) * P + p]);
+            cr_assert_neq(vv[b * P + p], in.glob[b * P + p]);
+        }
+    free_inputs(&in);
+}
+
 Test(kanoclip, state_save_load_roundtrip) {
-    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
+    Scenario sc = {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0, 0};
     Inputs in = load_inputs();
     Kanoclip *m = make_model(&sc, &in);
     KanoBatch b = {B, in.stage, in.glob, in.mask, in.label, in.class_id};
@@ -377,7 +399,7 @@ Test(kanoclip, bad_inputs_are_named) {
     c.msda_points = 0;
     cr_assert_null(kanoclip_new(&c, 2, NULL));
     cr_assert(strstr(err_msg(), "method.msda_points") != NULL, "%s", err_msg());
-    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0};
+    Scenario sc = {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0, 0};
     Inputs in = load_inputs();
     Kanoclip *m = make_model(&sc, &in);
     int bad_class[B] = {0, 5, 1};

@@ -20,6 +20,24 @@ Test(kanoclip_ops, gelu_relu) {
     assert_close(dxr, F("relu_dx"), 999, 0, "relu dx");
 }
 
+// MVFA-AD's adapter activation and residual mix (model/baseline_mvfa.c)
+Test(kanoclip_ops, leaky_relu_and_scaled_add) {
+    float *x = F("lrelu_x"), *dy = F("lrelu_dy"), *y = calloc(999, 4), *dx = calloc(999, 4);
+    leaky_relu_forward(y, x, 999, 0.01f);
+    assert_close(y, F("lrelu_y"), 999, 1e-6, "leaky relu y");
+    leaky_relu_backward(dx, y, dy, 999, 0.01f);
+    assert_close(dx, F("lrelu_dx"), 999, 1e-6, "leaky relu dx");
+    float *a = F("mix_a"), *b = F("mix_b"), *dm = F("mix_dy"), *m = calloc(301, 4), *da = calloc(301, 4),
+          *db = calloc(301, 4);
+    scaled_add_forward(m, 0.8f, a, 0.1f, b, 301);
+    assert_close(m, F("mix_y"), 301, 1e-6, "scaled add y");
+    scaled_add_backward(da, db, dm, 0.8f, 0.1f, 301);
+    assert_close(da, F("mix_da"), 301, 1e-6, "scaled add da");
+    assert_close(db, F("mix_db"), 301, 1e-6, "scaled add db");
+    scaled_add_forward(a, 0.8f, a, 0.1f, b, 301);  // in place, as the residual stream is updated
+    assert_close(a, F("mix_y"), 301, 1e-6, "scaled add in place");
+}
+
 Test(kanoclip_ops, softmax_rows) {
     float *x = F("sm_x"), *dy = F("sm_dy"), *y = calloc(17 * 9, 4), *dx = calloc(17 * 9, 4);
     softmax_rows_forward(y, x, 17, 9, 1.7f);

@@ -141,8 +141,8 @@ static void write_grid(const char *root, const char *name, const char *configs, 
     free(text);
 }
 
-// The configs of the committed baselines grid, absolute and comma-separated (malloc'd).
-static char *baselines_configs(void) {
+// The configs of the committed baselines grid, absolute and comma-separated (malloc'd); *n_out their count.
+static char *baselines_configs(int *n_out) {
     Config *spec = config_load("experiments/grids/baselines-demo.yaml", "experiments/grid_defaults.yaml", 0, NULL);
     cr_assert_not_null(spec, "%s", err_msg());
     char cwd[PATH_MAX], *out = NULL;
@@ -153,6 +153,7 @@ static char *baselines_configs(void) {
     cr_assert_gt(n, 1);
     for (int i = 0; i < n; i++) fprintf(f, "%s'%s/experiments/grids/%s'", i ? ", " : "", cwd, config_list_str(spec, "configs", i));
     fclose(f);
+    *n_out = n;
     config_free(spec);
     return out;
 }
@@ -319,8 +320,9 @@ static void slurm_matches_run(const char *name, const char *configs, const char 
 }
 
 Test(slurm, baselines_grid_through_sbatch_gives_the_tables_of_grid_run) {
-    char *configs = baselines_configs(), array_id[32];
-    slurm_matches_run("baselines", configs, "[[]]", 6, array_id);
+    int n;
+    char *configs = baselines_configs(&n), array_id[32];
+    slurm_matches_run("baselines", configs, "[[]]", n, array_id);
     free(configs);
     cr_assert_geq(most_at_once(array_id), 2, "the node's 2 CPUs run 2 one-CPU tasks at once");
 }

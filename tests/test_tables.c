@@ -14,6 +14,7 @@
 #include "common/fsutil.h"
 #include "harness/cli/commands.h"
 #include "harness/report/tables.h"
+#include "harness/kb/kb_source.h"
 #include "report_fixtures.h"
 
 static char dir[64];
@@ -343,4 +344,79 @@ Test(tables, one_label_with_two_configs_is_two_methods) {
     // seeds 1 and 2 of the 10-epoch config: 80 and 84 -> 82.0±2.8; the 2-epoch run alone: 60.0
     cr_assert(strstr(md, "| BrainMRI | **82.0**±2.8 / **90.0**±0.0 | 60.0 / **90.0** |"), "%s", md);
     free(md);
+}
+
+// provenance.json's kb_source.<class> lines (harness/kb/kb_source.c writes them before a KAnoCLIP run) in the notes
+// of Tables 1-2: per method and training set, how many classes trained on fetched LLM answers (and the endpoint's
+// model), on shipped or generic text, and the VQA answers; the seeds that share a summary on one line.
+static void write_kb_provenance(const char *run, const char *const *lines, int n) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "git_commit", "0123");
+    const char *classes[] = {"bottle", "cable", "capsule", "carpet"};
+    for (int i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "kb_source.%s", classes[i]);
+        cJSON_AddStringToObject(j, key, lines[i]);
+    }
+    cJSON_AddStringToObject(j, "kb_llm_model", "gpt-3.5-turbo");
+    char *text = cJSON_Print(j);
+    fixture_write(run, "provenance.json", text);
+    free(text);
+    cJSON_Delete(j);
+}
+
+Test(tables, kb_sources_in_the_notes_of_tables_1_and_2) {
+    cr_redirect_stdout();
+    const char *fetched[] = {
+        "fetched LLM answers 5 of 5 (gpt-3.5-turbo); VQA answers 3 of 4 (llama3.2-vision)",
+        "fetched LLM answers 5 of 5 (gpt-3.5-turbo); VQA answers 4 of 4 (llama3.2-vision)",
+        "shipped text (kb-cache/shipped/mvtec.jsonl:4) for the LLM answers (0 of 5 fetched); VQA answers 0 of 2 (llama3.2-vision)",
+    };
+    const char *shipped[] = {
+        "shipped text (kb-cache/shipped/mvtec.jsonl:1) for the LLM answers (0 of 5 fetched); VQA answers 0 of 0",
+        "generic text (none) for the LLM answers (0 of 5 fetched); VQA answers 0 of 0",
+        "fetched LLM answers 3 of 5 (llama3.2-vision); VQA answers 0 of 0",
+        "fetched LLM answers 4 of 5 (llama3.2-vision); VQA answers 0 of 0",
+    };
+    write_kb_provenance(runs[0], fetched, 3);
+    write_kb_provenance(runs[2], shipped, 4);
+    write_kb_provenance(runs[3], shipped, 4);
+    char out[256];
+    snprintf(out, sizeof out, "%s/t", dir);
+    cr_assert_eq(run_tables(out, 1, 0), 0, "%s", err_msg());
+    char *md = read_out(out, "table1_industrial.md");
+    cr_assert(strstr(md, "\n\nKnowledge base of KAnoCLIP [seed 111; training set MVTec AD]: 3 classes: LLM answers "
+                         "fetched for 2 (5 of 5 each, gpt-3.5-turbo), shipped text for 1; VQA answers 7 of 10 "
+                         "(llama3.2-vision).\n"), "%s", md);
+    cr_assert(strstr(md, "Columns marked (paper)"), "the paper's sources stay in the note: %s", md);
+    cr_assert_null(strstr(md, "Knowledge base of AnomalyCLIP"), "%s", md);  // no KB recorded for it
+    free(md);
+    md = read_out(out, "table2_medical.md");
+    cr_assert(strstr(md, "Knowledge base of KAnoCLIP [seeds 222, 333; training set MVTec AD]: 4 classes: LLM "
+                         "answers fetched for 2 (3-4 of 5, llama3.2-vision), shipped text for 1, generic text for 1; "
+                         "no VQA questions."), "%s", md);
+    cr_assert_null(strstr(md, "seed 111"), "a run without medical datasets is not in Table 2's note: %s", md);
+    free(md);
+    char *tex = read_out(out, "table1_industrial.tex");
+    cr_assert(strstr(tex, "Knowledge base of KAnoCLIP [seed 111; training set MVTec AD]: 3 classes"), "%s", tex);
+    free(tex);
+    // kb_source_describe's lines read back: the writer and the reader share one format
+    KbSettings ks = {.model = "gpt-3.5-turbo", .vqa_model = "llama3", .llm_n = 5};
+    KbClassTexts kt = {.n = 7, .llm_source = "fetched", .n_vqa = 2, .n_vqa_asked = 3, .n_vqa_answered = 2};
+    char line[512];
+    KbSourceFacts f;
+    kb_source_describe(&ks, &kt, line, sizeof line);
+    cr_assert_eq(kb_source_parse(line, &f), 0, "%s", line);
+    cr_assert(!strcmp(f.source, "fetched") && f.llm_got == 5 && f.llm_want == 5 && !strcmp(f.llm_model, "gpt-3.5-turbo") &&
+              f.vqa_got == 2 && f.vqa_asked == 3 && !strcmp(f.vqa_model, "llama3"), "%s", line);
+    kt = (KbClassTexts){.n = 5, .llm_source = "shipped", .shipped_where = "kb-cache/shipped/visa.jsonl:2"};
+    kb_source_describe(&ks, &kt, line, sizeof line);
+    cr_assert_eq(kb_source_parse(line, &f), 0, "%s", line);
+    cr_assert(!strcmp(f.source, "shipped") && f.llm_want == 5 && !*f.llm_model && f.vqa_asked == 0 && !*f.vqa_model,
+              "%s", line);
+    // a line the format does not know is counted, not dropped
+    const char *odd[] = {"fetched LLM answers 5 of 5 (m); VQA answers 1 of 1 (v)", "something else"};
+    char *sum = kb_source_summary(odd, 2);
+    cr_assert_str_eq(sum, "2 classes: LLM answers fetched for 1 (5 of 5, m), unrecorded for 1; VQA answers 1 of 1 (v)");
+    free(sum);
 }

@@ -9,7 +9,8 @@
 static const char *const SCALAR_KEYS[] = {
     "logit_scale", "temperature", "softmax_first", "align_corners", "sigma", "global_ln_post", "pos_interp",
     "templates", "text_pool", "class_name", "vv_from", "aliased_layers", "deep_fp16", "n_ctx", "deep_depth", "deep_len",
-    "state_normal", "state_abnormal", "object_word", "local_weight", "init_std", "aug_rate",
+    "state_normal", "state_abnormal", "object_word", "local_weight", "init_std", "aug_rate", "adapter_keep",
+    "adapter_mix", "normalize",
 };
 
 // A scalar's text whatever its YAML type (NULL for null).

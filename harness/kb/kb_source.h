@@ -14,4 +14,20 @@
 // Returns 1 when every answer is fetched (LLM: at least llm_n descriptions; VQA: all planned), else 0.
 int kb_source_describe(const KbSettings *s, const KbClassTexts *t, char *buf, size_t cap);
 
+// A line of kb_source_describe read back (as provenance.json's kb_source.<class> holds it).
+typedef struct {
+    char source[32];        // "fetched", "shipped", "generic" or "no"
+    int llm_got, llm_want;  // LLM descriptions fetched, and kb.llm_n
+    char llm_model[128];    // the endpoint's model ("" unless fetched)
+    int vqa_got, vqa_asked; // VQA answers fetched, and the questions planned
+    char vqa_model[128];    // "" when no question was planned
+} KbSourceFacts;
+// 0, or -1 (no err_set) when line is not a kb_source_describe line.
+int kb_source_parse(const char *line, KbSourceFacts *out);
+
+// The classes' lines in one sentence for the tables' notes, e.g. "15 classes: LLM answers fetched for 12 (5 of 5
+// each, gpt-3.5-turbo), shipped text for 3; VQA answers 40 of 45 (llama3)". Lines that do not parse are counted
+// as "unrecorded". malloc'd; NULL when n is 0.
+char *kb_source_summary(const char *const *lines, int n);
+
 #endif

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
+#include "common/strbuf.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -188,6 +189,72 @@ static void mean_row(Table *t, int row, int from, int to) {
         }
 }
 
+// Where the paper columns of a table come from: each source with the methods taken from it.
+static void paper_sources_note(const Ctx *cx, const char *paper_table, StrBuf *b) {
+    strbuf_printf(b, "Columns marked (paper) are published numbers, not ours. Sources: ");
+    const char *srcs[64];
+    int ns = 0;
+    for (int i = 0; i < cx->paper->n && ns < 64; i++) {
+        const PaperRow *r = &cx->paper->rows[i];
+        int seen = 0;
+        for (int k = 0; k < ns; k++) seen |= !strcmp(srcs[k], r->source);
+        if (!seen && !strcmp(r->table, paper_table)) srcs[ns++] = r->source;
+    }
+    for (int k = 0; k < ns; k++) {
+        strbuf_printf(b, "%s%s (", k ? "; " : "", srcs[k]);
+        const char *ms_seen[64];
+        int nms = 0;
+        for (int i = 0; i < cx->paper->n; i++) {
+            const PaperRow *r = &cx->paper->rows[i];
+            if (strcmp(r->table, paper_table) || strcmp(r->source, srcs[k])) continue;
+            int seen = 0;
+            for (int q = 0; q < nms; q++) seen |= !strcmp(ms_seen[q], r->method);
+            if (seen || nms >= 64) continue;
+            ms_seen[nms++] = r->method;
+            strbuf_printf(b, "%s%s", nms > 1 ? ", " : "", r->method);
+        }
+        strbuf_printf(b, ")");
+    }
+    strbuf_printf(b, ". Empty cells: the source gives no number.");
+}
+
+static int run_in_table(const RunResult *r, const char *label, const char **ds, int nd) {
+    if (strcmp(r->table, "main") || strcmp(r->label, label)) return 0;
+    for (int d = 0; d < nd; d++)
+        if (run_result_dataset(r, ds[d])) return 1;
+    return 0;
+}
+
+// Where each column's knowledge base came from (provenance.json, per training class): a line per method, training
+// set and summary, with the seeds of the runs that share it, in column order.
+static void kb_note(const Ctx *cx, const Method *ms, int nm, const char **ds, int nd, StrBuf *b) {
+    for (int m = 0; m < nm; m++)
+        for (int i = 0; i < cx->n_runs; i++) {
+            const RunResult *r = &cx->runs[i];
+            if (!*r->kb_summary || !run_in_table(r, ms[m].label, ds, nd)) continue;
+            int first = 1;
+            for (int k = 0; k < i && first; k++)
+                first = !(run_in_table(&cx->runs[k], ms[m].label, ds, nd) && !strcmp(cx->runs[k].kb_summary, r->kb_summary) &&
+                          !strcmp(cx->runs[k].train_dataset, r->train_dataset));
+            if (!first) continue;
+            long seeds[64];
+            int n = 0;
+            for (int k = i; k < cx->n_runs && n < 64; k++) {
+                const RunResult *o = &cx->runs[k];
+                if (!run_in_table(o, ms[m].label, ds, nd) || strcmp(o->kb_summary, r->kb_summary) ||
+                    strcmp(o->train_dataset, r->train_dataset))
+                    continue;
+                int j = n++;
+                for (; j > 0 && seeds[j - 1] > o->seed; j--) seeds[j] = seeds[j - 1];  // ascending
+                seeds[j] = o->seed;
+            }
+            strbuf_printf(b, "%sKnowledge base of %s [seed%s ", b->s ? "\n\n" : "", ms[m].label, n > 1 ? "s" : "");
+            for (int k = 0; k < n; k++) strbuf_printf(b, "%s%ld", k ? ", " : "", seeds[k]);
+            if (*r->train_dataset) strbuf_printf(b, "; training set %s", dataset_display_name(r->train_dataset));
+            strbuf_printf(b, "]: %s.", r->kb_summary);
+        }
+}
+
 // Table 1 (family 0), Table 2 (family 1), and the datasets outside the paper (family -1: the demo's synthetic
 // data, a custom dataset), which have no published numbers and so never sit among the paper's rows.
 static int family_table(Ctx *cx, int family) {
@@ -257,34 +324,10 @@ static int family_table(Ctx *cx, int family) {
     free(train);
     t->caption = strdup(cap);
     t->title = strdup(titles[family + 1]);
-    if (np) {  // where the paper columns come from: each source with the methods taken from it
-        char note[8192] = "Columns marked (paper) are published numbers, not ours. Sources: ";
-        const char *srcs[64];
-        int ns = 0;
-        for (int i = 0; i < cx->paper->n && ns < 64; i++) {
-            const PaperRow *r = &cx->paper->rows[i];
-            int seen = 0;
-            for (int k = 0; k < ns; k++) seen |= !strcmp(srcs[k], r->source);
-            if (!seen && !strcmp(r->table, paper_table)) srcs[ns++] = r->source;
-        }
-        for (int k = 0; k < ns; k++) {
-            snprintf(note + strlen(note), sizeof note - strlen(note), "%s%s (", k ? "; " : "", srcs[k]);
-            const char *ms_seen[64];
-            int nms = 0;
-            for (int i = 0; i < cx->paper->n; i++) {
-                const PaperRow *r = &cx->paper->rows[i];
-                if (strcmp(r->table, paper_table) || strcmp(r->source, srcs[k])) continue;
-                int seen = 0;
-                for (int q = 0; q < nms; q++) seen |= !strcmp(ms_seen[q], r->method);
-                if (seen || nms >= 64) continue;
-                ms_seen[nms++] = r->method;
-                snprintf(note + strlen(note), sizeof note - strlen(note), "%s%s", nms > 1 ? ", " : "", r->method);
-            }
-            snprintf(note + strlen(note), sizeof note - strlen(note), ")");
-        }
-        snprintf(note + strlen(note), sizeof note - strlen(note), ". Empty cells: the source gives no number.");
-        t->note = strdup(note);
-    }
+    StrBuf note = {0};
+    if (np) paper_sources_note(cx, paper_table, &note);
+    kb_note(cx, ms, nm, ds, nd, &note);
+    t->note = note.s;
     int rc = write_table(cx, t);
     table_free(t);
     return rc;

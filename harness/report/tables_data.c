@@ -1,5 +1,6 @@
 #include "harness/report/tables_data.h"
 #include "harness/config/config.h"
+#include "harness/kb/kb_source.h"
 #include "common/error.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
@@ -118,6 +119,21 @@ static void report_from_config(const char *dir, RunResult *r, int need_label, in
     config_free(cfg);
 }
 
+// provenance.json's kb_source.<class> lines, summarised ("" without them or without the file).
+static char *kb_summary_from_provenance(const char *dir) {
+    char *path = fs_join(dir, "provenance.json"), *text = fs_exists(path) ? fs_read_file(path, NULL) : NULL;
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    const char *lines[1024];
+    int n = 0;
+    for (const cJSON *it = j ? j->child : NULL; it && n < 1024; it = it->next)
+        if (it->string && !strncmp(it->string, "kb_source.", 10) && cJSON_IsString(it)) lines[n++] = it->valuestring;
+    char *sum = kb_source_summary(lines, n);
+    cJSON_Delete(j);
+    free(text);
+    free(path);
+    return sum ? sum : strdup("");
+}
+
 int run_result_load(const char *dir, RunResult *r) {
     memset(r, 0, sizeof *r);
     char *path = fs_join(dir, "metrics.json");
@@ -143,6 +159,7 @@ int run_result_load(const char *dir, RunResult *r) {
     report_from_config(dir, r, !*r->label, !*r->table, !cJSON_IsNumber(order));
     if (!*r->label) { free(r->label); r->label = strdup(r->method); }
     if (!*r->table) { free(r->table); r->table = strdup("main"); }
+    r->kb_summary = kb_summary_from_provenance(dir);
     const cJSON *ds = cJSON_GetObjectItem(j, "datasets");
     if (!cJSON_IsObject(ds)) { rc = err_set("%s: datasets: expected an object", path); goto done; }
     r->n_datasets = cJSON_GetArraySize(ds);
@@ -189,6 +206,7 @@ void run_result_free(RunResult *r) {
     free(r->table);
     free(r->aupro_variant);
     free(r->train_dataset);
+    free(r->kb_summary);
     memset(r, 0, sizeof *r);
 }
 

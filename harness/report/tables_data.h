@@ -1,6 +1,7 @@
 // Results of finished runs as `kanoclip tables` and `kanoclip plots` read them (the file formats are documented
 // in harness/run/experiment.h): metrics.json, with per_class.csv as the source of per-class rows when metrics.json
-// has none, and report.* from config.yaml when metrics.json does not say label/table/order.
+// has none, report.* from config.yaml when metrics.json does not say label/table/order, and from provenance.json
+// where the knowledge base of each training class came from (kb_source.<class>, harness/run/kb_preflight.h).
 #ifndef HARNESS_TABLES_DATA_H
 #define HARNESS_TABLES_DATA_H
 
@@ -37,6 +38,8 @@ typedef struct {
     DatasetResult *datasets;
     int n_datasets;
     char metrics_sha256[65];  // of metrics.json's bytes
+    char *kb_summary;         // the training classes' knowledge sources in one sentence (kb_source_summary); ""
+                              // when provenance.json records none (a baseline, KnPL off, an older run)
 } RunResult;
 
 // Reads DIR's metrics.json (required; DONE need not exist). -1 with err_set naming file and field.

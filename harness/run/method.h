@@ -1,7 +1,7 @@
 // A method the harness can run, as one descriptor: its name and label, whether it learns, and the operations the
 // one pipeline (experiment_exec.c) calls: open a head on the backbone, prepare a dataset (its features, from the
 // HDF5 cache, and its text for the dataset's classes), one training step, scoring of a batch, and the resumable
-// state. The table (methods.c) lists KAnoCLIP and the five baselines; adding a method is its file
+// state. The table (methods.c) lists KAnoCLIP and the six baselines; adding a method is its file
 // (method_<name>.c), one line in the table, its config and its tests.
 #ifndef HARNESS_METHOD_H
 #define HARNESS_METHOD_H
@@ -25,12 +25,14 @@ typedef struct {
 
 // A training batch: B samples idx of the prepared training dataset, their labels, local classes and masks
 // (B,S,S) at the method's input size (0/1 floats). A method may replace samples (April-GAN's mosaics), masks and
-// labels included.
+// labels included. pixel_gt: 1 when every sample has pixel ground truth (exec_dataset_mask), 0 when some has
+// none (image-level data: its mask is all zero; MVFA-AD then trains its detection adapters alone).
 typedef struct {
     int B;
     const int *idx;
     int *label, *cls;
     float *mask;
+    int pixel_gt;
     int epoch, step_in_epoch;  // 0-based: what a method's random draws may depend on (resumes draw the same)
 } MethodBatch;
 
@@ -66,7 +68,7 @@ typedef struct Method {
 
 // The table: KAnoCLIP, then the baselines. NULL when no method has that name.
 const Method *method_find(const char *name);
-// "kanoclip clip clip-ac winclip april-gan anomalyclip", for messages.
+// "kanoclip clip clip-ac winclip april-gan anomalyclip mvfa-ad", for messages.
 const char *method_names(void);
 
 #endif

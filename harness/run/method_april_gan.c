@@ -73,7 +73,7 @@ static int mosaic_sample(BaselineHead *h, Mosaic *mo, int c, Rng *r, int j) {
         paths[q] = s->image_path;
         masks[q] = s->label ? s->mask_path : NULL;
     }
-    if (image_mosaic_load(paths, masks, h->S, h->model->cfg.image_mean, h->model->cfg.image_std, mo->pixels,
+    if (image_mosaic_load(paths, masks, h->S, h->mean, h->std, mo->pixels,
                           mo->mask8) < 0)
         return -1;
     mo->f->B = 1;

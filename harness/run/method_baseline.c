@@ -27,6 +27,9 @@ MethodHead *baseline_head_open(const Settings *s, ClipModel *model, Tokenizer *t
     baseline_feature_shape(h->b, &h->shape);
     h->cap = s->train.batch_size > s->eval.batch_size ? s->train.batch_size : s->eval.batch_size;
     h->S = h->bc->image_size;
+    static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};  // ToTensor alone: pixels in [0, 1]
+    h->mean = h->bc->pixel_norm ? model->cfg.image_mean : zero;
+    h->std = h->bc->pixel_norm ? model->cfg.image_std : one;
     h->f = baseline_features_new(h->b, h->cap);
     h->pixels = malloc(sizeof(float) * h->cap * 3 * h->S * h->S);
     h->names = malloc(sizeof(char *) * h->cap);
@@ -65,7 +68,7 @@ static FeatureCache *prepare_cache(BaselineHead *h, ExecDataset *d, int *skip) {
     for (int k = 1; k < s->n_blocks; k++)
         if (s->rows[k] != s->rows[0]) *skip = 1;
     if (*skip) return NULL;
-    const float *mean = h->model->cfg.image_mean, *std = h->model->cfg.image_std;
+    const float *mean = h->mean, *std = h->std;
     // The cache's blocks are numbered 1..n: the real layers are in the preprocess string, and aliased or repeated
     // layers still get one block each.
     int blocks[BL_MAX_LAYERS];
@@ -109,7 +112,7 @@ int baseline_head_prepare(MethodHead *mh, ExecDataset *d, MethodRole role) {
 int baseline_head_load(BaselineHead *h, const int *idx, int B) {
     h->f->B = B;
     if (!h->fc) {
-        if (exec_dataset_load_pixels(h->d, idx, B, h->S, h->model->cfg.image_mean, h->model->cfg.image_std, h->pixels) < 0)
+        if (exec_dataset_load_pixels(h->d, idx, B, h->S, h->mean, h->std, h->pixels) < 0)
             return -1;
         return baseline_extract(h->b, h->pixels, h->f);
     }

@@ -1,8 +1,9 @@
-// What the five baselines share as methods of the pipeline (method.h): the head of model/baselines.h, its frozen
+// What the six baselines share as methods of the pipeline (method.h): the head of model/baselines.h, its frozen
 // vision features (cached per dataset, or scored from pixels when its blocks cannot share one table: WinCLIP's
 // windows), one Adam step on a batch for the methods that learn, and scoring per class. Each baseline is a file
-// (method_clip.c, method_clip_ac.c, method_winclip.c, method_april_gan.c, method_anomalyclip.c) that names its
-// descriptor over these operations and adds what is its own (April-GAN's mosaic augmentation).
+// (method_clip.c, method_clip_ac.c, method_winclip.c, method_april_gan.c, method_anomalyclip.c,
+// method_mvfa_ad.c) that names its descriptor over these operations and adds what is its own (April-GAN's mosaic
+// augmentation, MVFA-AD's batches without masks).
 #ifndef HARNESS_METHOD_BASELINE_H
 #define HARNESS_METHOD_BASELINE_H
 
@@ -22,6 +23,7 @@ typedef struct {
     FeatureCache *fc;          // its features; NULL: from pixels every time
     BaselineFeatures *f;       // capacity `cap` images; f->B set per batch
     int cap, S;
+    const float *mean, *std;   // (3) the pixels' normalisation: the checkpoint's, or 0 and 1 (cfg.pixel_norm 0)
     float *pixels;             // (cap,3,S,S)
     const char **names;        // (cap) class names of a training batch
     void *own;                 // a method's own state (April-GAN's mosaic buffers), freed by own_free at close
@@ -43,10 +45,12 @@ int baseline_head_image_size(const MethodHead *h);
 void baseline_head_close(MethodHead *h);
 
 // The descriptor fields every baseline shares; each names its train_step (baseline_head_train_step, or its own).
-#define BASELINE_METHOD_OPS                                                                                       \
-    .is_baseline = 1, .n_losses = 1, .loss_names = {"total"}, .open = baseline_head_open,                        \
+// BASELINE_METHOD_OPS_BUT_OPEN leaves .open to a method that wraps baseline_head_open (MVFA-AD).
+#define BASELINE_METHOD_OPS_BUT_OPEN                                                                              \
+    .is_baseline = 1, .n_losses = 1, .loss_names = {"total"},                                                     \
     .prepare = baseline_head_prepare, .score = baseline_head_score,                                              \
     .save = baseline_head_save, .load = baseline_head_load_state, .step = baseline_head_step,                   \
     .image_size = baseline_head_image_size, .close = baseline_head_close
+#define BASELINE_METHOD_OPS BASELINE_METHOD_OPS_BUT_OPEN, .open = baseline_head_open
 
 #endif

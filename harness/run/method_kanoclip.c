@@ -175,11 +175,10 @@ static int read_batch(KanoHead *h, const int *idx, int B) {
         for (int k = 0; k < h->ns; k++)
             if (feature_cache_get(h->fc, idx[j], k, h->stage + ((size_t)j * h->ns + k) * TP) < 0) return -1;
         if (feature_cache_get(h->fc, idx[j], FEATURE_GLOBAL, h->global + (size_t)j * h->P) < 0) return -1;
-        // method.global_source: vv (Eq. 8): the V-V class token S_L[0] through ln_post + proj = row 0 of the
-        // last stage, which settings hold to layer L
-        if (h->kc.global_vv)
-            memcpy(h->global + (size_t)j * h->P, h->stage + ((size_t)j * h->ns + h->ns - 1) * TP, sizeof(float) * h->P);
     }
+    // method.global_source: vv (Eq. 8): the V-V class token S_L[0] through ln_post + proj, the last stage's row 0
+    // (settings hold the last stage to layer L)
+    if (h->kc.global_vv) kanoclip_global_from_stages(h->global, h->stage, B, h->ns, h->T, h->P);
     return 0;
 }
 

@@ -90,13 +90,14 @@ typedef struct {
     int n, S, cap;
     size_t SS;
     uint8_t *masks;    // (n,S,S) when they fit in memory, else NULL (read per batch)
+    uint8_t *has_gt;   // (n) with masks: whether the sample has pixel ground truth
     uint8_t *m8;       // (S,S)
     int *order, *idx, *label, *cls;
     float *maskf;      // (cap,S,S)
 } Buffers;
 
 static void buffers_free(Buffers *b) {
-    free(b->masks); free(b->m8); free(b->order); free(b->idx); free(b->label); free(b->cls); free(b->maskf);
+    free(b->masks); free(b->has_gt); free(b->m8); free(b->order); free(b->idx); free(b->label); free(b->cls); free(b->maskf);
 }
 
 // Masks at the input size, kept in memory when they fit in 256 MiB (else read again each epoch).
@@ -113,24 +114,31 @@ static int buffers_init(Buffers *b, const ExecDataset *d, int S, int batch) {
         return err_set("training: out of memory for a batch of %d at %d px", batch, S);
     if ((size_t)d->n * b->SS <= (256u << 20)) {
         b->masks = malloc((size_t)d->n * b->SS);
-        for (int i = 0; i < d->n; i++)
-            if (exec_dataset_mask(d, i, S, b->masks + i * b->SS) < 0) return -1;
+        b->has_gt = malloc((size_t)d->n);
+        if (!b->masks || !b->has_gt) return err_set("training: out of memory for %d masks at %d px", d->n, S);
+        for (int i = 0; i < d->n; i++) {
+            int gt = exec_dataset_mask(d, i, S, b->masks + i * b->SS);
+            if (gt < 0) return -1;
+            b->has_gt[i] = (uint8_t)gt;
+        }
     }
     return 0;
 }
 
 // Samples order[st*batch ..] of the epoch as a batch: indices, labels, classes, masks.
 static int batch_fill(Buffers *bf, const ExecDataset *d, int st, int batch, MethodBatch *mb) {
-    int B = 0;
+    int B = 0, all_gt = 1;
     for (int k = st * batch; k < bf->n && B < batch; k++) bf->idx[B++] = bf->order[k];
     for (int j = 0; j < B; j++) {
         const uint8_t *mk = bf->masks ? bf->masks + bf->idx[j] * bf->SS : bf->m8;
-        if (!bf->masks && exec_dataset_mask(d, bf->idx[j], bf->S, bf->m8) < 0) return -1;
+        int gt = bf->masks ? bf->has_gt[bf->idx[j]] : exec_dataset_mask(d, bf->idx[j], bf->S, bf->m8);
+        if (gt < 0) return -1;
+        all_gt &= gt > 0;
         for (size_t q = 0; q < bf->SS; q++) bf->maskf[j * bf->SS + q] = mk[q];
         bf->label[j] = d->s[bf->idx[j]]->label;
         bf->cls[j] = d->cls[bf->idx[j]];
     }
-    *mb = (MethodBatch){.B = B, .idx = bf->idx, .label = bf->label, .cls = bf->cls, .mask = bf->maskf};
+    *mb = (MethodBatch){.B = B, .idx = bf->idx, .label = bf->label, .cls = bf->cls, .mask = bf->maskf, .pixel_gt = all_gt};
     return 0;
 }
 
