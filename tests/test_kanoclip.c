@@ -446,15 +446,15 @@ static void same_on_guard(const Scenario *sc) {
 
 Test(kanoclip_guard, every_switch_identical_to_cpu) {
     Scenario scs[] = {
-        {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 0, 0, 0, 0, 0},
-        {"full", 1, 1, 0, 1, 1, 0, 1, KD_TRIPLET, 1, DEFORM_DAT, 0, 0, 0, 0, 0},
-        {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0},
-        {"noadapt", 1, 0, 0, 1, 0, 0, 0, KD_INFONCE, 1, DEFORM_DAT, 0, 0, 0, 0, 0},
-        {"msda", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_MSDA, 0, 0, 0, 0, 0},
-        {"deep", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 1, 0, 0, 0, 0},
-        {"fused", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 1, 0, 1, 0},
-        {"minmax", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 1, 1, 0, 0},
-        {"adjectives", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 1},
+        {"grads", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_DAT, 0, 0, 0, 0, 0, 0},
+        {"full", 1, 1, 0, 1, 1, 0, 1, KD_TRIPLET, 1, DEFORM_DAT, 0, 0, 0, 0, 0, 0},
+        {"ablate", 0, 1, 1, 0, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 0, 0},
+        {"noadapt", 1, 0, 0, 1, 0, 0, 0, KD_INFONCE, 1, DEFORM_DAT, 0, 0, 0, 0, 0, 0},
+        {"msda", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 2, DEFORM_MSDA, 0, 0, 0, 0, 0, 0},
+        {"deep", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 1, 0, 0, 0, 0, 0},
+        {"fused", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 1, 0, 1, 0, 0},
+        {"minmax", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 1, 1, 0, 0, 0},
+        {"adjectives", 1, 1, 0, 1, 0, 0, 1, KD_BOUNDED, 1, DEFORM_DAT, 0, 0, 0, 0, 1, 0},
     };
     for (size_t i = 0; i < sizeof scs / sizeof scs[0]; i++) same_on_guard(&scs[i]);
 }
