@@ -13,6 +13,7 @@ typedef struct {
 } GridCell;
 
 typedef struct Grid Grid;
+typedef struct Config Config;
 
 // Loads the grid file and composes every cell's config (errors name the file, the cell and the key).
 Grid *grid_load(const char *path);
@@ -21,6 +22,8 @@ int grid_n_cells(const Grid *g);
 const GridCell *grid_cell(const Grid *g, int i);
 const char *grid_dir(const Grid *g);
 const char *grid_name(const Grid *g);
+const char *grid_file(const Grid *g);      // the grid file
+const Config *grid_spec(const Grid *g);    // the grid file composed over grid_defaults.yaml (slurm.*)
 
 // Writes cells/ and cells.tsv. When cells.tsv exists with other cells, fails (the grid changed after freezing)
 // unless refreeze is set.
