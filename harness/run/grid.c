@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "harness/run/grid.h"
 #include "harness/config/config.h"
+#include "harness/config/settings.h"
 #include "harness/run/run_dir.h"
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -106,6 +107,9 @@ static int add_cell(Grid *g, const char *config, const char *dataset, const char
         snprintf(leaf, sizeof leaf, "cells/%04d.yaml", g->n);
         c->cell_config = fs_join(g->dir, leaf);
         c->run_dir = run_dir_for(cfg);
+        long shards = 1;
+        config_get_int(cfg, "cache.shards", &shards);
+        c->feature_shards = (int)shards;
         c->config = strdup(config);
         c->dataset = strdup(dataset);
         c->seed = strdup(seed);
@@ -119,6 +123,10 @@ static int add_cell(Grid *g, const char *config, const char *dataset, const char
         g->yaml[g->n] = strdup(config_yaml(cfg));
         g->n++;
         if (!c->run_dir) rc = -1;
+        // the one key the Slurm script reads from a cell (the run checks the others)
+        else if (shards < 1 || shards > CACHE_MAX_SHARDS)
+            rc = err_set("%s: cell %d: %s: cache.shards: %ld: expected 1..%d", g->path, g->n - 1,
+                         config_origin(cfg, "cache.shards"), shards, CACHE_MAX_SHARDS);
         config_free(cfg);
     }
     free(ds_ov);
@@ -271,6 +279,19 @@ static char *cell_slurm_file(const Grid *g, int i, const char *ext) {
 }
 
 char *grid_cell_slurm_log(const Grid *g, int i) { return cell_slurm_file(g, i, "out"); }
+
+int grid_feature_shards(const Grid *g) {
+    int n = 1;
+    for (int i = 0; i < g->n; i++)
+        if (g->cells[i].feature_shards > n) n = g->cells[i].feature_shards;
+    return n;
+}
+
+char *grid_features_slurm_file(const Grid *g, int s, const char *ext) {
+    char leaf[64];
+    snprintf(leaf, sizeof leaf, "slurm/features-%d.%s", s, ext);
+    return fs_join(g->dir, leaf);
+}
 
 // 1 when a process holds PATH's flock (common/file_lock.h); 0 when free or missing. A shared lock for an instant:
 // it never waits and leaves the file as it was.

@@ -57,14 +57,8 @@ static int slurm_settings(const Grid *g, SlurmSettings *ss) {
     return 0;
 }
 
-// The array task: runs its cell; on failure says which cell and where its logs are, and marks it failed for
-// `kanoclip grid --status`.
-static void write_array_job(FILE *f, const Grid *g, const SlurmSettings *ss, const int *todo, int n_todo,
-                            const char *cwd, const char *slurm_dir, const char *exe) {
-    fprintf(f, "#!/usr/bin/env bash\n#SBATCH --job-name=kanoclip-%s\n#SBATCH --array=", grid_name(g));
-    array_list(f, todo, n_todo);
-    if (ss->max_parallel > 0) fprintf(f, "%%%ld", ss->max_parallel);
-    fprintf(f, "\n#SBATCH --output=%s/cell-%%a.out\n#SBATCH --open-mode=append\n", slurm_dir);
+// The resources every task of the grid asks for (slurm.*).
+static void write_resources(FILE *f, const SlurmSettings *ss) {
     if (*ss->partition) fprintf(f, "#SBATCH --partition=%s\n", ss->partition);
     if (*ss->account) fprintf(f, "#SBATCH --account=%s\n", ss->account);
     if (*ss->time) fprintf(f, "#SBATCH --time=%s\n", ss->time);
@@ -74,16 +68,37 @@ static void write_array_job(FILE *f, const Grid *g, const SlurmSettings *ss, con
     else if (ss->gpus > 0) fprintf(f, "#SBATCH --gres=gpu:%ld\n", ss->gpus);
     if (ss->cpus > 0) fprintf(f, "#SBATCH --cpus-per-task=%ld\n", ss->cpus);
     if (*ss->mem) fprintf(f, "#SBATCH --mem=%s\n", ss->mem);
+}
+
+// What a task does before its command: the working folder, the threads, the grid's setup lines.
+static void write_prologue(FILE *f, const Grid *g, const char *cwd) {
+    fprintf(f, "cd ");
+    sh_quote(f, cwd);
+    // Without task binding OpenMP would start a thread per core of the node, not per CPU of the task.
+    fprintf(f, "\nif [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK; fi\n");
+    int n_setup = config_list_len(grid_spec(g), "slurm.setup");
+    for (int i = 0; i < n_setup; i++) fprintf(f, "%s\n", config_list_str(grid_spec(g), "slurm.setup", i));
+}
+
+// The array task: runs its cell; on failure says which cell and where its logs are, and marks it failed for
+// `kanoclip grid --status`.
+static void write_array_job(FILE *f, const Grid *g, const SlurmSettings *ss, const int *todo, int n_todo,
+                            const char *cwd, const char *slurm_dir, const char *exe) {
+    fprintf(f, "#!/usr/bin/env bash\n#SBATCH --job-name=kanoclip-%s\n#SBATCH --array=", grid_name(g));
+    array_list(f, todo, n_todo);
+    if (ss->max_parallel > 0) fprintf(f, "%%%ld", ss->max_parallel);
+    fprintf(f, "\n#SBATCH --output=%s/cell-%%a.out\n#SBATCH --open-mode=append\n", slurm_dir);
+    write_resources(f, ss);
     fprintf(f, "set -euo pipefail\ncells=(\n");
     for (int i = 0; i < grid_n_cells(g); i++) {
         fprintf(f, "  ");
-        sh_quote(f, (*grid_cell(g, i)).cell_config);
+        sh_quote(f, grid_cell(g, i)->cell_config);
         fputc('\n', f);
     }
     fprintf(f, ")\nruns=(\n");
     for (int i = 0; i < grid_n_cells(g); i++) {
         fprintf(f, "  ");
-        sh_quote(f, (*grid_cell(g, i)).run_dir);
+        sh_quote(f, grid_cell(g, i)->run_dir);
         fputc('\n', f);
     }
     fprintf(f, ")\ni=$SLURM_ARRAY_TASK_ID\nfailed=");
@@ -93,14 +108,43 @@ static void write_array_job(FILE *f, const Grid *g, const SlurmSettings *ss, con
                "trap 'rc=$?; if [ $rc -ne 0 ]; then echo $rc > \"$failed\"; echo \"kanoclip grid: cell $i failed "
                "(exit $rc): ${cells[$i]}; its log: ${runs[$i]}/log.txt\" >&2; fi' EXIT\n"
                "echo \"== $(date '+%%F %%T') job ${SLURM_ARRAY_JOB_ID}_$i on $(hostname): cell $i"
-               "${CUDA_VISIBLE_DEVICES:+, GPUs $CUDA_VISIBLE_DEVICES}\"\ncd ");
-    sh_quote(f, cwd);
-    // Without task binding OpenMP would start a thread per core of the node, not per CPU of the task.
-    fprintf(f, "\nif [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK; fi\n");
-    int n_setup = config_list_len(grid_spec(g), "slurm.setup");
-    for (int i = 0; i < n_setup; i++) fprintf(f, "%s\n", config_list_str(grid_spec(g), "slurm.setup", i));
+               "${CUDA_VISIBLE_DEVICES:+, GPUs $CUDA_VISIBLE_DEVICES}\"\n");
+    write_prologue(f, g, cwd);
     sh_quote(f, exe);
     fprintf(f, " experiment \"${cells[$i]}\"\n");
+}
+
+// The feature extraction array (cache.shards N > 1): task I extracts shard I of every cell to run that splits its
+// features (`kanoclip features CELL --shard I/N`; cells sharing features find the shard done and go on), so the
+// N shards of each dataset are extracted at once. Cells whose cache.shards is 1 extract in their own run.
+static void write_features_job(FILE *f, const Grid *g, const SlurmSettings *ss, const int *todo, int n_todo,
+                               int n_shards, const char *cwd, const char *slurm_dir, const char *exe) {
+    fprintf(f, "#!/usr/bin/env bash\n#SBATCH --job-name=kanoclip-%s-features\n#SBATCH --array=0-%d", grid_name(g),
+            n_shards - 1);
+    if (ss->max_parallel > 0) fprintf(f, "%%%ld", ss->max_parallel);
+    fprintf(f, "\n#SBATCH --output=%s/features-%%a.out\n#SBATCH --open-mode=append\n", slurm_dir);
+    write_resources(f, ss);
+    fprintf(f, "set -euo pipefail\ncells=(\n");
+    for (int k = 0; k < n_todo; k++)
+        if (grid_cell(g, todo[k])->feature_shards > 1) {
+            fprintf(f, "  ");
+            sh_quote(f, grid_cell(g, todo[k])->cell_config);
+            fputc('\n', f);
+        }
+    fprintf(f, ")\nshards=(");
+    for (int k = 0; k < n_todo; k++)
+        if (grid_cell(g, todo[k])->feature_shards > 1) fprintf(f, " %d", grid_cell(g, todo[k])->feature_shards);
+    fprintf(f, " )\ni=$SLURM_ARRAY_TASK_ID\nout_dir=");
+    sh_quote(f, slurm_dir);
+    fprintf(f, "\nfailed=\"$out_dir/features-$i.failed\"\nrm -f \"$failed\"\n"
+               "trap 'rc=$?; if [ $rc -ne 0 ]; then echo $rc > \"$failed\"; echo \"kanoclip grid: feature shard $i "
+               "failed (exit $rc); its output: $out_dir/features-$i.out\" >&2; fi' EXIT\n"
+               "echo \"== $(date '+%%F %%T') job ${SLURM_ARRAY_JOB_ID}_$i on $(hostname): feature shard $i"
+               "${CUDA_VISIBLE_DEVICES:+, GPUs $CUDA_VISIBLE_DEVICES}\"\n");
+    write_prologue(f, g, cwd);
+    fprintf(f, "for k in \"${!cells[@]}\"; do\n  if [ \"$i\" -lt \"${shards[$k]}\" ]; then\n    ");
+    sh_quote(f, exe);
+    fprintf(f, " features \"${cells[$k]}\" --shard \"$i/${shards[$k]}\"\n  fi\ndone\n");
 }
 
 int grid_write_slurm(const Grid *g, const char *out_path, const char *exe, int *n_submitted) {
@@ -112,10 +156,13 @@ int grid_write_slurm(const Grid *g, const char *out_path, const char *exe, int *
         if (st == CELL_RUNNING) {
             free(todo);
             return err_set("%s: cell %d is running (%s is in use): wait for it, or cancel its job, then submit again",
-                           grid_file(g), i, (*grid_cell(g, i)).run_dir);
+                           grid_file(g), i, grid_cell(g, i)->run_dir);
         }
         if (st != CELL_DONE) todo[n_todo++] = i;
     }
+    int n_shards = 1;  // the feature shards the cells to run split their extraction into
+    for (int k = 0; k < n_todo; k++)
+        if (grid_cell(g, todo[k])->feature_shards > n_shards) n_shards = grid_cell(g, todo[k])->feature_shards;
     char *tmp = fs_temp_name(out_path);
     FILE *f = fopen(tmp, "w");
     if (!f) { int e = errno; free(tmp); free(todo); return err_set("%s: cannot write: %s", out_path, strerror(e)); }
@@ -129,19 +176,33 @@ int grid_write_slurm(const Grid *g, const char *out_path, const char *exe, int *
                "# %s/cell-I.out), then, once every task succeeded (afterok), a job that writes the tables to\n"
                "# %s. `kanoclip grid %s --status` says how far it got; after a failure, write and submit\n"
                "# the script again: it runs only the cells not done.\n"
-               "set -euo pipefail\ncd ",
+               "set -euo pipefail\n",
             grid_file(g), out_path, n_todo, grid_n_cells(g), grid_dir(g), out_path, slurm_dir, tables_dir, grid_file(g));
+    if (n_shards > 1)
+        fprintf(f, "# Before the cells: their feature extraction (cache.shards %d), an array job of one task per shard\n"
+                   "# (output in %s/features-I.out); the cells start once every shard succeeded, and the first\n"
+                   "# cell that needs a cache merges its shards.\n", n_shards, slurm_dir);
+    fprintf(f, "cd ");
     sh_quote(f, cwd);
     fprintf(f, "\nmkdir -p ");
     sh_quote(f, slurm_dir);
     fputc('\n', f);
+    if (n_shards > 1) {
+        fprintf(f, "rm -f ");
+        sh_quote(f, slurm_dir);
+        fprintf(f, "/features-*.failed\nfeatures_id=$(sbatch --parsable <<'KANOCLIP_FEATURES'\n");
+        write_features_job(f, g, &ss, todo, n_todo, n_shards, cwd, slurm_dir, exe);
+        fprintf(f, "KANOCLIP_FEATURES\n)\nfeatures_id=${features_id%%%%;*}\n");
+    }
     if (n_todo > 0) {
         // A cell submitted again is pending, not failed, until its new task runs.
         fprintf(f, "for i in");
         for (int k = 0; k < n_todo; k++) fprintf(f, " %d", todo[k]);
         fprintf(f, "; do rm -f ");
         sh_quote(f, slurm_dir);
-        fprintf(f, "\"/cell-$i.failed\"; done\narray_id=$(sbatch --parsable <<'KANOCLIP_ARRAY'\n");
+        // After the feature shards (every task succeeded: afterok; one failed: the cells are cancelled).
+        fprintf(f, "\"/cell-$i.failed\"; done\narray_id=$(sbatch --parsable%s <<'KANOCLIP_ARRAY'\n",
+                n_shards > 1 ? " --dependency=afterok:${features_id} --kill-on-invalid-dep=yes" : "");
         write_array_job(f, g, &ss, todo, n_todo, cwd, slurm_dir, exe);
         fprintf(f, "KANOCLIP_ARRAY\n)\n");
         fprintf(f, "array_id=${array_id%%%%;*}\n");  // --parsable prints "id" or "id;cluster"
@@ -158,7 +219,7 @@ int grid_write_slurm(const Grid *g, const char *out_path, const char *exe, int *
     fprintf(c, " tables");
     for (int i = 0; i < grid_n_cells(g); i++) {
         fputc(' ', c);
-        sh_quote(c, (*grid_cell(g, i)).run_dir);
+        sh_quote(c, grid_cell(g, i)->run_dir);
     }
     fprintf(c, " --out ");
     sh_quote(c, tables_dir);
@@ -182,7 +243,11 @@ int grid_write_slurm(const Grid *g, const char *out_path, const char *exe, int *
     } else {
         fprintf(f, "echo \"every cell is done: submitted tables job ${tables_id}\"\n");
     }
-    fprintf(f, "echo \"$(date '+%%F %%T') array ${array_id:-none} tables ${tables_id}\" >> ");
+    if (n_shards > 1)
+        fprintf(f, "echo \"feature extraction: job ${features_id} (shards 0-%d) runs first; the cells start once "
+                   "every shard succeeded (afterok)\"\n", n_shards - 1);
+    fprintf(f, "echo \"$(date '+%%F %%T') %sarray ${array_id:-none} tables ${tables_id}\" >> ",
+            n_shards > 1 ? "features ${features_id} " : "");
     sh_quote(f, slurm_dir);
     fprintf(f, "/submitted.txt\n");
     free(cmd);
