@@ -21,6 +21,7 @@
 #include "common/fsutil.h"
 #include "common/hash.h"
 #include "experiment_test_util.h"
+#include "h5_compare.h"
 #include "harness/cache/cache_feature.h"
 #include "harness/cache/cache_h5.h"
 #include "harness/cache/feature_shards.h"
@@ -99,24 +100,6 @@ static void write_shard(const char *path, const FeatureCacheKey *k, int s, int n
 
 static char *shard_file(const char *path, int s, int n) { return feature_shard_path(path, s, n); }
 
-// Every attribute of file a is in b with the same text, and they have as many.
-static void same_attributes(const char *a, const char *b) {
-    hid_t fa = H5Fopen(a, H5F_ACC_RDONLY, H5P_DEFAULT), fb = H5Fopen(b, H5F_ACC_RDONLY, H5P_DEFAULT);
-    cr_assert(fa >= 0 && fb >= 0);
-    H5O_info_t ia, ib;
-    cr_assert(H5Oget_info(fa, &ia) >= 0 && H5Oget_info(fb, &ib) >= 0);
-    cr_assert_eq(ia.num_attrs, ib.num_attrs, "%s has %d attributes, %s %d", a, (int)ia.num_attrs, b, (int)ib.num_attrs);
-    for (hsize_t i = 0; i < ia.num_attrs; i++) {
-        char name[64], va[1024], vb[1024];
-        cr_assert(H5Aget_name_by_idx(fa, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) > 0);
-        cr_assert_eq(h5_get_attr_text(fa, name, va, sizeof va), 0);
-        cr_assert_eq(h5_get_attr_text(fb, name, vb, sizeof vb), 0, "%s lacks attribute %s", b, name);
-        cr_assert_str_eq(va, vb, "attribute %s", name);
-    }
-    H5Fclose(fa);
-    H5Fclose(fb);
-}
-
 // a and b hold the same features, attributes and bytes.
 static void same_cache(const char *a, const char *b, const FeatureCacheKey *k) {
     FeatureCache *ca = feature_cache_open_read(a, k), *cb = feature_cache_open_read(b, k);
@@ -131,12 +114,8 @@ static void same_cache(const char *a, const char *b, const FeatureCacheKey *k) {
         }
     feature_cache_close(ca);
     feature_cache_close(cb);
-    same_attributes(a, b);
-    size_t la = 0, lb = 0;
-    char *ba = fs_read_file(a, &la), *bb = fs_read_file(b, &lb);
-    cr_assert(la == lb && !memcmp(ba, bb, la), "%s (%zu bytes) and %s (%zu bytes) differ in bytes", a, la, b, lb);
-    free(ba);
-    free(bb);
+    h5_assert_same_attributes(a, b);
+    assert_same_bytes(a, b);
 }
 
 Test(shards, ranges_cover_the_images_once_at_batch_boundaries) {
@@ -404,12 +383,8 @@ Test(shards, four_shard_commands_then_the_run_merges_the_one_process_cache) {
         char a[512], b[512];
         snprintf(a, sizeof a, "%s/cache/features/%s", one, leaf);
         snprintf(b, sizeof b, "%s/cache/features/%s", four, leaf);
-        size_t la = 0, lb = 0;
-        char *ba = fs_read_file(a, &la), *bb = fs_read_file(b, &lb);
-        cr_assert(ba && bb && la == lb && !memcmp(ba, bb, la), "%s: the merged cache differs from the one-process one", leaf);
-        same_attributes(a, b);
-        free(ba);
-        free(bb);
+        h5_assert_same_attributes(a, b);
+        assert_same_bytes(a, b);
     }
     free(run);
     free(log);
