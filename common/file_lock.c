@@ -39,6 +39,22 @@ int file_lock(const char *path, int wait, FileLock *out, long *holder) {
     return 0;
 }
 
+long file_lock_holder(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    long holder = 0;
+    if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK) {
+            holder = read_holder(fd);
+            if (holder <= 0) holder = 1;
+        }
+    } else {
+        flock(fd, LOCK_UN);
+    }
+    close(fd);
+    return holder;
+}
+
 void file_unlock(FileLock *l) {
     if (l->fd < 0) return;
     flock(l->fd, LOCK_UN);

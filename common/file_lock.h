@@ -11,6 +11,9 @@ typedef struct { int fd; } FileLock;
 // it (*holder, when not NULL, gets its pid or 0); wait = 1: blocks until it is free. 0 when taken; -1 with err_set
 // when path cannot be opened.
 int file_lock(const char *path, int wait, FileLock *out, long *holder);
+// Whether another process holds the lock on path, without waiting and without creating the file: its pid (or 1
+// when it wrote none), 0 when nobody holds it or the file does not exist.
+long file_lock_holder(const char *path);
 // Releases the lock (the file stays: removing it could split later lockers between two files).
 void file_unlock(FileLock *l);
 

@@ -308,3 +308,103 @@ Test(grid, slurm_settings_are_checked_and_gpus_asked_as_gres) {
     free(s);
     grid_free(g);
 }
+
+// DIR/NAME's text (malloc'd); fails the test when it cannot be read.
+static char *read_file_in(const char *d, const char *name) {
+    char *p = fs_join(d, name), *text = fs_read_file(p, NULL);
+    cr_assert_not_null(text, "%s: %s", p, err_msg());
+    free(p);
+    return text;
+}
+
+Test(grid, cells_that_split_their_features_wait_for_an_array_of_feature_shards) {
+    char text[512], p[256], script[256], cmd[1024];
+    snprintf(script, sizeof script, "%s/job.sh", dir);
+    // cell 0 splits its extraction in 4 (the grid's common), cell 1 in 2 (its own override)
+    snprintf(text, sizeof text, "name: f\nout: %s\nconfigs: [a.yaml, b.yaml]\ncommon: [train.epochs=1, cache.shards=4]\n"
+                                "overrides: [[], [cache.shards=2]]\nslurm:\n  gpus: 1\n  max_parallel: 2\n  setup: [\"echo set up\"]\n", dir);
+    put("f.yaml", text);
+    snprintf(p, sizeof p, "%s/f.yaml", dir);
+    Grid *g = grid_load(p);
+    cr_assert_not_null(g, "%s", err_msg());
+    cr_assert_eq(grid_n_cells(g), 4);
+    cr_assert_eq(grid_cell(g, 0)->feature_shards, 4);
+    cr_assert_eq(grid_cell(g, 1)->feature_shards, 2);
+    cr_assert_eq(grid_feature_shards(g), 4);
+    cr_assert_eq(grid_freeze(g, 0), 0, "%s", err_msg());
+    // cell 2 done: the shards are extracted for the cells to run only
+    const char *ds1[] = {"visa"};
+    fixture_run(grid_cell(g, 2)->run_dir, "kanoclip", NULL, "main", 0, 111, 1, ds1, 0.8, 0.9, 1, 0);
+    fixture_write(grid_cell(g, 2)->run_dir, "DONE", "x");
+    cr_assert_eq(grid_write_slurm(g, script, "/bin/kanoclip", NULL), 0, "%s", err_msg());
+    snprintf(cmd, sizeof cmd, "bash -n '%s'", script);
+    cr_assert_eq(system(cmd), 0, "bash -n rejects the script");
+    char *s = fs_read_file(script, NULL);
+    char *feat = strstr(s, "<<'KANOCLIP_FEATURES'"), *cells = strstr(s, "<<'KANOCLIP_ARRAY'");
+    cr_assert(feat && cells && feat < cells, "the features array is submitted before the cells: %s", s);
+    feat = strndup(feat, (size_t)(cells - feat));
+    cr_assert(strstr(feat, "#SBATCH --array=0-3%2\n") && strstr(feat, "#SBATCH --job-name=kanoclip-f-features\n") &&
+                  strstr(feat, "/slurm/features-%a.out\n") && strstr(feat, "#SBATCH --gres=gpu:1\n") &&
+                  strstr(feat, "echo set up\n"), "the shard tasks ask what the cells ask: %s", feat);
+    cr_assert(strstr(feat, "cells/0000.yaml'\n  '") && strstr(feat, "cells/0001.yaml'\n  '") &&
+                  strstr(feat, "cells/0003.yaml'\n)") && !strstr(feat, "cells/0002.yaml"), "%s", feat);
+    cr_assert(strstr(feat, "shards=( 4 2 2 )\n") && strstr(feat, "features \"${cells[$k]}\" --shard \"$i/${shards[$k]}\""),
+              "%s", feat);
+    cr_assert(strstr(s, "array_id=$(sbatch --parsable --dependency=afterok:${features_id} --kill-on-invalid-dep=yes <<"),
+              "the cells wait for every shard: %s", s);
+    free(feat);
+    free(s);
+
+    // Through a stand-in sbatch: features (job 4242), then the cells after it, then the tables after them.
+    char fake[256];
+    snprintf(fake, sizeof fake, "%s/bin", dir);
+    fs_mkdirs(fake);
+    fixture_write(fake, "sbatch",
+                  "#!/bin/sh\nn=$(cat \"$SBATCH_LOG.n\" 2>/dev/null || echo 0)\n"
+                  "echo \"$@\" >> \"$SBATCH_LOG\"\n"
+                  "if [ -t 0 ]; then :; else cat > \"$SBATCH_LOG.stdin$n\"; fi\n"
+                  "echo $((n + 1)) > \"$SBATCH_LOG.n\"\necho $((4242 + n))\n");
+    snprintf(cmd, sizeof cmd, "chmod +x '%s/sbatch' && cd / && SBATCH_LOG='%s/sbatch.log' PATH='%s':\"$PATH\" bash '%s' "
+                              "</dev/null > '%s/submit.out'", fake, dir, fake, script, dir);
+    cr_assert_eq(system(cmd), 0, "the script fails with a working sbatch");
+    s = read_file_in(dir, "sbatch.log");
+    cr_assert(!strncmp(s, "--parsable\n--parsable --dependency=afterok:4242 --kill-on-invalid-dep=yes\n", 74) &&
+                  strstr(s, "--dependency=afterok:4243 --kill-on-invalid-dep=yes"), "%s", s);
+    free(s);
+    s = read_file_in(dir, "sbatch.log.stdin0");
+    cr_assert(strstr(s, "#SBATCH --array=0-3%2\n"), "the first job is the shards': %s", s);
+    free(s);
+    s = read_file_in(dir, "submit.out");
+    cr_assert(strstr(s, "submitted array job 4243 (cells 0-1,3) and tables job 4244\n") &&
+                  strstr(s, "feature extraction: job 4242 (shards 0-3) runs first"), "%s", s);
+    free(s);
+
+    // --status names a failed shard: the cells that waited for it were cancelled
+    char *mark = grid_features_slurm_file(g, 1, "failed"), *out = grid_features_slurm_file(g, 1, "out");
+    fs_mkdirs(strcat(strcpy(p, grid_dir(g)), "/slurm"));
+    cr_assert_eq(fs_write_atomic(mark, "1\n", 2), 0);
+    snprintf(text, sizeof text, "%s/status.txt", dir);
+    FILE *saved = stdout;
+    stdout = fopen(text, "w");
+    snprintf(p, sizeof p, "%s/f.yaml", dir);
+    char *argv[] = {"grid", p, "--status"};
+    int rc = cmd_grid(3, argv);
+    fclose(stdout);
+    stdout = saved;
+    cr_assert_eq(rc, 0);
+    s = read_file_in(dir, "status.txt");
+    char line[512];
+    snprintf(line, sizeof line, "feature shard 1 failed (the cells waiting for it were cancelled); its output: %s\n", out);
+    cr_assert(strstr(s, line) && !strstr(s, "feature shard 0 failed"), "%s", s);
+    free(s);
+    free(mark);
+    free(out);
+    grid_free(g);
+
+    // cache.shards out of range in a cell: the grid names it
+    snprintf(text, sizeof text, "name: f\nout: %s\nconfigs: [a.yaml]\ncommon: [cache.shards=0]\n", dir);
+    put("f0.yaml", text);
+    snprintf(p, sizeof p, "%s/f0.yaml", dir);
+    cr_assert_null(grid_load(p));
+    cr_assert(strstr(err_msg(), "f0.yaml: cell 0: ") && strstr(err_msg(), "cache.shards: 0: expected 1..1000"), "%s", err_msg());
+}

@@ -2,8 +2,9 @@
 // in the runner process and stopped after the last test (also when a test fails or crashes; if the runner itself
 // is killed, the cluster stops itself: OWNER_PID). The grids are the shrunk demo's (tests/experiment_test_util.h):
 // the baselines grid (experiments/grids/baselines-demo.yaml) and the Table 3 switches, each compared byte for byte
-// with `grid --run`; a failing cell, --status and a resubmission; cells asking for GPUs (the node has 2 stand-ins). A cluster that cannot start fails every test
-// with the reason.
+// with `grid --run`; a failing cell, --status and a resubmission; cells asking for GPUs (the node has 2 stand-ins);
+// a four-shard feature extraction (cache.shards 4) whose merged caches are the bytes one process writes. A cluster
+// that cannot start fails every test with the reason.
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <criterion/hooks.h>
@@ -21,6 +22,7 @@
 #include "common/error.h"
 #include "common/fsutil.h"
 #include "experiment_test_util.h"
+#include "h5_compare.h"
 #include "harness/config/config.h"
 #include "tmpdir.h"
 
@@ -249,18 +251,17 @@ static void assert_same_tables(const char *a, const char *b) {
     cr_assert_eq(n, nb, "%s has %d tables, %s %d", a, n, b, nb);
 }
 
-// The most array tasks that ran at the same time, from the cluster's job-completion log (start and end seconds).
-static int most_at_once(const char *array_id) {
+// The start and end times (seconds) of every task of a job, from the cluster's job-completion log; their count.
+static int job_times(const char *id, long *s, long *e, int max) {
     char cmd[512];
     snprintf(cmd, sizeof cmd,
-             "scontrol show job %s | grep -o 'JobId=[0-9]*' | cut -d= -f2 | while read -r j; do "
+             "scontrol show job %s | grep -o '^JobId=[0-9]*' | cut -d= -f2 | sort -u | while read -r j; do "
              "grep \"^JobId=$j \" \"$(dirname \"$SLURM_CONF\")/jobcomp.log\" | "
              "sed 's/.*StartTime=\\([^ ]*\\) EndTime=\\([^ ]*\\).*/\\1 \\2/'; done",
-             array_id);
+             id);
     char *out = sh(cmd, NULL);
-    long s[256], e[256];
     int n = 0;
-    for (char *line = strtok(out, "\n"); line && n < 256; line = strtok(NULL, "\n")) {
+    for (char *line = strtok(out, "\n"); line && n < max; line = strtok(NULL, "\n")) {
         struct tm a = {0}, b = {0};
         char *p = strptime(line, "%Y-%m-%dT%H:%M:%S", &a);
         if (!p || !strptime(p + 1, "%Y-%m-%dT%H:%M:%S", &b)) continue;
@@ -269,7 +270,13 @@ static int most_at_once(const char *array_id) {
         n++;
     }
     free(out);
-    int best = 0;
+    return n;
+}
+
+// The most array tasks that ran at the same time.
+static int most_at_once(const char *array_id) {
+    long s[256], e[256];
+    int n = job_times(array_id, s, e, 256), best = 0;
     for (int i = 0; i < n; i++) {
         int k = 0;
         for (int j = 0; j < n; j++) k += s[j] <= s[i] && e[j] >= s[i];
@@ -472,4 +479,91 @@ Test(slurm, cells_get_the_gpus_they_ask_for) {
     out = sh(cmd, &rc);
     cr_assert(rc != 0 && strstr(out, "Requested node configuration is not available"), "%s", out);
     free(out);
+}
+
+// The feature caches (*.h5) under ROOT/cache/features, sorted, space-separated (malloc'd).
+static char *feature_caches(const char *root) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cd %s/cache/features && ls | grep -v '\\.lock$' | tr '\\n' ' '", root);
+    return sh(cmd, NULL);
+}
+
+static int count_in_logs(const char *root, const char *text) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cat %s/results/*/log.txt | grep -c '%s'", root, text);
+    char *out = sh(cmd, NULL);
+    int n = atoi(out);
+    free(out);
+    return n;
+}
+
+Test(slurm, four_feature_shards_through_sbatch_merge_into_the_one_process_caches) {
+    char root[128], one[128], cwd[PATH_MAX], configs[PATH_MAX + 64];
+    snprintf(root, sizeof root, "%s/sh", dir);
+    snprintf(one, sizeof one, "%s/one", dir);
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(configs, sizeof configs, "'%s/experiments/demo.yaml'", cwd);
+    // Two cells sharing their features (the adapter is not part of them). Batches of 2: 9 of the 18 training
+    // images and 6 of the 12 eval images, so each of the 4 shards of each dataset holds some.
+    write_grid(root, "sh", configs,
+               "[[cache.shards=4, eval.batch_size=2], [cache.shards=4, eval.batch_size=2, method.adapter=false]]", NULL);
+    char array_id[32], tables_id[32], features_id[32] = "";
+    double t0 = now_s();
+    char *out = submit(root, "sh", array_id, tables_id);
+    const char *line = strstr(out, "feature extraction: job ");
+    cr_assert(line && sscanf(line, "feature extraction: job %31[0-9] (shards 0-3)", features_id) == 1, "%s", out);
+    free(out);
+    const char *ids[3] = {features_id, array_id, tables_id};
+    char *states = wait_jobs(ids, 1);
+    double t_shards = now_s() - t0;
+    free(states);
+    states = wait_jobs(ids, 3);
+    cr_assert(!strstr(states, "FAILED") && !strstr(states, "CANCELLED"), "%s", states);
+    char *fstates = job_states(features_id);
+    cr_assert_str_eq(fstates, "COMPLETED COMPLETED COMPLETED COMPLETED ", "four shard tasks: %s", fstates);
+    free(fstates);
+    free(states);
+    // The cells started once every shard had ended (afterok).
+    long fs[8], fe[8], cs[8], ce[8];
+    int nf = job_times(features_id, fs, fe, 8), nc = job_times(array_id, cs, ce, 8);
+    cr_assert(nf == 4 && nc == 2, "%d shard tasks, %d cell tasks in the job log", nf, nc);
+    long f_first = fs[0], f_last = fe[0], c_first = cs[0];
+    for (int i = 1; i < 4; i++) f_first = fs[i] < f_first ? fs[i] : f_first, f_last = fe[i] > f_last ? fe[i] : f_last;
+    for (int i = 1; i < 2; i++) c_first = cs[i] < c_first ? cs[i] : c_first;
+    cr_assert_leq(f_last, c_first, "a cell started (%ld) before the last shard ended (%ld)", c_first, f_last);
+    char slurm_dir[256];
+    snprintf(slurm_dir, sizeof slurm_dir, "%s/out/grid-sh/slurm", root);
+    char *log0 = read_in(slurm_dir, "features-3.out", NULL);
+    cr_assert(strstr(log0, "feature shard 3") && strstr(log0, "shard 3 of 4: images "), "%s", log0);
+    free(log0);
+    // The first cell merged each cache (two datasets), the other reused them; no cell extracted anything.
+    cr_assert_eq(count_in_logs(root, "merged from 4 shards"), 2);
+    cr_assert_eq(count_in_logs(root, "images to extract"), 0);
+
+    // One process: the first cell's config with its cache elsewhere and no shards.
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' features %s/out/grid-sh/cells/0000.yaml cache.shards=1 cache.dir=%s/cache --quiet 2>&1",
+             getenv("KANOCLIP_BIN"), root, one);
+    int rc;
+    t0 = now_s();
+    out = sh(cmd, &rc);
+    double t_one = now_s() - t0;
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    char *merged = feature_caches(root), *whole = feature_caches(one);
+    cr_assert_str_eq(merged, whole, "the same cache files, no shard left");
+    int n = 0;
+    for (char *leaf = strtok(whole, " "); leaf; leaf = strtok(NULL, " "), n++) {
+        char a[512], b[512];
+        snprintf(a, sizeof a, "%s/cache/features/%s", root, leaf);
+        snprintf(b, sizeof b, "%s/cache/features/%s", one, leaf);
+        h5_assert_same_attributes(a, b);
+        assert_same_bytes(a, b);
+    }
+    cr_assert_eq(n, 2, "%s", merged);
+    fprintf(stderr, "slurm: 4 feature shards of the shrunk demo (18 + 12 images): %.1f s from submission until the "
+                    "last shard ended (%ld s from the first shard's start, by the job log); one process: %.1f s\n",
+            t_shards, f_last - f_first, t_one);
+    free(merged);
+    free(whole);
 }

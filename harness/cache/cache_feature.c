@@ -30,12 +30,14 @@ struct FeatureCache {
 // ---- key as attribute text ----
 
 typedef struct { const char *name; char value[1024]; } Attr;
-enum { N_ATTRS = 11 };
+enum { N_KEY_ATTRS = 11, MAX_ATTRS = 14 };
 
-static void key_attrs(const FeatureCacheKey *k, Attr a[N_ATTRS]) {
-    const char *names[N_ATTRS] = {"model_hash", "preprocess", "dataset", "code_version", "input_size", "layers",
-                                  "vv_from", "n_images", "tokens", "width", "global_dim"};
-    for (int i = 0; i < N_ATTRS; i++) a[i].name = names[i];
+// The key's attributes, a shard file's three more included; their count.
+static int key_attrs(const FeatureCacheKey *k, Attr a[MAX_ATTRS]) {
+    const char *names[MAX_ATTRS] = {"model_hash", "preprocess", "dataset", "code_version", "input_size", "layers",
+                                    "vv_from", "n_images", "tokens", "width", "global_dim",
+                                    "shard_index", "shard_count", "first_image"};
+    for (int i = 0; i < MAX_ATTRS; i++) a[i].name = names[i];
     snprintf(a[0].value, sizeof a[0].value, "%s", k->model_hash ? k->model_hash : "");
     snprintf(a[1].value, sizeof a[1].value, "%s", k->preprocess ? k->preprocess : "");
     snprintf(a[2].value, sizeof a[2].value, "%s", k->dataset ? k->dataset : "");
@@ -49,6 +51,11 @@ static void key_attrs(const FeatureCacheKey *k, Attr a[N_ATTRS]) {
     snprintf(a[8].value, sizeof a[8].value, "%d", k->tokens);
     snprintf(a[9].value, sizeof a[9].value, "%d", k->width);
     snprintf(a[10].value, sizeof a[10].value, "%d", k->global_dim);
+    if (k->shard_count < 1) return N_KEY_ATTRS;
+    snprintf(a[11].value, sizeof a[11].value, "%d", k->shard_index);
+    snprintf(a[12].value, sizeof a[12].value, "%d", k->shard_count);
+    snprintf(a[13].value, sizeof a[13].value, "%d", k->first_image);
+    return MAX_ATTRS;
 }
 
 static hid_t hash_type(void) {
@@ -58,19 +65,21 @@ static hid_t hash_type(void) {
     return t;
 }
 
-// "" when file matches key; else the first difference, as a sentence.
-static void compare_key(hid_t file, const FeatureCacheKey *k, char *why, size_t size) {
-    Attr a[N_ATTRS];
-    key_attrs(k, a);
+// "" when file matches key; else the first difference, as a sentence: "attribute A was 'x', now 'y'" when the
+// file is about to be rebuilt, "attribute A is 'x', expected 'y'" when it is only read (as_read).
+static void compare_key(hid_t file, const FeatureCacheKey *k, int as_read, char *why, size_t size) {
+    const char *was = as_read ? "is" : "was", *now = as_read ? "expected" : "now";
+    Attr a[MAX_ATTRS];
+    int n = key_attrs(k, a);
     why[0] = '\0';
-    for (int i = 0; i < N_ATTRS; i++) {
+    for (int i = 0; i < n; i++) {
         char old[1024];
         if (h5_get_attr_text(file, a[i].name, old, sizeof old) < 0) {
-            snprintf(why, size, "attribute %s is missing, now '%s'", a[i].name, a[i].value);
+            snprintf(why, size, "attribute %s is missing, %s '%s'", a[i].name, now, a[i].value);
             return;
         }
         if (strcmp(old, a[i].value)) {
-            snprintf(why, size, "attribute %s was '%s', now '%s'", a[i].name, old, a[i].value);
+            snprintf(why, size, "attribute %s %s '%s', %s '%s'", a[i].name, was, old, now, a[i].value);
             return;
         }
     }
@@ -84,8 +93,8 @@ static void compare_key(hid_t file, const FeatureCacheKey *k, char *why, size_t 
     if (rc < 0) snprintf(why, size, "the index dataset cannot be read");
     for (int i = 0; rc >= 0 && i < k->n_images; i++)
         if (memcmp(idx + (size_t)i * HASH_LEN, k->image_hashes[i], HASH_LEN)) {
-            snprintf(why, size, "index: image %d content hash was %.12s..., now %.12s...", i,
-                     idx + (size_t)i * HASH_LEN, k->image_hashes[i]);
+            snprintf(why, size, "index: image %d content hash %s %.12s..., %s %.12s...", i, was,
+                     idx + (size_t)i * HASH_LEN, now, k->image_hashes[i]);
             break;
         }
     free(idx);
@@ -155,9 +164,9 @@ static int create_partial(FeatureCache *fc, const FeatureCacheKey *k) {
     fc->file = H5Fcreate(fc->partial, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
     H5Pclose(fcpl);
     if (fc->file < 0) return err_set("%s: cannot create HDF5 file: %s", fc->partial, h5_os_reason());
-    Attr a[N_ATTRS];
-    key_attrs(k, a);
-    for (int i = 0; i < N_ATTRS; i++)
+    Attr a[MAX_ATTRS];
+    int n_attrs = key_attrs(k, a);
+    for (int i = 0; i < n_attrs; i++)
         if (h5_set_attr_str(fc->file, a[i].name, a[i].value) < 0) return err_set("%s: cannot write attributes", fc->partial);
     hid_t f16 = h5_float16_type();
     int rc = 0;
@@ -181,14 +190,17 @@ static int create_partial(FeatureCache *fc, const FeatureCacheKey *k) {
     hsize_t n = (hsize_t)k->n_images;
     hid_t space = H5Screate_simple(1, &n, NULL);
     hid_t t = hash_type();
-    hid_t idx = H5Dcreate2(fc->file, "index", t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);  // reproducible bytes: the same extraction writes the same file
+    hid_t idx = H5Dcreate2(fc->file, "index", t, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     char *buf = calloc((size_t)k->n_images * HASH_LEN + 1, 1);
     for (int i = 0; i < k->n_images; i++) memcpy(buf + (size_t)i * HASH_LEN, k->image_hashes[i], HASH_LEN);
     if (idx < 0 || (n > 0 && H5Dwrite(idx, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)) rc = err_set("%s: cannot write index", fc->partial);
     free(buf);
     if (idx >= 0) H5Dclose(idx);
     H5Tclose(t);
-    hid_t done = H5Dcreate2(fc->file, "done", H5T_STD_U8LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t done = H5Dcreate2(fc->file, "done", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     uint8_t *zeros = calloc((size_t)n + 1, 1);
     if (done < 0 || (n > 0 && H5Dwrite(done, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros) < 0))
         rc = err_set("%s: cannot write done flags", fc->partial);
@@ -204,13 +216,14 @@ static void note(FeatureCache *fc, const char *fmt, const char *why) {
     log_msg(fmt, fc->path, why);
 }
 
-FeatureCache *feature_cache_open(const char *path, const FeatureCacheKey *key) {
-    h5_quiet();
+static int check_hashes(const char *path, const FeatureCacheKey *key) {
     for (int i = 0; i < key->n_images; i++)
-        if (!key->image_hashes[i] || strlen(key->image_hashes[i]) != HASH_LEN) {
-            err_set("%s: image %d: expected a 64-digit content hash", path, i);
-            return NULL;
-        }
+        if (!key->image_hashes[i] || strlen(key->image_hashes[i]) != HASH_LEN)
+            return err_set("%s: image %d: expected a 64-digit content hash", path, i);
+    return 0;
+}
+
+static FeatureCache *cache_new(const char *path) {
     FeatureCache *fc = calloc(1, sizeof *fc);
     fc->path = strdup(path);
     size_t n = strlen(path) + 16;
@@ -218,12 +231,43 @@ FeatureCache *feature_cache_open(const char *path, const FeatureCacheKey *key) {
     snprintf(fc->partial, n, "%s.partial", path);
     fc->file = fc->global = fc->done_ds = -1;
     fc->flush_every = 16;
+    return fc;
+}
+
+FeatureCache *feature_cache_open_read(const char *path, const FeatureCacheKey *key) {
+    h5_quiet();
+    if (check_hashes(path, key) < 0) return NULL;
+    if (!fs_exists(path)) {
+        err_set("%s: no such file", path);
+        return NULL;
+    }
+    FeatureCache *fc = cache_new(path);
+    char why[1024] = "";
+    fc->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (fc->file < 0) snprintf(why, sizeof why, "not an HDF5 file (damaged, or not a feature cache)");
+    else compare_key(fc->file, key, 1, why, sizeof why);
+    if (!why[0] && open_datasets(fc, key) < 0) snprintf(why, sizeof why, "damaged (%s)", err_msg());
+    if (!why[0] && fc->n_done < key->n_images)
+        snprintf(why, sizeof why, "incomplete: %d of %d images missing", key->n_images - fc->n_done, key->n_images);
+    if (why[0]) {
+        feature_cache_close(fc);
+        err_set("%s: %s", path, why);
+        return NULL;
+    }
+    fc->complete = 1;
+    return fc;
+}
+
+FeatureCache *feature_cache_open(const char *path, const FeatureCacheKey *key) {
+    h5_quiet();
+    if (check_hashes(path, key) < 0) return NULL;
+    FeatureCache *fc = cache_new(path);
     char why[1024];
 
     if (fs_exists(path)) {
         fc->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
         if (fc->file < 0) snprintf(why, sizeof why, "the file cannot be opened as HDF5");
-        else compare_key(fc->file, key, why, sizeof why);
+        else compare_key(fc->file, key, 0, why, sizeof why);
         if (!why[0] && open_datasets(fc, key) == 0 && fc->n_done == key->n_images) {
             fc->complete = 1;
             return fc;
@@ -236,7 +280,7 @@ FeatureCache *feature_cache_open(const char *path, const FeatureCacheKey *key) {
     if (fs_exists(fc->partial)) {
         fc->file = H5Fopen(fc->partial, H5F_ACC_RDWR, H5P_DEFAULT);
         if (fc->file < 0) snprintf(why, sizeof why, "the partial file cannot be opened (killed mid-write)");
-        else compare_key(fc->file, key, why, sizeof why);
+        else compare_key(fc->file, key, 0, why, sizeof why);
         if (!why[0] && open_datasets(fc, key) == 0) {
             log_msg("feature cache %s: resuming, %d of %d images already done", path, fc->n_done, key->n_images);
             return fc;
@@ -373,79 +417,4 @@ void feature_cache_close(FeatureCache *fc) {
     free(fc->path);
     free(fc->partial);
     free(fc);
-}
-
-// ---- shards ----
-
-static char *shard_path(const char *path, int shard, int n_shards) {
-    size_t n = strlen(path) + 48;
-    char *p = malloc(n);
-    snprintf(p, n, "%s.shard-%d-of-%d", path, shard, n_shards);
-    return p;
-}
-
-static void shard_range(const FeatureCacheKey *key, int shard, int n_shards, int *lo, int *hi) {
-    *lo = (int)((long long)shard * key->n_images / n_shards);
-    *hi = (int)((long long)(shard + 1) * key->n_images / n_shards);
-}
-
-FeatureCache *feature_cache_open_shard(const char *path, const FeatureCacheKey *key, int shard, int n_shards,
-                                       int *first, int *count) {
-    if (n_shards < 1 || shard < 0 || shard >= n_shards) {
-        err_set("%s: shard %d of %d does not exist", path, shard, n_shards);
-        return NULL;
-    }
-    int lo, hi;
-    shard_range(key, shard, n_shards, &lo, &hi);
-    FeatureCacheKey sk = *key;
-    char dataset[1200];
-    snprintf(dataset, sizeof dataset, "%s#shard %d/%d", key->dataset ? key->dataset : "", shard, n_shards);
-    sk.dataset = dataset;
-    sk.n_images = hi - lo;
-    sk.image_hashes = key->image_hashes + lo;
-    char *sp = shard_path(path, shard, n_shards);
-    FeatureCache *fc = feature_cache_open(sp, &sk);
-    free(sp);
-    if (first) *first = lo;
-    if (count) *count = hi - lo;
-    return fc;
-}
-
-int feature_cache_merge(const char *path, const FeatureCacheKey *key, int n_shards) {
-    FeatureCache *out = feature_cache_open(path, key);
-    if (!out) return -1;
-    if (out->complete) { feature_cache_close(out); return 0; }
-    size_t stage_n = (size_t)key->tokens * (size_t)key->width;
-    size_t n = stage_n > (size_t)key->global_dim ? stage_n : (size_t)key->global_dim;
-    float *buf = malloc((n + 1) * sizeof *buf);
-    int rc = 0;
-    for (int s = 0; s < n_shards && rc == 0; s++) {
-        char *sp = shard_path(path, s, n_shards);
-        int exists = fs_exists(sp);
-        free(sp);
-        if (!exists) { rc = err_set("%s: shard %d of %d is missing (not extracted, or not finished)", path, s, n_shards); break; }
-        int first = 0, count = 0;
-        FeatureCache *in = feature_cache_open_shard(path, key, s, n_shards, &first, &count);
-        if (!in) { rc = -1; break; }
-        if (!in->complete) rc = err_set("%s: shard %d of %d is unfinished (%d of %d images)", path, s, n_shards, in->n_done, count);
-        for (int i = 0; i < count && rc == 0; i++) {
-            if (out->done[first + i]) continue;  // merged before a previous merge was interrupted
-            for (int st = 0; st < key->n_layers && rc == 0; st++)
-                if ((rc = feature_cache_get(in, i, st, buf)) == 0) rc = feature_cache_put(out, first + i, st, buf);
-            if (rc == 0 && key->global_dim > 0 && (rc = feature_cache_get(in, i, FEATURE_GLOBAL, buf)) == 0)
-                rc = feature_cache_put(out, first + i, FEATURE_GLOBAL, buf);
-            if (rc == 0) rc = feature_cache_mark_done(out, first + i);
-        }
-        feature_cache_close(in);
-    }
-    free(buf);
-    if (rc == 0) rc = feature_cache_finish(out);
-    feature_cache_close(out);
-    for (int s = 0; rc == 0 && s < n_shards; s++) {
-        char *sp = shard_path(path, s, n_shards);
-        unlink(sp);
-        free(sp);
-    }
-    if (rc == 0) log_msg("feature cache %s: merged %d shards", path, n_shards);
-    return rc;
 }

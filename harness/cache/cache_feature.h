@@ -5,7 +5,7 @@
 //   /index     [N]       char[64]  SHA-256 (hex) of each image file's bytes, in dataset order
 //   /done      [N]       uint8     1 once image i is complete (all stages written)
 //   attributes: model_hash, preprocess, dataset, code_version, input_size, layers ("6,12,18,24"), vv_from,
-//               n_images, tokens, width, global_dim
+//               n_images, tokens, width, global_dim (a shard file: shard_index, shard_count, first_image too)
 // A finished cache lives at PATH; while being filled it is PATH.partial, flushed every few images, so a killed
 // extraction continues where it stopped. A file whose attributes or index differ from the key is never used:
 // the difference is logged (attribute, old value, new value) and the cache is rebuilt.
@@ -26,6 +26,9 @@ typedef struct {
     int tokens, width;         // T and D of each stage
     int global_dim;            // P (0: no global feature)
     const char *const *image_hashes;  // [n_images] 64 hex digits each
+    // A shard file (feature_shards.h) also records which part of the dataset it holds: shard shard_index of
+    // shard_count, its image 0 being the dataset's image first_image. shard_count 0: a whole cache.
+    int shard_index, shard_count, first_image;
 } FeatureCacheKey;
 
 typedef struct FeatureCache FeatureCache;
@@ -36,6 +39,10 @@ enum { FEATURE_GLOBAL = -1 };  // the stage number of the global feature
 FeatureCache *feature_cache_open(const char *path, const FeatureCacheKey *key);
 // 1 when every image is present (reads only from here on), 0 while filling.
 int feature_cache_complete(const FeatureCache *fc);
+// Opens PATH for reading only when it is complete and matches key; never writes, rebuilds or removes anything.
+// NULL with err_set "PATH: <why>" otherwise (missing, not HDF5, "attribute layers is '6,12', expected '6'",
+// an image's content hash, images missing).
+FeatureCache *feature_cache_open_read(const char *path, const FeatureCacheKey *key);
 // Why the last open rebuilt or restarted ("" if it did not): e.g. "attribute input_size was 336, now 518".
 const char *feature_cache_reason(const FeatureCache *fc);
 int feature_cache_n_done(const FeatureCache *fc);
@@ -52,14 +59,5 @@ int feature_cache_get(FeatureCache *fc, int i, int stage, float *out);
 int feature_cache_finish(FeatureCache *fc);
 // Flushes progress (a partial cache stays resumable) and closes.
 void feature_cache_close(FeatureCache *fc);
-
-// Sharded extraction (one Slurm array task per shard): shard s of n holds images [first, first + count) with
-// first = s*N/n, in its own cache file PATH.shard-S-of-N (same layout and rules; its dataset attribute is
-// "<dataset>#shard S/N"). Images are numbered within the shard (0..count-1). *first and *count may be NULL.
-FeatureCache *feature_cache_open_shard(const char *path, const FeatureCacheKey *key, int shard, int n_shards,
-                                       int *first, int *count);
-// Merges the n finished shard files into PATH (written as PATH.partial, then renamed) and removes them.
-// A no-op when PATH is already complete; -1 with err_set naming a missing or unfinished shard.
-int feature_cache_merge(const char *path, const FeatureCacheKey *key, int n_shards);
 
 #endif

@@ -89,6 +89,12 @@ static int dry_run(Settings *s) {
     check_line(&c, 1, "settings", "every key valid");
     check_line(&c, 1, "device", device_describe(s->run.device));
     check_line(&c, 1, "run.out_dir", s->run.out_dir);
+    if (s->cache.shards > 1) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "%d: the run merges the shard files of `kanoclip features CONFIG --shard I/%d` "
+                 "when there are some, else extracts in one process", s->cache.shards, s->cache.shards);
+        check_line(&c, 1, "cache.shards", detail);
+    }
     report_checkpoint(&c, s);
     if (!settings_uses_train(s)) check_line(&c, 1, "data.train", "not read (this method trains nothing here)");
     else check_dataset(&c, s, &s->data.train);

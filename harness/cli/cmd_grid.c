@@ -16,7 +16,8 @@ static const char usage_text[] =
     "  expands the grid into frozen cells (<out>/grid-<name>/cells.tsv) and lists them with their state\n"
     "  (done, running, failed, pending);\n"
     "  --run runs the cells not yet done, one after another, then writes the tables;\n"
-    "  --slurm writes a script that submits the cells not yet done as a Slurm array plus an afterok tables job;\n"
+    "  --slurm writes a script that submits the cells not yet done as a Slurm array plus an afterok tables job\n"
+    "          (with cache.shards N > 1, an array of N feature shard tasks first, which the cells wait for);\n"
     "  --status counts the cells by state and names the logs of the failed ones;\n"
     "  --refreeze replaces frozen cells after the grid or its configs changed\n";
 
@@ -39,6 +40,9 @@ static int run_child(const char *exe, char *const *args) {
 static int run_cells(Grid *g) {
     const char *exe = grid_self_exe();
     int n = grid_n_cells(g), done = 0, failed = 0, ran = 0;
+    if (grid_feature_shards(g) > 1)
+        printf("grid %s: cache.shards %d: here the first cell that needs a feature cache makes it, in one process "
+               "(or from the shard files a --slurm submission left)\n", grid_name(g), grid_feature_shards(g));
     for (int i = 0; i < n; i++) {
         const GridCell *c = grid_cell(g, i);
         if (grid_cell_state(c) == 2) { done++; continue; }
@@ -95,6 +99,14 @@ static void list_cells(const Grid *g, int logs) {
     if (logs)
         printf("grid %s: %d cells: %d done, %d running, %d failed, %d pending\n", grid_name(g), n, count[CELL_DONE],
                count[CELL_RUNNING], count[CELL_FAILED], count[CELL_PENDING]);
+    // A failed feature shard cancels the cells waiting for it: they stay pending, and this says why.
+    for (int s = 0; logs && s < grid_feature_shards(g); s++) {
+        char *failed = grid_features_slurm_file(g, s, "failed"), *out = grid_features_slurm_file(g, s, "out");
+        if (fs_exists(failed))
+            printf("feature shard %d failed (the cells waiting for it were cancelled); its output: %s\n", s, out);
+        free(failed);
+        free(out);
+    }
 }
 
 int cmd_grid(int argc, char **argv) {

@@ -10,6 +10,7 @@ int cmd_dataset_info(int argc, char **argv); // harness/cli/cmd_dataset_info.c
 int cmd_synth(int argc, char **argv);        // harness/cli/cmd_synth.c
 int cmd_kb(int argc, char **argv);           // harness/cli/cmd_kb.c
 int cmd_experiment(int argc, char **argv);   // harness/cli/cmd_experiment.c
+int cmd_features(int argc, char **argv);     // harness/cli/cmd_features.c
 int cmd_tables(int argc, char **argv);       // harness/cli/cmd_tables.c
 int cmd_plots(int argc, char **argv);        // harness/cli/cmd_plots.c
 int cmd_grid(int argc, char **argv);         // harness/cli/cmd_grid.c

@@ -14,6 +14,7 @@
 #pragma weak cmd_synth
 #pragma weak cmd_kb
 #pragma weak cmd_experiment
+#pragma weak cmd_features
 #pragma weak cmd_tables
 #pragma weak cmd_plots
 #pragma weak cmd_grid
@@ -28,6 +29,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"experiment", cmd_experiment, "train and evaluate as a YAML config says (key=value overrides)"},
+    {"features", cmd_features, "extract a config's vision features ahead of its runs (--shard I/N: one shard)"},
     {"grid", cmd_grid, "expand a grid of experiments; run it locally or write a Slurm array"},
     {"tables", cmd_tables, "Markdown, CSV and LaTeX tables from run folders"},
     {"plots", cmd_plots, "ROC curves, per-class bars, ablation chart, loss curves (gnuplot)"},

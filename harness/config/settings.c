@@ -141,12 +141,17 @@ static int read_eval(const Config *cfg, Settings *s) {
 static int read_cache_report(const Config *cfg, Settings *s) {
     int table = 0;
     if (settings_str(cfg, "cache.dir", &s->cache.dir) || settings_bool(cfg, "cache.features", &s->cache.features) ||
+        settings_int(cfg, "cache.shards", 1, CACHE_MAX_SHARDS, &s->cache.shards) ||
         settings_str(cfg, "report.label", &s->report.label) ||
         settings_choice(cfg, "report.table", "main ablation table3", &table, &s->report.table) ||
         settings_int(cfg, "report.order", -1000000, 1000000, &s->report.order) ||
         settings_bool(cfg, "report.tables", &s->report.tables) || settings_bool(cfg, "report.plots", &s->report.plots))
         return -1;
     if (!*s->cache.dir) return settings_bad(cfg, "cache.dir", "empty");
+    // Shards are merged into the shared cache; a run keeping its features in its own folder has none to share.
+    if (s->cache.shards > 1 && !s->cache.features)
+        return settings_bad(cfg, "cache.shards", "%d, but cache.features is false (shards are merged into the shared "
+                            "feature cache: set cache.features true, or cache.shards 1)", s->cache.shards);
     return 0;
 }
 

@@ -20,7 +20,8 @@
 typedef struct Method Method;  // harness/run/method.h
 
 #define SETTINGS_MAX_LAYERS 8
-#define SETTINGS_MAX_ADJ 8     // adjectives per state (method.normal_words / method.abnormal_words)
+#define SETTINGS_MAX_ADJ 8
+#define CACHE_MAX_SHARDS 1000  // cache.shards: one Slurm array task each (MaxArraySize is 1001 by default)     // adjectives per state (method.normal_words / method.abnormal_words)
 
 // A dataset as the config names it (strings owned by the Config); key is "data.train" or "eval.datasets".
 typedef struct {
@@ -86,7 +87,11 @@ typedef struct Settings {
         int pixel_bins, save_maps, overlays, batch_size;
     } eval;
 
-    struct { const char *dir; int features; } cache;
+    struct {
+        const char *dir;
+        int features;
+        int shards;               // feature extraction split into this many shard files (1: one process)
+    } cache;
 
     struct {
         const char *label, *table;

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "harness/run/grid.h"
 #include "harness/config/config.h"
+#include "harness/config/settings.h"
 #include "harness/run/run_dir.h"
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -106,6 +107,9 @@ static int add_cell(Grid *g, const char *config, const char *dataset, const char
         snprintf(leaf, sizeof leaf, "cells/%04d.yaml", g->n);
         c->cell_config = fs_join(g->dir, leaf);
         c->run_dir = run_dir_for(cfg);
+        long shards = 1;
+        config_get_int(cfg, "cache.shards", &shards);
+        c->feature_shards = (int)shards;
         c->config = strdup(config);
         c->dataset = strdup(dataset);
         c->seed = strdup(seed);
@@ -119,6 +123,10 @@ static int add_cell(Grid *g, const char *config, const char *dataset, const char
         g->yaml[g->n] = strdup(config_yaml(cfg));
         g->n++;
         if (!c->run_dir) rc = -1;
+        // the one key the Slurm script reads from a cell (the run checks the others)
+        else if (shards < 1 || shards > CACHE_MAX_SHARDS)
+            rc = err_set("%s: cell %d: %s: cache.shards: %ld: expected 1..%d", g->path, g->n - 1,
+                         config_origin(cfg, "cache.shards"), shards, CACHE_MAX_SHARDS);
         config_free(cfg);
     }
     free(ds_ov);
@@ -216,6 +224,8 @@ int grid_n_cells(const Grid *g) { return g->n; }
 const GridCell *grid_cell(const Grid *g, int i) { return i >= 0 && i < g->n ? &g->cells[i] : NULL; }
 const char *grid_dir(const Grid *g) { return g->dir; }
 const char *grid_name(const Grid *g) { return g->name; }
+const char *grid_file(const Grid *g) { return g->path; }
+const Config *grid_spec(const Grid *g) { return g->spec; }
 
 static char *cells_tsv(const Grid *g) {
     size_t cap = 256;
@@ -270,6 +280,19 @@ static char *cell_slurm_file(const Grid *g, int i, const char *ext) {
 
 char *grid_cell_slurm_log(const Grid *g, int i) { return cell_slurm_file(g, i, "out"); }
 
+int grid_feature_shards(const Grid *g) {
+    int n = 1;
+    for (int i = 0; i < g->n; i++)
+        if (g->cells[i].feature_shards > n) n = g->cells[i].feature_shards;
+    return n;
+}
+
+char *grid_features_slurm_file(const Grid *g, int s, const char *ext) {
+    char leaf[64];
+    snprintf(leaf, sizeof leaf, "slurm/features-%d.%s", s, ext);
+    return fs_join(g->dir, leaf);
+}
+
 // 1 when a process holds PATH's flock (common/file_lock.h); 0 when free or missing. A shared lock for an instant:
 // it never waits and leaves the file as it was.
 static int lock_held(const char *path) {
@@ -307,191 +330,4 @@ const char *grid_self_exe(void) {
     if (n <= 0) return "kanoclip";
     exe[n] = '\0';
     return exe;
-}
-
-// 'text' for the shell: single quotes, each ' written as '\''.
-static void sh_quote(FILE *f, const char *s) {
-    fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '\'') fputs("'\\''", f);
-        else fputc(*s, f);
-    }
-    fputc('\'', f);
-}
-
-// The indices in a Slurm --array list, runs written as ranges: "0-3,5,7-9".
-static void array_list(FILE *f, const int *idx, int n) {
-    for (int i = 0; i < n;) {
-        int j = i;
-        while (j + 1 < n && idx[j + 1] == idx[j] + 1) j++;
-        fprintf(f, "%s%d", i ? "," : "", idx[i]);
-        if (j > i) fprintf(f, "-%d", idx[j]);
-        i = j + 1;
-    }
-}
-
-typedef struct {
-    const char *partition, *account, *time, *mem, *gpu_type;
-    long gpus, cpus, max_parallel;
-} SlurmSettings;
-
-static int slurm_settings(const Grid *g, SlurmSettings *ss) {
-    const Config *s = g->spec;
-    config_get_str(s, "slurm.partition", &ss->partition);
-    config_get_str(s, "slurm.account", &ss->account);
-    config_get_str(s, "slurm.time", &ss->time);
-    config_get_str(s, "slurm.mem", &ss->mem);
-    config_get_str(s, "slurm.gpu_type", &ss->gpu_type);
-    config_get_int(s, "slurm.gpus", &ss->gpus);
-    config_get_int(s, "slurm.cpus", &ss->cpus);
-    config_get_int(s, "slurm.max_parallel", &ss->max_parallel);
-    const char *keys[3] = {"slurm.gpus", "slurm.cpus", "slurm.max_parallel"};
-    long vals[3] = {ss->gpus, ss->cpus, ss->max_parallel};
-    for (int i = 0; i < 3; i++)
-        if (vals[i] < 0) return err_set("%s: %s: expected 0 or more, got %ld", config_origin(s, keys[i]), keys[i], vals[i]);
-    if (strchr(ss->gpu_type, ':') || strchr(ss->gpu_type, ' '))
-        return err_set("%s: slurm.gpu_type: expected a GPU type name as in the cluster's gres.conf (e.g. a100)",
-                       config_origin(s, "slurm.gpu_type"));
-    return 0;
-}
-
-// The array task: runs its cell; on failure says which cell and where its logs are, and marks it failed for
-// `kanoclip grid --status`.
-static void write_array_job(FILE *f, const Grid *g, const SlurmSettings *ss, const int *todo, int n_todo,
-                            const char *cwd, const char *slurm_dir, const char *exe) {
-    fprintf(f, "#!/usr/bin/env bash\n#SBATCH --job-name=kanoclip-%s\n#SBATCH --array=", g->name);
-    array_list(f, todo, n_todo);
-    if (ss->max_parallel > 0) fprintf(f, "%%%ld", ss->max_parallel);
-    fprintf(f, "\n#SBATCH --output=%s/cell-%%a.out\n#SBATCH --open-mode=append\n", slurm_dir);
-    if (*ss->partition) fprintf(f, "#SBATCH --partition=%s\n", ss->partition);
-    if (*ss->account) fprintf(f, "#SBATCH --account=%s\n", ss->account);
-    if (*ss->time) fprintf(f, "#SBATCH --time=%s\n", ss->time);
-    // Generic resources are how every Slurm version schedules GPUs (slurm.conf GresTypes=gpu, gres.conf);
-    // Slurm sets CUDA_VISIBLE_DEVICES to the GPUs it gave the task.
-    if (ss->gpus > 0 && *ss->gpu_type) fprintf(f, "#SBATCH --gres=gpu:%s:%ld\n", ss->gpu_type, ss->gpus);
-    else if (ss->gpus > 0) fprintf(f, "#SBATCH --gres=gpu:%ld\n", ss->gpus);
-    if (ss->cpus > 0) fprintf(f, "#SBATCH --cpus-per-task=%ld\n", ss->cpus);
-    if (*ss->mem) fprintf(f, "#SBATCH --mem=%s\n", ss->mem);
-    fprintf(f, "set -euo pipefail\ncells=(\n");
-    for (int i = 0; i < g->n; i++) {
-        fprintf(f, "  ");
-        sh_quote(f, g->cells[i].cell_config);
-        fputc('\n', f);
-    }
-    fprintf(f, ")\nruns=(\n");
-    for (int i = 0; i < g->n; i++) {
-        fprintf(f, "  ");
-        sh_quote(f, g->cells[i].run_dir);
-        fputc('\n', f);
-    }
-    fprintf(f, ")\ni=$SLURM_ARRAY_TASK_ID\nfailed=");
-    sh_quote(f, slurm_dir);
-    // On any failure (a setup line, the run itself): say which cell and where its logs are, mark it failed.
-    fprintf(f, "\"/cell-$i.failed\"\nrm -f \"$failed\"\n"
-               "trap 'rc=$?; if [ $rc -ne 0 ]; then echo $rc > \"$failed\"; echo \"kanoclip grid: cell $i failed "
-               "(exit $rc): ${cells[$i]}; its log: ${runs[$i]}/log.txt\" >&2; fi' EXIT\n"
-               "echo \"== $(date '+%%F %%T') job ${SLURM_ARRAY_JOB_ID}_$i on $(hostname): cell $i"
-               "${CUDA_VISIBLE_DEVICES:+, GPUs $CUDA_VISIBLE_DEVICES}\"\ncd ");
-    sh_quote(f, cwd);
-    // Without task binding OpenMP would start a thread per core of the node, not per CPU of the task.
-    fprintf(f, "\nif [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK; fi\n");
-    int n_setup = config_list_len(g->spec, "slurm.setup");
-    for (int i = 0; i < n_setup; i++) fprintf(f, "%s\n", config_list_str(g->spec, "slurm.setup", i));
-    sh_quote(f, exe);
-    fprintf(f, " experiment \"${cells[$i]}\"\n");
-}
-
-int grid_write_slurm(const Grid *g, const char *out_path, const char *exe, int *n_submitted) {
-    SlurmSettings ss;
-    if (slurm_settings(g, &ss) < 0) return -1;
-    int *todo = malloc(sizeof(int) * (size_t)(g->n ? g->n : 1)), n_todo = 0;
-    for (int i = 0; i < g->n; i++) {
-        GridCellStatus st = grid_cell_status(g, i);
-        if (st == CELL_RUNNING) {
-            free(todo);
-            return err_set("%s: cell %d is running (%s is in use): wait for it, or cancel its job, then submit again",
-                           g->path, i, g->cells[i].run_dir);
-        }
-        if (st != CELL_DONE) todo[n_todo++] = i;
-    }
-    char *tmp = fs_temp_name(out_path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) { int e = errno; free(tmp); free(todo); return err_set("%s: cannot write: %s", out_path, strerror(e)); }
-    char cwd[4096];
-    if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, ".");
-    char *slurm_dir = fs_join(g->dir, "slurm"), *tables_dir = fs_join(g->dir, "tables");
-
-    fprintf(f, "#!/usr/bin/env bash\n"
-               "# Generated by `kanoclip grid %s --slurm %s`: %d of the %d frozen cells of %s/cells.tsv (the\n"
-               "# others were done). Submit with `bash %s`: an array job, one cell per task (output in\n"
-               "# %s/cell-I.out), then, once every task succeeded (afterok), a job that writes the tables to\n"
-               "# %s. `kanoclip grid %s --status` says how far it got; after a failure, write and submit\n"
-               "# the script again: it runs only the cells not done.\n"
-               "set -euo pipefail\ncd ",
-            g->path, out_path, n_todo, g->n, g->dir, out_path, slurm_dir, tables_dir, g->path);
-    sh_quote(f, cwd);
-    fprintf(f, "\nmkdir -p ");
-    sh_quote(f, slurm_dir);
-    fputc('\n', f);
-    if (n_todo > 0) {
-        // A cell submitted again is pending, not failed, until its new task runs.
-        fprintf(f, "for i in");
-        for (int k = 0; k < n_todo; k++) fprintf(f, " %d", todo[k]);
-        fprintf(f, "; do rm -f ");
-        sh_quote(f, slurm_dir);
-        fprintf(f, "\"/cell-$i.failed\"; done\narray_id=$(sbatch --parsable <<'KANOCLIP_ARRAY'\n");
-        write_array_job(f, g, &ss, todo, n_todo, cwd, slurm_dir, exe);
-        fprintf(f, "KANOCLIP_ARRAY\n)\n");
-        fprintf(f, "array_id=${array_id%%%%;*}\n");  // --parsable prints "id" or "id;cluster"
-    }
-
-    // The aggregation job's command, quoted once for --wrap.
-    char *cmd = NULL;
-    size_t cmd_len = 0;
-    FILE *c = open_memstream(&cmd, &cmd_len);
-    fprintf(c, "cd ");
-    sh_quote(c, cwd);
-    fprintf(c, " && ");
-    sh_quote(c, exe);
-    fprintf(c, " tables");
-    for (int i = 0; i < g->n; i++) {
-        fputc(' ', c);
-        sh_quote(c, g->cells[i].run_dir);
-    }
-    fprintf(c, " --out ");
-    sh_quote(c, tables_dir);
-    // the paper's numbers beside ours, as grid --run's tables have them (harness/cli/cmd_grid.c)
-    if (fs_exists("experiments/paper_numbers.csv")) fprintf(c, " --paper experiments/paper_numbers.csv");
-    fclose(c);
-    fprintf(f, "tables_id=$(sbatch --parsable --job-name=kanoclip-%s-tables", g->name);
-    // --kill-on-invalid-dep: a failed cell cancels the tables job instead of leaving it pending forever.
-    if (n_todo > 0) fprintf(f, " --dependency=afterok:${array_id} --kill-on-invalid-dep=yes");
-    if (*ss.partition) fprintf(f, " --partition=%s", ss.partition);
-    if (*ss.account) fprintf(f, " --account=%s", ss.account);
-    fprintf(f, " --output=");
-    sh_quote(f, slurm_dir);
-    fprintf(f, "/tables.out --open-mode=append --time=00:30:00 --wrap=");
-    sh_quote(f, cmd);
-    fprintf(f, ")\ntables_id=${tables_id%%%%;*}\n");
-    if (n_todo > 0) {
-        fprintf(f, "echo \"submitted array job ${array_id} (cells ");
-        array_list(f, todo, n_todo);
-        fprintf(f, ") and tables job ${tables_id}\"\n");
-    } else {
-        fprintf(f, "echo \"every cell is done: submitted tables job ${tables_id}\"\n");
-    }
-    fprintf(f, "echo \"$(date '+%%F %%T') array ${array_id:-none} tables ${tables_id}\" >> ");
-    sh_quote(f, slurm_dir);
-    fprintf(f, "/submitted.txt\n");
-    free(cmd);
-    free(slurm_dir);
-    free(tables_dir);
-    free(todo);
-    if (n_submitted) *n_submitted = n_todo;
-    int bad = fflush(f) != 0;
-    fclose(f);
-    if (bad) { unlink(tmp); free(tmp); return err_set("%s: write failed", out_path); }
-    int rc = fs_commit(tmp, out_path);
-    free(tmp);
-    return rc;
 }

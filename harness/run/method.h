@@ -55,6 +55,10 @@ typedef struct Method {
     // Makes d the dataset the next steps or scores read: its features (extracted into the cache where missing)
     // and its classes' text. Evaluation datasets keep the trained parameters. -1 with err_set.
     int (*prepare)(MethodHead *h, ExecDataset *d, MethodRole role);
+    // d's features in the cache, nothing else (no text, no training state): shard `shard` of cache.shards into its
+    // shard file, or with shard -1 the whole cache (merged from shards when there are some). Nothing for features
+    // a method does not cache (WinCLIP's windows). -1 with err_set.
+    int (*features)(MethodHead *h, ExecDataset *d, int shard);
     // One optimiser step on a batch of the prepared training dataset (learns only).
     int (*train_step)(MethodHead *h, MethodBatch *b, MethodLosses *out);
     // Scores B images of one class of the prepared dataset: maps (B,S,S), scores (B) (eval_loop.h EvalScoreFn).

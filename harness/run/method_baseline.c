@@ -59,41 +59,69 @@ static int extract_submit(void *ctx, const float *pixels, int B) {
 }
 static int extract_finish(void *ctx) { return 0; }
 
-// The cache of d's features for this head; with *skip = 1 (and NULL) when the method's blocks cannot share one
-// table shape (WinCLIP).
-static FeatureCache *prepare_cache(BaselineHead *h, ExecDataset *d, int *skip) {
+// 1 when the method's blocks cannot share one table shape (WinCLIP): its features are not cached.
+static int uncached(const BaselineHead *h) {
+    const BaselineFeatureShape *s = &h->shape;
+    int skip = s->n_blocks < 1;
+    for (int k = 1; k < s->n_blocks; k++)
+        if (s->rows[k] != s->rows[0]) skip = 1;
+    return skip;
+}
+
+// The description of d's features for this head (blocks and what: the caller's buffers the spec points into).
+// -1 with err_set.
+static int feature_spec(BaselineHead *h, ExecDataset *d, FeatureSpec *sp, int blocks[BL_MAX_LAYERS], char what[200]) {
     const BaselineConfig *bc = h->bc;
     const BaselineFeatureShape *s = &h->shape;
-    *skip = s->n_blocks < 1;
-    for (int k = 1; k < s->n_blocks; k++)
-        if (s->rows[k] != s->rows[0]) *skip = 1;
-    if (*skip) return NULL;
     const float *mean = h->mean, *std = h->std;
     // The cache's blocks are numbered 1..n: the real layers are in the preprocess string, and aliased or repeated
     // layers still get one block each.
-    int blocks[BL_MAX_LAYERS];
     for (int k = 0; k < s->n_blocks; k++) blocks[k] = k + 1;
-    FeatureSpec sp = {.file_tag = feature_path_name(bc->method), .code_version = BASELINE_FEATURE_VERSION,
-                      .model_hash = checkpoint_hash(h->model->ck), .id_extra = "", .S = h->S, .n_blocks = s->n_blocks,
-                      .layers = blocks, .vv_from = 0, .rows = s->rows[0], .ld = s->ld, .P = s->P,
-                      .submit = extract_submit, .finish = extract_finish, .ctx = h, .blocks = h->f->blocks,
-                      .global = h->f->global, .mean = mean, .std = std};
-    if (!sp.model_hash) return NULL;
-    char layers[128] = "", what[200];
+    *sp = (FeatureSpec){.file_tag = feature_path_name(bc->method), .code_version = BASELINE_FEATURE_VERSION,
+                        .model_hash = checkpoint_hash(h->model->ck), .id_extra = "", .S = h->S, .n_blocks = s->n_blocks,
+                        .layers = blocks, .vv_from = 0, .rows = s->rows[0], .ld = s->ld, .P = s->P,
+                        .submit = extract_submit, .finish = extract_finish, .ctx = h, .blocks = h->f->blocks,
+                        .global = h->f->global, .mean = mean, .std = std, .n_shards = h->s->cache.shards};
+    if (!sp->model_hash) return -1;
+    char layers[128] = "";
     for (int k = 0; k < bc->n_layers; k++)
         snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%d", k ? "," : "", bc->layers[k]);
-    snprintf(sp.preprocess, sizeof sp.preprocess,
+    snprintf(sp->preprocess, sizeof sp->preprocess,
              "resize=bicubic-%s;mean=%.8g,%.8g,%.8g;std=%.8g,%.8g,%.8g;pos=%s;method=%s;layers=%s;vv_from=%d;"
              "aliased_before_vv=%d;global_ln_post=%d;rows=%d;ld=%d;P=%d", d->resize ? "short-crop" : "square",
              mean[0], mean[1], mean[2], std[0], std[1], std[2],
              clip_pos_resize_name(bc->pos_interp), feature_path_name(bc->method), layers,
              bc->method == BL_ANOMALYCLIP ? bc->vv_from : 0, bc->method == BL_ANOMALYCLIP ? bc->aliased_layers : 0,
              bc->global_ln_post, s->rows[0], s->ld, s->P);
-    features_key_precision(sp.preprocess, sizeof sp.preprocess, bc->device, bc->precision);
-    snprintf(what, sizeof what, "%s: %d blocks of %d x %d", baseline_method_name(bc->method), s->n_blocks, s->rows[0],
-             s->ld);
-    sp.what = what;
+    features_key_precision(sp->preprocess, sizeof sp->preprocess, bc->device, bc->precision);
+    snprintf(what, 200, "%s: %d blocks of %d x %d", baseline_method_name(bc->method), s->n_blocks, s->rows[0], s->ld);
+    sp->what = what;
+    return 0;
+}
+
+// The cache of d's features for this head; with *skip = 1 (and NULL) when the method's features are not cached.
+static FeatureCache *prepare_cache(BaselineHead *h, ExecDataset *d, int *skip) {
+    if ((*skip = uncached(h))) return NULL;
+    FeatureSpec sp;
+    int blocks[BL_MAX_LAYERS];
+    char what[200];
+    if (feature_spec(h, d, &sp, blocks, what) < 0) return NULL;
     return features_prepare(h->feat_dir, &sp, d, h->s->eval.batch_size);
+}
+
+int baseline_head_features(MethodHead *mh, ExecDataset *d, int shard) {
+    BaselineHead *h = (BaselineHead *)mh;
+    if (uncached(h)) {
+        log_msg("features of %s: %s scores from pixels (its window features are not cached): nothing to extract",
+                d->name, baseline_method_name(h->bc->method));
+        return 0;
+    }
+    FeatureSpec sp;
+    int blocks[BL_MAX_LAYERS];
+    char what[200];
+    h->d = d;
+    if (feature_spec(h, d, &sp, blocks, what) < 0) return -1;
+    return features_extract_shard(h->feat_dir, &sp, d, h->s->eval.batch_size, shard);
 }
 
 int baseline_head_prepare(MethodHead *mh, ExecDataset *d, MethodRole role) {

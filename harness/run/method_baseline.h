@@ -32,6 +32,7 @@ typedef struct {
 
 MethodHead *baseline_head_open(const Settings *s, ClipModel *model, Tokenizer *tok, const char *feat_dir);
 int baseline_head_prepare(MethodHead *h, ExecDataset *d, MethodRole role);
+int baseline_head_features(MethodHead *h, ExecDataset *d, int shard);
 // Fills h->f with the features of samples idx[0..B) of the prepared dataset.
 int baseline_head_load(BaselineHead *h, const int *idx, int B);
 // One Adam step on the batch in h->f (loaded by the caller) with b's masks and labels.
@@ -48,7 +49,7 @@ void baseline_head_close(MethodHead *h);
 // BASELINE_METHOD_OPS_BUT_OPEN leaves .open to a method that wraps baseline_head_open (MVFA-AD).
 #define BASELINE_METHOD_OPS_BUT_OPEN                                                                              \
     .is_baseline = 1, .n_losses = 1, .loss_names = {"total"},                                                     \
-    .prepare = baseline_head_prepare, .score = baseline_head_score,                                              \
+    .prepare = baseline_head_prepare, .features = baseline_head_features, .score = baseline_head_score,          \
     .save = baseline_head_save, .load = baseline_head_load_state, .step = baseline_head_step,                   \
     .image_size = baseline_head_image_size, .close = baseline_head_close
 #define BASELINE_METHOD_OPS BASELINE_METHOD_OPS_BUT_OPEN, .open = baseline_head_open

@@ -87,32 +87,52 @@ static MethodHead *kano_open(const Settings *s, ClipModel *model, Tokenizer *tok
     return (MethodHead *)h;
 }
 
-static int prepare_features(KanoHead *h, ExecDataset *d) {
+// The description of d's features (what and id_extra: the caller's buffers the spec points into). -1 with err_set.
+static int feature_spec(KanoHead *h, ExecDataset *d, FeatureSpec *sp, char what[200], char id_extra[160]) {
     const Settings *s = h->s;
     const float *mean = h->model->cfg.image_mean, *std = h->model->cfg.image_std;
-    FeatureSpec sp = {.file_tag = "", .code_version = FEATURE_CODE_VERSION, .model_hash = checkpoint_hash(h->model->ck),
-                      .S = s->model.image_size, .n_blocks = h->ns, .layers = s->model.layers, .vv_from = s->model.vv_from,
-                      .rows = h->T, .ld = h->P, .P = h->P, .submit = kano_submit, .finish = kano_finish, .ctx = h,
-                      .blocks = h->x_blocks, .global = h->x_global, .mean = mean, .std = std};
-    if (!sp.model_hash) return -1;
-    snprintf(sp.preprocess, sizeof sp.preprocess,
+    *sp = (FeatureSpec){.file_tag = "", .code_version = FEATURE_CODE_VERSION, .model_hash = checkpoint_hash(h->model->ck),
+                        .S = s->model.image_size, .n_blocks = h->ns, .layers = s->model.layers, .vv_from = s->model.vv_from,
+                        .rows = h->T, .ld = h->P, .P = h->P, .submit = kano_submit, .finish = kano_finish, .ctx = h,
+                        .blocks = h->x_blocks, .global = h->x_global, .mean = mean, .std = std,
+                        .n_shards = s->cache.shards};
+    if (!sp->model_hash) return -1;
+    snprintf(sp->preprocess, sizeof sp->preprocess,
              "resize=bicubic-%s;mean=%.8g,%.8g,%.8g;std=%.8g,%.8g,%.8g;pos=%s;global_ln_post=%d",
              s->model.resize ? "short-crop" : "square", mean[0], mean[1],
              mean[2], std[0], std[1], std[2], clip_pos_resize_name((ClipPosResize)s->model.pos_interp), h->kc.global_ln_post);
-    features_key_precision(sp.preprocess, sizeof sp.preprocess, s->run.device, s->run.precision);
-    char layers[128] = "", what[200], id_extra[160];
+    features_key_precision(sp->preprocess, sizeof sp->preprocess, s->run.device, s->run.precision);
+    char layers[128] = "";
     for (int i = 0; i < h->ns; i++)
         snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%d", i ? "," : "", s->model.layers[i]);
-    snprintf(what, sizeof what, "layers %s, vv_from %d", layers, s->model.vv_from);
-    snprintf(id_extra, sizeof id_extra, "%s|%d|", layers, s->model.vv_from);
-    sp.what = what;
-    sp.id_extra = id_extra;
+    snprintf(what, 200, "layers %s, vv_from %d", layers, s->model.vv_from);
+    snprintf(id_extra, 160, "%s|%d|", layers, s->model.vv_from);
+    sp->what = what;
+    sp->id_extra = id_extra;
     h->d = d;
+    return 0;
+}
+
+static int prepare_features(KanoHead *h, ExecDataset *d) {
+    FeatureSpec sp;
+    char what[200], id_extra[160];
+    if (feature_spec(h, d, &sp, what, id_extra) < 0) return -1;
     if (h->fc) feature_cache_close(h->fc);
-    h->fc = features_prepare(h->feat_dir, &sp, d, s->eval.batch_size);
+    h->fc = features_prepare(h->feat_dir, &sp, d, h->s->eval.batch_size);
     vision_tower_free(h->tower);  // its activations are not needed while the heads train
     h->tower = NULL;
     return h->fc ? 0 : -1;
+}
+
+static int kano_features(MethodHead *mh, ExecDataset *d, int shard) {
+    KanoHead *h = (KanoHead *)mh;
+    FeatureSpec sp;
+    char what[200], id_extra[160];
+    if (feature_spec(h, d, &sp, what, id_extra) < 0) return -1;
+    int rc = features_extract_shard(h->feat_dir, &sp, d, h->s->eval.batch_size, shard);
+    vision_tower_free(h->tower);
+    h->tower = NULL;
+    return rc;
 }
 
 // The text inputs of a model made for d's classes: KnPL prompts, or the fixed prompts' features.
@@ -220,6 +240,6 @@ const Method METHOD_KANOCLIP = {
     .name = "kanoclip", .label = "KAnoCLIP", .learns = 1, .train_set_always = 1,
     .n_losses = 5, .loss_names = {"total", "focal", "dice", "bce", "kd"},
     .n_monitors = 3, .monitor_names = {"cos(LAP,KB)", "cos(LNP,KB)", "cos(LAP,LNP)"},
-    .open = kano_open, .prepare = kano_prepare, .train_step = kano_train_step, .score = kano_score,
+    .open = kano_open, .prepare = kano_prepare, .features = kano_features, .train_step = kano_train_step, .score = kano_score,
     .save = kano_save, .load = kano_load, .step = kano_step, .image_size = kano_image_size, .close = kano_close,
 };
