@@ -70,8 +70,12 @@ void pixel_acc_reset(pixel_acc *acc);
 // `item` names the image in errors (size mismatch, NaN, out-of-range score). On error nothing is added.
 int pixel_acc_add(pixel_acc *acc, const char *item, const float *map, int map_h, int map_w,
                   const uint8_t *mask, int mask_h, int mask_w);
-// dst += src (same range and bins), for accumulating in parallel.
+// dst += src (same range and bins), for accumulating in parallel; src's per-image runs follow dst's.
 int pixel_acc_merge(pixel_acc *dst, const pixel_acc *src);
+// From now on also keep each image's pixels by bin (a run), for the bootstrap over images (metrics_boot.h). Costs a
+// sort of each map's pixels and 32 bytes per (image, non-empty bin of that image), growing with the images;
+// pixel_acc_reset forgets the runs with the histograms.
+void pixel_acc_keep_images(pixel_acc *acc);
 
 typedef struct {
     metric_value auroc, ap, f1_max, aupro, aupro_ac200;
