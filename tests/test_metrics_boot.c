@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/wait.h>
 
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -301,4 +301,60 @@ Test(metrics_boot, mean_over_classes) {
     cJSON_Delete(info);
     boot_samples_free(&a); boot_samples_free(&b); boot_samples_free(&c); boot_samples_free(&out);
     boot_mean_free(&m);
+}
+
+// ---- the command ---------------------------------------------------------------------------------------------
+
+static int run(const char *cmd, char **out) {
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap);
+    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0)
+        if ((n += got) + 1 >= cap) buf = realloc(buf, cap *= 2);
+    buf[n] = '\0';
+    *out = buf;
+    return WEXITSTATUS(pclose(p));
+}
+
+// `kanoclip metrics --maps --bootstrap` on the classes file: the same intervals as scikit-learn on the same
+// resamples, per class and of the mean, "ci" beside "image" and "pixel".
+Test(metrics_boot, command_maps_bootstrap_matches_sklearn) {
+    cJSON *ref = load_json(FIX "cluster_bootstrap.json");
+    char cmd[512], *out;
+    snprintf(cmd, sizeof cmd, "build/kanoclip metrics --maps " FIX "classes.h5 --bootstrap %d --seed %d 2>&1",
+             (int)cJSON_GetObjectItem(ref, "resamples")->valuedouble, (int)cJSON_GetObjectItem(ref, "seed")->valuedouble);
+    cr_assert_eq(run(cmd, &out), 0, "%s", out);
+    cJSON *got = cJSON_Parse(out);
+    cr_assert_not_null(got, "%s", out);
+    const char *where[3][2] = {{"classes", "bottle"}, {"classes", "wood"}, {"mean", NULL}};
+    for (int w = 0; w < 3; w++) {
+        const cJSON *g = cJSON_GetObjectItem(got, where[w][0]), *r = cJSON_GetObjectItem(ref, where[w][0]);
+        if (where[w][1]) g = cJSON_GetObjectItem(g, where[w][1]), r = cJSON_GetObjectItem(r, where[w][1]);
+        const cJSON *gci = cJSON_GetObjectItem(g, "ci"), *rci = cJSON_GetObjectItem(r, "ci");
+        cr_assert_not_null(gci, "%s: no ci", where[w][1] ? where[w][1] : "mean");
+        for (int m = 0; m < N_CHECKED; m++) {
+            const cJSON *a = cJSON_GetObjectItem(gci, METRICS[m].name), *b = cJSON_GetObjectItem(rci, METRICS[m].name);
+            cr_assert_not_null(a, "%s", METRICS[m].name);
+            for (int e = 0; e < 2; e++)
+                cr_assert_float_eq(item(a, e), item(b, e), METRICS[m].tol, "%s %s: %.8f vs %.8f",
+                                   where[w][1] ? where[w][1] : "mean", METRICS[m].name, item(a, e), item(b, e));
+        }
+        cr_assert_not_null(cJSON_GetObjectItem(gci, "pixel.aupro_ac200"));
+    }
+    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(got, "bootstrap"), "resamples")->valueint,
+                 (int)cJSON_GetObjectItem(ref, "resamples")->valuedouble);
+    cJSON_Delete(got);
+    free(out);
+    cJSON_Delete(ref);
+    // --unstratified is for --scores; --range needs LO < HI and a score outside it is named.
+    cr_assert_eq(run("build/kanoclip metrics --maps " FIX "classes.h5 --bootstrap 5 --unstratified 2>&1", &out), 2);
+    cr_assert(strstr(out, "--unstratified goes with --scores"), "%s", out);
+    free(out);
+    cr_assert_eq(run("build/kanoclip metrics --maps " FIX "classes.h5 --range 1,0 2>&1", &out), 2);
+    cr_assert(strstr(out, "--range: '1,0'"), "%s", out);
+    free(out);
+    cr_assert_neq(run("build/kanoclip metrics --maps " FIX "classes.h5 --range 0,0.5 2>&1", &out), 0);
+    cr_assert(strstr(out, "outside the declared range [0, 0.5]"), "%s", out);
+    free(out);
 }

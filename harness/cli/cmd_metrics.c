@@ -7,11 +7,18 @@
 //   labels  [N] integer 0/1, optional (default: 1 when the mask has an anomalous pixel)
 //   scores  [N] float, optional image scores (default: the maximum of each map)
 //   classes [N] strings, optional (fixed or variable length); metrics per class, then the unweighted mean
-// Maps are read one at a time, twice: once to find each class's score range and image scores, once into
-// the streaming pixel histograms over that range, so memory does not depend on N.
+//   has_mask [N] integer 0/1, optional (default 1): 0 leaves the item out of the pixel metrics (an anomalous
+//           image without ground truth)
+// A run's maps_<dataset>.h5 (eval.save_maps; harness/run/eval_maps.h) is in this layout. Maps are read one at a
+// time, twice: once to find each class's score range and image scores, once into the streaming pixel histograms
+// over that range, so memory does not depend on N (with --bootstrap, each image's pixels are also kept by bin).
+// --bootstrap N resamples the images of each class (metrics/metrics_boot.h) for intervals of every metric: per
+// class and of the mean, "ci" beside "image" and "pixel"; with a run's eval.bootstrap_seed as --seed, the same
+// resamples as the run's metrics.json.
 #include "harness/cli/commands.h"
 #include "harness/cli/cli_args.h"
 #include "metrics/metrics.h"
+#include "metrics/metrics_boot.h"
 #include "common/error.h"
 #include "common/fsutil.h"
 #include "common/json_file.h"
@@ -25,22 +32,28 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: kanoclip metrics (--scores FILE.csv | --maps FILE.h5 [--masks FILE.h5] [--bins N])\n"
+    "usage: kanoclip metrics (--scores FILE.csv | --maps FILE.h5 [--masks FILE.h5] [--bins N] [--range LO,HI])\n"
     "                        [--bootstrap N [--seed S] [--unstratified]] [--out FILE.json]\n"
     "  --scores      CSV with header label,score (label 0 or 1): image AUROC, AP, F1-max\n"
     "  --maps        HDF5 with maps [N,H,W] float32, masks [N,H,W] uint8, optional labels [N],\n"
-    "                scores [N], classes [N] strings: pixel AUROC, AP, F1-max, AUPRO (MVTec, to FPR 0.3),\n"
-    "                AUPRO as AnomalyCLIP (aupro_ac200), and image metrics, per class and mean\n"
+    "                scores [N], classes [N] strings, has_mask [N] 0/1: pixel AUROC, AP, F1-max, AUPRO (MVTec,\n"
+    "                to FPR 0.3), AUPRO as AnomalyCLIP (aupro_ac200), and image metrics, per class and mean\n"
+    "                (a run's maps_<dataset>.h5 from eval.save_maps is such a file)\n"
     "  --masks       HDF5 holding masks [N,H,W] when they are not in the maps file\n"
     "  --bins        score bins of the streaming pixel histograms (default 1048576, 32 bytes each)\n"
-    "  --bootstrap   resamples of a 95% percentile bootstrap interval of image AUROC (stratified by label)\n"
+    "  --range LO,HI the histograms' score range for every class (default: each class's own); a run's maps\n"
+    "                with --range 0,1 --bins <its eval.pixel_bins, 0 = 1048576> give its metrics.json's values\n"
+    "  --bootstrap   resamples of 95% percentile bootstrap intervals, stratified by label: of image AUROC\n"
+    "                (--scores); of every metric, images resampled per class with their pixels (--maps)\n"
     "  --seed        seed of the bootstrap (default 0)\n"
-    "  --unstratified  resample from all items, skipping resamples with one class\n"
+    "  --unstratified  (--scores) resample from all items, skipping resamples with one class\n"
     "  --out         also write the JSON to this file (atomically)\n";
 
 typedef struct {
     int n_boot, stratified;
     uint64_t seed;
+    int fixed_range;      // --range: every class's histograms over [lo, hi] (else the class's own score range)
+    double lo, hi;
 } boot_opts;
 
 // ---- CSV ---------------------------------------------------------------------------------------------
@@ -290,9 +303,10 @@ static int metrics_from_maps(const char *maps_path, const char *masks_path, int 
                              cJSON **out) {
     int rc = -1;
     hid_t fmaps = -1, fmasks = -1;
-    h5_array maps = {0}, masks = {0}, labels_ds = {0}, scores_ds = {0}, classes_ds = {0};
+    h5_array maps = {0}, masks = {0}, labels_ds = {0}, scores_ds = {0}, classes_ds = {0}, has_mask_ds = {0};
     float *map = NULL;
-    uint8_t *mask = NULL, *labels = NULL;
+    uint8_t *mask = NULL, *labels = NULL, *has_mask = NULL;
+    int64_t *cls_acc = NULL;
     double *scores = NULL, *cls_scores = NULL;
     uint8_t *cls_labels = NULL;
     char **names = NULL;
@@ -302,6 +316,7 @@ static int metrics_from_maps(const char *maps_path, const char *masks_path, int 
     long N = 0;
     pixel_acc *acc = NULL;
     cJSON *root = NULL;
+    boot_mean bmean = {0};
 
     if (!masks_path) masks_path = maps_path;
     fmaps = H5Fopen(maps_path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -351,6 +366,21 @@ static int metrics_from_maps(const char *maps_path, const char *masks_path, int 
         if (h5_read_item(&scores_ds, "scores", -1, H5T_NATIVE_DOUBLE, scores)) goto done;
         for (long i = 0; i < N; i++)
             if (isnan(scores[i])) { err_set("%s: scores[%ld] is NaN", maps_path, i); goto done; }
+    }
+    has_mask = malloc(N);
+    if (!has_mask) { err_set("%s: out of memory", maps_path); goto done; }
+    memset(has_mask, 1, N);
+    int has_has_mask = h5_array_open(&has_mask_ds, fmaps, maps_path, "has_mask", 1, 1);
+    if (has_has_mask < 0) goto done;
+    if (has_has_mask == 0) {
+        if ((long)has_mask_ds.dims[0] != N) { err_set("%s: has_mask has %llu items, maps %ld", maps_path, (unsigned long long)has_mask_ds.dims[0], N); goto done; }
+        int *tmp = malloc(N * sizeof *tmp);
+        if (!tmp || h5_read_item(&has_mask_ds, "has_mask", -1, H5T_NATIVE_INT, tmp)) { free(tmp); goto done; }
+        for (long i = 0; i < N; i++) {
+            if (tmp[i] != 0 && tmp[i] != 1) { err_set("%s: has_mask[%ld] is %d, not 0 or 1", maps_path, i, tmp[i]); free(tmp); goto done; }
+            has_mask[i] = (uint8_t)tmp[i];
+        }
+        free(tmp);
     }
     int has_classes = h5_array_open(&classes_ds, fmaps, maps_path, "classes", 1, 1);
     if (has_classes < 0) goto done;
@@ -407,19 +437,25 @@ static int metrics_from_maps(const char *maps_path, const char *masks_path, int 
     pixel_metrics_mean pmean = {0};
     cls_scores = malloc(N * sizeof *cls_scores);
     cls_labels = malloc(N);
-    if (!cls_scores || !cls_labels) { err_set("%s: out of memory", maps_path); goto done; }
+    cls_acc = malloc(N * sizeof *cls_acc);
+    if (!cls_scores || !cls_labels || !cls_acc) { err_set("%s: out of memory", maps_path); goto done; }
+    if (bo->n_boot > 0 && boot_mean_init(&bmean, bo->n_boot, bo->seed)) goto done;
     for (int c = 0; c < n_classes; c++) {
         double lo = classes[c].lo, hi = classes[c].hi > classes[c].lo ? classes[c].hi : classes[c].lo + 1.0;
+        if (bo->fixed_range) lo = bo->lo, hi = bo->hi;
         acc = pixel_acc_create(lo, hi, bins);
         if (!acc) goto done;
+        if (bo->n_boot > 0) pixel_acc_keep_images(acc);
         size_t n = 0;
+        int64_t n_px = 0;
         for (long i = 0; i < N; i++) {
             if (class_of[i] != c) continue;
             char item[64];
             snprintf(item, sizeof item, "maps[%ld]", i);
-            if (h5_read_item(&maps, "maps", i, H5T_NATIVE_FLOAT, map) ||
-                h5_read_item(&masks, "masks", i, H5T_NATIVE_UINT8, mask) ||
-                pixel_acc_add(acc, item, map, H, W, mask, H, W)) {
+            cls_acc[n] = has_mask[i] ? n_px++ : -1;
+            if (has_mask[i] && (h5_read_item(&maps, "maps", i, H5T_NATIVE_FLOAT, map) ||
+                                h5_read_item(&masks, "masks", i, H5T_NATIVE_UINT8, mask) ||
+                                pixel_acc_add(acc, item, map, H, W, mask, H, W))) {
                 err_wrap("%s: ", maps_path);
                 goto done;
             }
@@ -429,28 +465,34 @@ static int metrics_from_maps(const char *maps_path, const char *masks_path, int 
         }
         pixel_metrics pm;
         pixel_acc_compute(acc, &pm);
-        pixel_acc_free(acc);
-        acc = NULL;
         image_metrics im;
         if (image_metrics_compute(&im, cls_scores, cls_labels, n)) goto done;
-        cJSON *img = image_metrics_json(&im);
-        if (bo->n_boot > 0) {
-            auroc_interval ci;
-            if (image_auroc_bootstrap(&ci, cls_scores, cls_labels, n, bo->n_boot, bo->seed, bo->stratified)) {
-                cJSON_Delete(img);
-                goto done;
-            }
-            auroc_interval_json(img, &ci);
-        }
         cJSON *co = cJSON_AddObjectToObject(per_class, classes[c].name);
-        cJSON_AddItemToObject(co, "image", img);
+        cJSON_AddItemToObject(co, "image", image_metrics_json(&im));
         cJSON_AddItemToObject(co, "pixel", pixel_metrics_json(&pm));
+        if (bo->n_boot > 0) {
+            boot_class bc = {.scores = cls_scores, .labels = cls_labels, .n = n, .acc = acc, .acc_image = cls_acc};
+            boot_samples bs;
+            if (boot_class_resample(&bs, &bc, bo->n_boot, bo->seed, c)) { err_wrap("%s: class %s: ", maps_path, classes[c].name); goto done; }
+            cJSON_AddItemToObject(co, "ci", boot_ci_json(&bs, -1));
+            boot_mean_add(&bmean, &bs);
+            boot_samples_free(&bs);
+        }
+        pixel_acc_free(acc);
+        acc = NULL;
         image_metrics_mean_add(&imean, &im);
         pixel_metrics_mean_add(&pmean, &pm);
     }
     cJSON *mean = cJSON_AddObjectToObject(root, "mean");
     cJSON_AddItemToObject(mean, "image", image_metrics_mean_json(&imean));
     cJSON_AddItemToObject(mean, "pixel", pixel_metrics_mean_json(&pmean));
+    if (bo->n_boot > 0) {
+        boot_samples bs;
+        if (boot_mean_samples(&bmean, &bs)) goto done;
+        cJSON_AddItemToObject(mean, "ci", boot_ci_json(&bs, -1));
+        cJSON_AddItemToObject(root, "bootstrap", boot_info_json(&bs, -1));
+        boot_samples_free(&bs);
+    }
     *out = root;
     root = NULL;
     rc = 0;
@@ -462,13 +504,15 @@ done:
     h5_array_close(&labels_ds);
     h5_array_close(&scores_ds);
     h5_array_close(&classes_ds);
+    h5_array_close(&has_mask_ds);
+    boot_mean_free(&bmean);
     if (fmasks >= 0 && fmasks != fmaps) H5Fclose(fmasks);
     if (fmaps >= 0) H5Fclose(fmaps);
     if (names) for (long i = 0; i < N; i++) free(names[i]);
     free(names);
     if (classes) for (int c = 0; c < n_classes; c++) free(classes[c].name);
     free(classes);
-    free(map); free(mask); free(labels); free(scores); free(class_of); free(cls_scores); free(cls_labels);
+    free(map); free(mask); free(labels); free(scores); free(class_of); free(cls_scores); free(cls_labels); free(cls_acc); free(has_mask);
     return rc;
 }
 
@@ -478,7 +522,10 @@ int cmd_metrics(int argc, char **argv) {
     const char *csv = NULL, *maps = NULL, *masks = NULL, *out_path = NULL;
     long bins = PIXEL_BINS_DEFAULT, n_boot = 0, seed = 0;
     int stratified = 1;
-    static const char *const valued[] = {"--scores", "--maps", "--masks", "--out", "--bins", "--bootstrap", "--seed"};
+    static const char *const valued[] = {"--scores", "--maps", "--masks", "--out", "--bins", "--bootstrap", "--seed",
+                                         "--range"};
+    double range_lo = 0, range_hi = 0;
+    int fixed_range = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(usage_text, stdout); return 0; }
@@ -490,7 +537,16 @@ int cmd_metrics(int argc, char **argv) {
         else if (!strcmp(a, "--maps")) maps = v;
         else if (!strcmp(a, "--masks")) masks = v;
         else if (!strcmp(a, "--out")) out_path = v;
-        else if (!strcmp(a, "--bins")) {
+        else if (!strcmp(a, "--range")) {
+            char *end = NULL;
+            range_lo = strtod(v, &end);
+            if (end == v || *end != ',' || (range_hi = strtod(end + 1, &end), *end) || !(range_lo < range_hi) ||
+                !isfinite(range_lo) || !isfinite(range_hi)) {
+                fprintf(stderr, "kanoclip metrics: --range: '%s' is not LO,HI with LO < HI\n", v);
+                return 2;
+            }
+            fixed_range = 1;
+        } else if (!strcmp(a, "--bins")) {
             if (cli_parse_long(v, 3, 1 << 26, &bins)) { fprintf(stderr, "kanoclip metrics: --bins: '%s' is not an integer in 3..%d\n", v, 1 << 26); return 2; }
         } else if (!strcmp(a, "--bootstrap")) {
             if (cli_parse_long(v, 1, 10000000, &n_boot)) { fprintf(stderr, "kanoclip metrics: --bootstrap: '%s' is not a positive integer\n", v); return 2; }
@@ -500,7 +556,9 @@ int cmd_metrics(int argc, char **argv) {
     }
     if (!!csv + !!maps != 1) { fprintf(stderr, "kanoclip metrics: give exactly one of --scores FILE.csv or --maps FILE.h5\n"); return 2; }
     if (masks && !maps) { fprintf(stderr, "kanoclip metrics: --masks goes with --maps\n"); return 2; }
-    boot_opts bo = {(int)n_boot, stratified, (uint64_t)seed};
+    if (!stratified && maps) { fprintf(stderr, "kanoclip metrics: --unstratified goes with --scores (--maps resamples by label)\n"); return 2; }
+    if (fixed_range && !maps) { fprintf(stderr, "kanoclip metrics: --range goes with --maps\n"); return 2; }
+    boot_opts bo = {(int)n_boot, stratified, (uint64_t)seed, fixed_range, range_lo, range_hi};
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our messages name the file and dataset instead
     cJSON *json = NULL;
     if (csv ? metrics_from_csv(csv, &bo, &json) : metrics_from_maps(maps, masks, (int)bins, &bo, &json))
