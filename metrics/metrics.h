@@ -5,7 +5,8 @@
 // roc_auc_score), AP as scikit-learn's average_precision_score (step-wise sum over distinct thresholds,
 // ties grouped), F1-max as the ZSAD repos compute it (precision_recall_curve, F1 = 2PR/(P+R), the max over
 // thresholds; equivalently max over distinct score thresholds t of 2 TP(t) / (TP(t) + FP(t) + n_pos)), and a
-// seeded percentile bootstrap interval for AUROC.
+// seeded percentile bootstrap interval for AUROC (of scores alone; metrics_boot.h resamples images for intervals of
+// every image and pixel metric).
 //
 // Pixel level (streaming): a pixel_acc takes one (map, mask) pair at a time into fixed histograms over a
 // declared score range [lo, hi] (equal-width bins, plus one for each end value), so memory does not grow with the number of
