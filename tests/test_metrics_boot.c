@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -357,4 +358,36 @@ Test(metrics_boot, command_maps_bootstrap_matches_sklearn) {
     cr_assert_neq(run("build/kanoclip metrics --maps " FIX "classes.h5 --range 0,0.5 2>&1", &out), 0);
     cr_assert(strstr(out, "outside the declared range [0, 0.5]"), "%s", out);
     free(out);
+}
+
+// has_mask 0 leaves an image out of the pixel metrics (an anomalous image without ground truth), not out of the
+// image metrics.
+Test(metrics_boot, command_has_mask_leaves_images_out_of_pixel_metrics) {
+    char path[] = "/tmp/kanoclip-hasmask-XXXXXX.h5";
+    int fd = mkstemps(path, 3);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    float maps[3 * 2 * 2] = {0.1f, 0.2f, 0.3f, 0.4f, 0.9f, 0.1f, 0.2f, 0.3f, 0.8f, 0.7f, 0.1f, 0.2f};
+    uint8_t masks[3 * 2 * 2] = {0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+    int labels[3] = {0, 1, 1}, has[3] = {1, 1, 0};
+    hsize_t dm[3] = {3, 2, 2}, dn = 3;
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    H5LTmake_dataset_float(f, "maps", 3, dm, maps);
+    H5LTmake_dataset(f, "masks", 3, dm, H5T_NATIVE_UINT8, masks);
+    H5LTmake_dataset_int(f, "labels", 1, &dn, labels);
+    H5LTmake_dataset_int(f, "has_mask", 1, &dn, has);
+    H5Fclose(f);
+    char cmd[300], *out;
+    snprintf(cmd, sizeof cmd, "build/kanoclip metrics --maps %s 2>&1", path);
+    cr_assert_eq(run(cmd, &out), 0, "%s", out);
+    cJSON *got = cJSON_Parse(out);
+    const cJSON *all = cJSON_GetObjectItem(cJSON_GetObjectItem(got, "classes"), "all");
+    const cJSON *img = cJSON_GetObjectItem(all, "image"), *pix = cJSON_GetObjectItem(all, "pixel");
+    cr_assert_eq(cJSON_GetObjectItem(img, "n_pos")->valueint, 2, "both anomalous images in the image metrics");
+    cr_assert_eq(cJSON_GetObjectItem(pix, "n_images")->valueint, 2, "the third image's pixels are left out");
+    cr_assert_eq(cJSON_GetObjectItem(pix, "n_neg")->valueint, 7);
+    cr_assert_float_eq(cJSON_GetObjectItem(pix, "auroc")->valuedouble, 1.0, 1e-12); // 0.9 tops the 7 normal pixels
+    cJSON_Delete(got);
+    free(out);
+    unlink(path);
 }
