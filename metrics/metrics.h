@@ -5,7 +5,8 @@
 // roc_auc_score), AP as scikit-learn's average_precision_score (step-wise sum over distinct thresholds,
 // ties grouped), F1-max as the ZSAD repos compute it (precision_recall_curve, F1 = 2PR/(P+R), the max over
 // thresholds; equivalently max over distinct score thresholds t of 2 TP(t) / (TP(t) + FP(t) + n_pos)), and a
-// seeded percentile bootstrap interval for AUROC.
+// seeded percentile bootstrap interval for AUROC (of scores alone; metrics_boot.h resamples images for intervals of
+// every image and pixel metric).
 //
 // Pixel level (streaming): a pixel_acc takes one (map, mask) pair at a time into fixed histograms over a
 // declared score range [lo, hi] (equal-width bins, plus one for each end value), so memory does not grow with the number of
@@ -70,8 +71,12 @@ void pixel_acc_reset(pixel_acc *acc);
 // `item` names the image in errors (size mismatch, NaN, out-of-range score). On error nothing is added.
 int pixel_acc_add(pixel_acc *acc, const char *item, const float *map, int map_h, int map_w,
                   const uint8_t *mask, int mask_h, int mask_w);
-// dst += src (same range and bins), for accumulating in parallel.
+// dst += src (same range and bins), for accumulating in parallel; src's per-image runs follow dst's.
 int pixel_acc_merge(pixel_acc *dst, const pixel_acc *src);
+// From now on also keep each image's pixels by bin (a run), for the bootstrap over images (metrics_boot.h). Costs a
+// sort of each map's pixels and 32 bytes per (image, non-empty bin of that image), growing with the images;
+// pixel_acc_reset forgets the runs with the histograms.
+void pixel_acc_keep_images(pixel_acc *acc);
 
 typedef struct {
     metric_value auroc, ap, f1_max, aupro, aupro_ac200;

@@ -6,8 +6,8 @@
 //   AP     = sum_g (pos_g / P) * tp_g / (tp_g + fp_g)      (scikit-learn: sum of dRecall * Precision)
 //   F1-max = max_g 2 tp_g / (tp_g + fp_g + P)              (= 2PR/(P+R) at that threshold)
 #include "metrics/metrics.h"
+#include "metrics/metrics_boot.h"
 #include "common/error.h"
-#include "common/rng.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -80,26 +80,13 @@ int image_metrics_compute(image_metrics *out, const double *scores, const uint8_
 
 // ---- bootstrap ---------------------------------------------------------------------------------------
 
-// Uniform in [0, n) (Lemire's multiply-shift; bias below n / 2^64) from splitmix64, a small well-mixed
-// generator: the interval depends only on (data, seed, n_resamples).
-static size_t uniform_below(uint64_t *s, size_t n) {
-    return (size_t)(((unsigned __int128)rng_splitmix64(s) * n) >> 64);
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-// numpy.percentile's default (linear) on sorted v (n).
-static double percentile_sorted(const double *v, int n, double q) {
-    double pos = q / 100.0 * (n - 1);
-    int i = (int)floor(pos);
-    if (i >= n - 1) return v[n - 1];
-    double frac = pos - i;
-    return v[i] + frac * (v[i + 1] - v[i]);
-}
-
+// Draws from splitmix64 (boot_uniform_below, metrics_boot.h): the interval depends only on (data, seed,
+// n_resamples).
 int image_auroc_bootstrap(auroc_interval *out, const double *scores, const uint8_t *labels, size_t n,
                           int n_resamples, uint64_t seed, int stratified) {
     memset(out, 0, sizeof *out);
@@ -142,13 +129,13 @@ int image_auroc_bootstrap(auroc_interval *out, const double *scores, const uint8
         memset(wneg, 0, n_groups * sizeof *wneg);
         double p = 0, q = 0;
         if (stratified) {
-            for (int64_t k = 0; k < P; k++) wpos[group[pos_idx[uniform_below(&state, (size_t)P)]]] += 1;
-            for (int64_t k = 0; k < N; k++) wneg[group[neg_idx[uniform_below(&state, (size_t)N)]]] += 1;
+            for (int64_t k = 0; k < P; k++) wpos[group[pos_idx[boot_uniform_below(&state, (size_t)P)]]] += 1;
+            for (int64_t k = 0; k < N; k++) wneg[group[neg_idx[boot_uniform_below(&state, (size_t)N)]]] += 1;
             p = (double)P;
             q = (double)N;
         } else {
             for (size_t k = 0; k < n; k++) {
-                size_t i = uniform_below(&state, n);
+                size_t i = boot_uniform_below(&state, n);
                 if (items[i].label) { wpos[group[i]] += 1; p += 1; } else { wneg[group[i]] += 1; q += 1; }
             }
             if (p == 0 || q == 0) { out->n_skipped++; continue; }
@@ -164,8 +151,8 @@ int image_auroc_bootstrap(auroc_interval *out, const double *scores, const uint8
         out->lo = out->hi = null_because("every resample had one class only");
     } else {
         qsort(aucs, kept, sizeof *aucs, cmp_double);
-        out->lo = defined(percentile_sorted(aucs, kept, 2.5));
-        out->hi = defined(percentile_sorted(aucs, kept, 97.5));
+        out->lo = defined(boot_percentile_sorted(aucs, kept, 2.5));
+        out->hi = defined(boot_percentile_sorted(aucs, kept, 97.5));
     }
     free(items); free(group); free(pos_idx); free(neg_idx); free(wpos); free(wneg); free(aucs);
     return 0;

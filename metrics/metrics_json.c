@@ -1,5 +1,6 @@
 // Metrics as JSON objects (cJSON): an undefined metric is null, and "null_reasons" says why.
 #include "metrics/metrics.h"
+#include "metrics/metrics_boot.h"
 
 #include <cjson/cJSON.h>
 
@@ -112,5 +113,46 @@ cJSON *pixel_metrics_mean_json(const pixel_metrics_mean *m) {
     add_counts(o, "aupro", &m->aupro);
     add_counts(o, "aupro_ac200", &m->aupro_ac200);
     move_reasons_last(o);
+    return o;
+}
+
+// ---- bootstrap ------------------------------------------------------------------------------------------------
+
+// The metrics a "ci" object holds: the chosen AUPRO as "pixel.aupro", or every variant under its own name.
+static const char *boot_json_name(int k, int aupro_as) {
+    int is_pro = k == BOOT_PIXEL_AUPRO || k == BOOT_PIXEL_AUPRO_AC200 || k == BOOT_PIXEL_AUPRO_AC200_F32;
+    if (!is_pro || aupro_as < 0) return boot_metric_name[k];
+    return k == aupro_as ? "pixel.aupro" : NULL;
+}
+
+cJSON *boot_ci_json(const boot_samples *s, int aupro_as) {
+    cJSON *o = cJSON_CreateObject();
+    for (int k = 0; k < BOOT_N_METRICS; k++) {
+        const char *name = boot_json_name(k, aupro_as);
+        if (!name) continue;
+        boot_interval ci = boot_interval_of(s, k);
+        if (!ci.lo.defined) continue;
+        cJSON *pair = cJSON_AddArrayToObject(o, name);
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber(ci.lo.value));
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber(ci.hi.value));
+    }
+    return o;
+}
+
+cJSON *boot_info_json(const boot_samples *s, int aupro_as) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "resamples", s->n_resamples);
+    cJSON_AddNumberToObject(o, "seed", (double)s->seed);
+    cJSON_AddStringToObject(o, "resampled", "images within each class, stratified by image label (pixels of an image "
+                                            "together); a dataset's value is the mean over its classes");
+    cJSON_AddStringToObject(o, "interval", "percentile 2.5/97.5, linear interpolation");
+    cJSON *undef = NULL;
+    for (int k = 0; k < BOOT_N_METRICS; k++) {
+        const char *name = boot_json_name(k, aupro_as);
+        boot_interval ci = boot_interval_of(s, k);
+        if (!name || ci.n_used == 0 || ci.n_used == s->n_resamples) continue;
+        if (!undef) undef = cJSON_AddObjectToObject(o, "undefined_resamples");
+        cJSON_AddNumberToObject(undef, name, s->n_resamples - ci.n_used);
+    }
     return o;
 }

@@ -51,6 +51,7 @@ void pixel_acc_free(pixel_acc *acc) {
     if (!acc) return;
     free(acc->bin);
     free(acc->bin_of); free(acc->labels); free(acc->parent); free(acc->sizes); free(acc->inv_size);
+    pixel_acc_runs_free(acc);
     free(acc);
 }
 
@@ -59,6 +60,7 @@ void pixel_acc_reset(pixel_acc *acc) {
     acc->n_pos = acc->n_neg = acc->n_regions = acc->n_images = 0;
     acc->score_min = INFINITY;
     acc->score_max = -INFINITY;
+    pixel_acc_runs_reset(acc);
 }
 
 static int grow_scratch(pixel_acc *acc, size_t npix) {
@@ -112,6 +114,7 @@ int pixel_acc_add(pixel_acc *acc, const char *item, const float *map, int map_h,
 
     int n_regions = regions_label8(mask, map_h, map_w, acc->labels, acc->parent, acc->sizes);
     for (int r = 1; r <= n_regions; r++) acc->inv_size[r] = 1.0 / (double)acc->sizes[r];
+    if (acc->keep_images && pixel_acc_record_run(acc, map, npix, n_regions, smin, smax)) return err_wrap("%s: ", item);
     const int32_t *labels = acc->labels;
     const double *inv_size = acc->inv_size;
     hist_bin *bins = acc->bin;
@@ -139,6 +142,7 @@ int pixel_acc_add(pixel_acc *acc, const char *item, const float *map, int map_h,
 int pixel_acc_merge(pixel_acc *dst, const pixel_acc *src) {
     if (dst->bins != src->bins || dst->lo != src->lo || dst->hi != src->hi)
         return err_set("pixel metrics: cannot merge histograms of different ranges or bin counts");
+    if (pixel_acc_runs_append(dst, src)) return -1;
     for (int b = 0; b < dst->bins; b++) {
         hist_bin *d = &dst->bin[b];
         const hist_bin *s = &src->bin[b];
@@ -161,35 +165,47 @@ int pixel_acc_merge(pixel_acc *dst, const pixel_acc *src) {
 static metric_value defined(double v) { return (metric_value){.value = v, .defined = 1, .why_null = NULL}; }
 static metric_value null_because(const char *why) { return (metric_value){.value = NAN, .defined = 0, .why_null = why}; }
 
+hist_view hist_view_of(const pixel_acc *acc) {
+    return (hist_view){.bin = acc->bin, .index = NULL, .n = acc->bins, .n_pos = acc->n_pos, .n_neg = acc->n_neg,
+                       .n_regions = acc->n_regions, .n_images = acc->n_images, .score_min = acc->score_min,
+                       .score_max = acc->score_max, .lo = acc->lo, .hi = acc->hi, .inv_width = acc->inv_width,
+                       .bins = acc->bins};
+}
+
 int pixel_acc_compute(const pixel_acc *acc, pixel_metrics *out) {
+    hist_view v = hist_view_of(acc);
+    return pixel_metrics_of_view(&v, out);
+}
+
+int pixel_metrics_of_view(const hist_view *v, pixel_metrics *out) {
     memset(out, 0, sizeof *out);
-    out->n_pos = acc->n_pos;
-    out->n_neg = acc->n_neg;
-    out->n_regions = acc->n_regions;
-    out->n_images = acc->n_images;
-    out->score_min = acc->score_min;
-    out->score_max = acc->score_max;
-    out->lo = acc->lo;
-    out->hi = acc->hi;
-    out->bins = acc->bins;
-    const int64_t P = acc->n_pos, N = acc->n_neg;
+    out->n_pos = v->n_pos;
+    out->n_neg = v->n_neg;
+    out->n_regions = v->n_regions;
+    out->n_images = v->n_images;
+    out->score_min = v->score_min;
+    out->score_max = v->score_max;
+    out->lo = v->lo;
+    out->hi = v->hi;
+    out->bins = v->bins;
+    const int64_t P = v->n_pos, N = v->n_neg;
     if (P == 0 || N == 0) {
-        const char *why = acc->n_images == 0 ? "no images"
-                          : P == 0           ? "only one label: no anomalous pixels in the masks"
-                                             : "only one label: no normal pixels";
+        const char *why = v->n_images == 0 ? "no images"
+                          : P == 0         ? "only one label: no anomalous pixels in the masks"
+                                           : "only one label: no normal pixels";
         out->auroc = out->ap = out->f1_max = null_because(why);
     } else {
         long double auc = 0, tied = 0, ap = 0, ap_bound = 0;
         double f1_max = 0, f1_upper = 0;
         int64_t tp = 0, fp = 0;
-        for (int b = acc->bins - 1; b >= 0; b--) {
-            int64_t pb = (int64_t)acc->bin[b].pos, nb = (int64_t)acc->bin[b].neg;
+        for (int b = v->n - 1; b >= 0; b--) {
+            int64_t pb = (int64_t)v->bin[b].pos, nb = (int64_t)v->bin[b].neg;
             if (!pb && !nb) continue;
             int64_t tp0 = tp, fp0 = fp;
             tp += pb;
             fp += nb;
             auc += (long double)pb * ((long double)(N - fp) + 0.5L * nb);
-            int exact = !acc->bin[b].mixed;
+            int exact = !v->bin[b].mixed;
             if (!exact) tied += (long double)pb * nb;
             if (pb) {
                 ap += (long double)pb * tp / (tp + fp);
@@ -211,8 +227,8 @@ int pixel_acc_compute(const pixel_acc *acc, pixel_metrics *out) {
         out->ap_err_bound = (double)(ap_bound / P);
         out->f1_max_err_bound = f1_upper > f1_max ? f1_upper - f1_max : 0;
     }
-    out->aupro = aupro_from_hist(acc, AUPRO_FPR_LIMIT, &out->aupro_err_bound);
-    out->aupro_ac200 = aupro_ac200_from_hist(acc, AUPRO_FPR_LIMIT);
-    out->aupro_ac200_f32 = aupro_ac200_f32_from_hist(acc, AUPRO_FPR_LIMIT);
+    out->aupro = aupro_of_view(v, AUPRO_FPR_LIMIT, &out->aupro_err_bound);
+    out->aupro_ac200 = aupro_ac200_of_view(v, AUPRO_FPR_LIMIT, 0);
+    out->aupro_ac200_f32 = aupro_ac200_of_view(v, AUPRO_FPR_LIMIT, 1);
     return 0;
 }

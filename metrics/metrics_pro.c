@@ -20,14 +20,14 @@
 static metric_value defined(double v) { return (metric_value){.value = v, .defined = 1, .why_null = NULL}; }
 static metric_value null_because(const char *why) { return (metric_value){.value = NAN, .defined = 0, .why_null = why}; }
 
-metric_value aupro_from_hist(const struct pixel_acc *acc, double fpr_limit, double *err_bound) {
+metric_value aupro_of_view(const hist_view *v, double fpr_limit, double *err_bound) {
     *err_bound = 0;
-    if (acc->n_regions == 0) return null_because("no anomalous regions in the masks");
-    if (acc->n_neg == 0) return null_because("no normal pixels");
-    const double N = (double)acc->n_neg, R = (double)acc->n_regions, L = fpr_limit;
+    if (v->n_regions == 0) return null_because("no anomalous regions in the masks");
+    if (v->n_neg == 0) return null_because("no normal pixels");
+    const double N = (double)v->n_neg, R = (double)v->n_regions, L = fpr_limit;
     double x0 = 0, y0 = 0, area = 0, bound = 0, fp = 0, pro = 0;
-    for (int b = acc->bins - 1; b >= 0; b--) {
-        const hist_bin *h = &acc->bin[b];
+    for (int b = v->n - 1; b >= 0; b--) {
+        const hist_bin *h = &v->bin[b];
         if (!h->neg && !h->pos) continue;
         fp += (double)h->neg;
         pro += h->pro;
@@ -60,42 +60,33 @@ metric_value aupro_from_hist(const struct pixel_acc *acc, double fpr_limit, doub
 // f32_compare: the thresholds rounded to float32 before the comparison, as cal_pro_score compares its float32
 // maps with them (`amaps > th`: under numpy 1.x value-based casting a float64 scalar against a float32 array
 // compares in float32); it differs from the float64 comparison only for scores equal to a rounded threshold.
-static metric_value aupro_ac200_at(const struct pixel_acc *acc, double fpr_limit, int f32_compare);
-
-metric_value aupro_ac200_from_hist(const struct pixel_acc *acc, double fpr_limit) {
-    return aupro_ac200_at(acc, fpr_limit, 0);
-}
-
-metric_value aupro_ac200_f32_from_hist(const struct pixel_acc *acc, double fpr_limit) {
-    return aupro_ac200_at(acc, fpr_limit, 1);
-}
-
-static metric_value aupro_ac200_at(const struct pixel_acc *acc, double fpr_limit, int f32_compare) {
-    if (acc->n_regions == 0) return null_because("no anomalous regions in the masks");
-    if (acc->n_neg == 0) return null_because("no normal pixels");
-    const double smin = acc->score_min, smax = acc->score_max;
+metric_value aupro_ac200_of_view(const hist_view *v, double fpr_limit, int f32_compare) {
+    if (v->n_regions == 0) return null_because("no anomalous regions in the masks");
+    if (v->n_neg == 0) return null_because("no normal pixels");
+    const double smin = v->score_min, smax = v->score_max;
     if (!(smax > smin)) return null_because("all scores are equal: no thresholds");
     const double delta = (smax - smin) / 200.0;
     const int K = (int)ceil((smax - smin) / delta); // numpy.arange's length
     double *fpr = malloc(K * sizeof *fpr), *pro = malloc(K * sizeof *pro);
     if (!fpr || !pro) { free(fpr); free(pro); return null_because("out of memory"); }
     // Thresholds ascend with k; walk the bins from the top once, keeping suffix sums above each threshold.
-    const double N = (double)acc->n_neg, R = (double)acc->n_regions;
-    int b = acc->bins - 1;
-    double fp_above = 0, pro_above = 0; // over bins > b
+    const double N = (double)v->n_neg, R = (double)v->n_regions;
+    static const hist_bin empty;
+    int b = v->n - 1;
+    double fp_above = 0, pro_above = 0; // over the view's bins above b
     for (int k = K - 1; k >= 0; k--) {
         double th = smin + k * delta;
         if (f32_compare) th = (double)(float)th;
-        int tb = hist_bin_index(acc, th);
-        for (; b > tb; b--) {
-            fp_above += (double)acc->bin[b].neg;
-            pro_above += acc->bin[b].pro;
+        int tb = hist_bin_at(v->lo, v->hi, v->inv_width, v->bins, th);
+        for (; b >= 0 && hist_view_index(v, b) > tb; b--) {
+            fp_above += (double)v->bin[b].neg;
+            pro_above += v->bin[b].pro;
         }
         double frac;
-        const hist_bin *h = &acc->bin[tb];
+        const hist_bin *h = b >= 0 && hist_view_index(v, b) == tb ? &v->bin[b] : &empty; // left out: empty
         if (!h->mixed) frac = (double)h->first > th; // one score: above th or not (empty: no-op)
         else {
-            frac = (acc->lo + tb / acc->inv_width - th) * acc->inv_width; // share of regular bin tb above th
+            frac = (v->lo + tb / v->inv_width - th) * v->inv_width; // share of regular bin tb above th
             frac = frac < 0 ? 0 : frac > 1 ? 1 : frac;
         }
         fpr[k] = (fp_above + frac * (double)h->neg) / N;

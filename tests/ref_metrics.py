@@ -10,6 +10,9 @@ Writes into OUT_DIR:
                      exact thresholds), AUPRO as AnomalyCLIP's cal_pro_score (200 thresholds), and the image
                      metrics of max-of-map scores against labels "mask has an anomalous pixel"
   classes.h5         two pixel cases stacked with a `classes` dataset; per-class and mean values as attributes
+  cluster_bootstrap.json  the two classes of classes.h5 resampled by image (stratified by image label) with the
+                     C code's draws replayed (splitmix64, metrics/metrics_boot.h): per resample and class the
+                     sklearn/MVTec values on the resampled images, their class mean, and the 95% percentile intervals
 """
 import json
 import os
@@ -206,6 +209,72 @@ def write_pixel_case(path, maps, masks, ref, classes=None):
             f.create_dataset("classes", data=classes, dtype=h5py.string_dtype())
 
 
+M64 = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+def splitmix64(state):
+    """common/rng.h rng_splitmix64: (next state, output)."""
+    state = (state + GOLDEN) & M64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return state, z ^ (z >> 31)
+
+
+def boot_stream(seed, class_index):
+    return splitmix64((seed + class_index * GOLDEN) & M64)[1]
+
+
+def boot_draw(state, labels):
+    """One resample's draw counts: the anomalous images drawn among themselves, then the normal ones."""
+    counts = np.zeros(len(labels), dtype=np.int64)
+    for want in (1, 0):
+        members = np.flatnonzero(labels == want)
+        m = len(members)
+        for _ in range(m):
+            state, x = splitmix64(state)
+            counts[members[(x * m) >> 64]] += 1
+    return state, counts
+
+
+BOOT_METRICS = ["image.auroc", "image.ap", "image.f1_max", "pixel.auroc", "pixel.ap", "pixel.f1_max", "pixel.aupro"]
+
+
+def resample_metrics(maps, masks, counts):
+    idx = np.repeat(np.arange(len(maps)), counts)  # image i counted counts[i] times, its pixels together
+    m, k = maps[idx], masks[idx]
+    labels = (k.reshape(len(k), -1).max(axis=1) > 0).astype(np.uint8)
+    img = m.reshape(len(m), -1).max(axis=1).astype(np.float64)
+    gt, pr = (k.ravel() > 0).astype(np.uint8), m.astype(np.float64).ravel()
+    return {"image.auroc": float(roc_auc_score(labels, img)), "image.ap": float(average_precision_score(labels, img)),
+            "image.f1_max": f1_max(labels, img), "pixel.auroc": float(roc_auc_score(gt, pr)),
+            "pixel.ap": float(average_precision_score(gt, pr)), "pixel.f1_max": f1_max(gt, pr),
+            "pixel.aupro": mvtec_aupro(m, k)}
+
+
+def write_cluster_bootstrap(out, classes, seed=2024, n_resamples=60):
+    """classes: [(name, maps, masks)] in class order (class index = stream)."""
+    result = {"seed": seed, "resamples": n_resamples, "classes": {}, "class_order": [c[0] for c in classes]}
+    for c, (name, maps, masks) in enumerate(classes):
+        labels = (masks.reshape(len(masks), -1).max(axis=1) > 0).astype(np.uint8)
+        state = boot_stream(seed, c)
+        samples = {k: [] for k in BOOT_METRICS}
+        draws = []
+        for _ in range(n_resamples):
+            state, counts = boot_draw(state, labels)
+            draws.append(counts.tolist())
+            for k, v in resample_metrics(maps, masks, counts).items():
+                samples[k].append(v)
+        result["classes"][name] = {"samples": samples, "draws": draws[:3],
+                                   "ci": {k: np.percentile(v, [2.5, 97.5]).tolist() for k, v in samples.items()}}
+    mean = {k: np.mean([result["classes"][n]["samples"][k] for n in result["class_order"]], axis=0).tolist()
+            for k in BOOT_METRICS}
+    result["mean"] = {"samples": mean, "ci": {k: np.percentile(v, [2.5, 97.5]).tolist() for k, v in mean.items()}}
+    with open(os.path.join(out, "cluster_bootstrap.json"), "w") as f:
+        json.dump(result, f)
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -226,6 +295,7 @@ def main():
     mean = {k: (ra[k] + rb[k]) / 2 for k in ("auroc", "ap", "f1_max", "aupro", "aupro_ac200", "image_auroc")}
     write_pixel_case(os.path.join(out, "classes.h5"), np.concatenate([ma, mb]), np.concatenate([ka, kb]),
                      {f"mean_{k}": v for k, v in mean.items()}, classes=["bottle"] * len(ma) + ["wood"] * len(mb))
+    write_cluster_bootstrap(out, [("bottle", ma, ka), ("wood", mb, kb)])
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ static void check_scores_against_head(const char *method, float tol) {
     hid_t f = H5Fopen(h5, H5F_ACC_RDONLY, H5P_DEFAULT);
     cr_assert(f >= 0, "%s", h5);
     float *run_scores = malloc(sizeof(float) * 12), *run_maps = malloc(sizeof(float) * 12 * 32 * 32);
-    hid_t ds = H5Dopen2(f, "score", H5P_DEFAULT), dm = H5Dopen2(f, "maps", H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, "scores", H5P_DEFAULT), dm = H5Dopen2(f, "maps", H5P_DEFAULT);
     hsize_t n = 0;
     hid_t sp = H5Dget_space(ds);
     H5Sget_simple_extent_dims(sp, &n, NULL);

@@ -72,6 +72,9 @@ Test(settings, bad_values_stop_before_anything_is_created) {
     refused("method.map_norm=max", "method.map_norm: 'max' (valid: mean minmax)");
     refused("method.kd_form=hinge", "method.kd_form: 'hinge'");
     refused("eval.batch_size=0", "eval.batch_size: 0: must be >= 1");
+    refused("eval.bootstrap=-1", "eval.bootstrap: -1: must be >= 0");
+    refused("eval.bootstrap=2000000", "eval.bootstrap: 2000000: must be <= 1000000");
+    refused("eval.bootstrap_seed=-5", "eval.bootstrap_seed: -5: must be >= 0");
     refused("eval.image_size=64", "eval.image_size: 64, but maps are made at model.image_size (32)");
 }
 

@@ -419,4 +419,98 @@ Test(tables, kb_sources_in_the_notes_of_tables_1_and_2) {
     char *sum = kb_source_summary(odd, 2);
     cr_assert_str_eq(sum, "2 classes: LLM answers fetched for 1 (5 of 5, m), unrecorded for 1; VQA answers 1 of 1 (v)");
     free(sum);
+// A run's bootstrap resamples (as eval.bootstrap writes them): metrics.json's dataset gets "bootstrap" and a "ci"
+// from the resamples; bootstrap_<dataset>.csv the class mean in each resample: image AUROC base + (r - R/2) /
+// 1000 for r in 0..R-1, pixel AUROC 0.9 + r / 2000.
+static void fixture_bootstrap(const char *dir_, const char *dataset, int R, int seed, double base) {
+    char *path = fs_join(dir_, "metrics.json"), *text = fs_read_file(path, NULL);
+    cJSON *j = cJSON_Parse(text), *d = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "datasets"), dataset);
+    cJSON_DeleteItemFromObject(d, "bootstrap");
+    cJSON_DeleteItemFromObject(d, "ci");
+    cJSON *b = cJSON_AddObjectToObject(d, "bootstrap");
+    cJSON_AddNumberToObject(b, "resamples", R);
+    cJSON_AddNumberToObject(b, "seed", seed);
+    cJSON *ci = cJSON_AddObjectToObject(d, "ci"), *iv = cJSON_AddArrayToObject(ci, "image.auroc");
+    cJSON_AddItemToArray(iv, cJSON_CreateNumber(base - 0.01));
+    cJSON_AddItemToArray(iv, cJSON_CreateNumber(base + 0.01));
+    free(text);
+    text = cJSON_Print(j);
+    fs_write_atomic(path, text, strlen(text));
+    free(text);
+    free(path);
+    cJSON_Delete(j);
+    char csv[65536] = "resample,image_auroc,image_ap,image_f1_max,pixel_auroc,pixel_aupro,pixel_ap,pixel_f1_max\n";
+    for (int r = 0; r < R; r++)
+        snprintf(csv + strlen(csv), sizeof csv - strlen(csv), "%d,%.17g,0.5,0.5,%.17g,,0.2,0.3\n", r,
+                 base + (r - R / 2) / 1000.0, 0.9 + r / 2000.0);
+    char name[128];
+    snprintf(name, sizeof name, "bootstrap_%s.csv", dataset);
+    fixture_write(dir_, name, csv);
+}
+
+// Several seeds with their resamples: mean±sd and the interval of the mean, paired resample by resample. Seeds
+// 1 and 2 at image AUROC 0.80 and 0.84: resample r of the mean is 0.82 + (r - 50) / 1000, so over 101 resamples
+// the 2.5th/97.5th percentiles (positions 2.5 and 97.5) are 0.82 -/+ 0.0475.
+Test(tables, seeds_with_resamples_give_the_interval_of_their_mean) {
+    cr_redirect_stdout();
+    const char *med[] = {"brainmri"};
+    char r[3][256], *argv[8] = {"tables"};
+    double base[2] = {0.80, 0.84};
+    for (int i = 0; i < 2; i++) {
+        snprintf(r[i], sizeof r[i], "%s/paired/run%d", dir, i);
+        fixture_run(r[i], "kanoclip", "Demo", "main", 0, i + 1, 1, med, base[i], 0.90, 1, 0);
+        fixture_bootstrap(r[i], "brainmri", 101, 7, base[i]);
+        argv[1 + i] = r[i];
+    }
+    char out[256];
+    snprintf(out, sizeof out, "%s/p", dir);
+    argv[3] = "--out";
+    argv[4] = out;
+    cr_assert_eq(cmd_tables(5, argv), 0, "%s", err_msg());
+    char *md = read_out(out, "table2_medical.md");
+    // image: mean 82.0, sd 2.8, interval 82 -/+ 4.75 (percent); pixel: both runs 0.9 + r/2000 -> 92.5 +- 2.375
+    cr_assert(strstr(md, "| BrainMRI | 82.0±2.8 [77.2, 86.8] / 90.0±0.0 [90.1, 94.9] |"), "%s", md);
+    cr_assert(strstr(md, "[low, high]: 95% bootstrap interval"), "the caption says what the brackets are: %s", md);
+    free(md);
+    char *csv = read_out(out, "table4_metrics.csv");
+    cr_assert(strstr(csv, "BrainMRI / Demo,I-AUROC,82.00,2.83,2,77.25,86.75\n"), "%s", csv);
+    free(csv);
+    // Resamples of another seed do not pair: mean±sd only (the single runs' "ci" is not an interval of the mean).
+    fixture_bootstrap(r[1], "brainmri", 101, 8, base[1]);
+    char out2[256];
+    snprintf(out2, sizeof out2, "%s/p2", dir);
+    argv[4] = out2;
+    cr_assert_eq(cmd_tables(5, argv), 0, "%s", err_msg());
+    md = read_out(out2, "table2_medical.md");
+    cr_assert(strstr(md, "| BrainMRI | 82.0±2.8 / 90.0±0.0 |"), "%s", md);
+    cr_assert_null(strstr(md, "bootstrap interval"), "%s", md);
+    free(md);
+    // A resamples file that disagrees with metrics.json names the file.
+    fixture_write(r[0], "bootstrap_brainmri.csv", "resample,image_auroc,image_ap,image_f1_max,pixel_auroc,pixel_aupro,"
+                                                  "pixel_ap,pixel_f1_max\n0,0.5,,,,,,\n");
+    cr_assert_neq(cmd_tables(5, argv), 0);
+    cr_assert(strstr(err_msg(), "bootstrap_brainmri.csv") && strstr(err_msg(), "1 resamples, metrics.json says 101"),
+              "%s", err_msg());
+}
+
+// Table 3 with intervals: each of our numbers with its [low, high], the CSV with low/high columns.
+Test(tables, table3_with_intervals) {
+    cr_redirect_stdout();
+    const char *ds[] = {"synthetic"};
+    char r[256], *argv[8] = {"tables"};
+    snprintf(r, sizeof r, "%s/t3ci/row4", dir);
+    fixture_run(r, "kanoclip", "+Bi-CMCI", "table3", 4, 111, 1, ds, 0.80, 0.90, 1, 1);
+    char out[256];
+    snprintf(out, sizeof out, "%s/t3ciout", dir);
+    argv[1] = r, argv[2] = "--out", argv[3] = out;
+    cr_assert_eq(cmd_tables(4, argv), 0, "%s", err_msg());
+    char *md = read_out(out, "table3_paper.md");
+    cr_assert(strstr(md, "| ✓ | ✓ | ✓ |  | – | – | – | – | – | – | – | – | 80.0 [78.0, 81.5] | – | 90.0 | – |"), "%s", md);
+    cr_assert(strstr(md, "[low, high]: 95% bootstrap interval"), "%s", md);
+    free(md);
+    char *csv = read_out(out, "table3_paper.csv");
+    cr_assert(strstr(csv, ",synthetic_image_auroc,synthetic_image_auroc_ci_low,synthetic_image_auroc_ci_high,"
+                          "synthetic_image_auroc_paper,synthetic_pixel_auroc,synthetic_pixel_auroc_ci_low,"), "%s", csv);
+    cr_assert(strstr(csv, "+Bi-CMCI,1,1,1,0,,,,,,,,,,,,,,,,,80.00,78.00,81.50,,90.00,,,\n"), "%s", csv);
+    free(csv);
 }

@@ -35,10 +35,14 @@ H5Writer *h5w_open(const char *path) {
 }
 
 int h5w_dataset(H5Writer *w, const char *name, int ndim, const hsize_t *dims) {
+    return h5w_dataset_typed(w, name, H5T_IEEE_F32LE, ndim, dims);
+}
+
+int h5w_dataset_typed(H5Writer *w, const char *name, hid_t file_type, int ndim, const hsize_t *dims) {
     hid_t space = H5Screate_simple(ndim, dims, NULL);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t d = H5Dcreate2(w->file, name, H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t d = H5Dcreate2(w->file, name, file_type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
     H5Pclose(lcpl);
     H5Sclose(space);
     if (d < 0) return err_set("%s: cannot create dataset %s", w->path, name);
@@ -47,6 +51,10 @@ int h5w_dataset(H5Writer *w, const char *name, int ndim, const hsize_t *dims) {
 }
 
 int h5w_write_rows(H5Writer *w, const char *name, hsize_t row0, hsize_t nrows, const float *data) {
+    return h5w_write_rows_typed(w, name, H5T_NATIVE_FLOAT, row0, nrows, data);
+}
+
+int h5w_write_rows_typed(H5Writer *w, const char *name, hid_t mem_type, hsize_t row0, hsize_t nrows, const void *data) {
     hid_t d = H5Dopen2(w->file, name, H5P_DEFAULT);
     if (d < 0) return err_set("%s: no dataset %s", w->path, name);
     hid_t space = H5Dget_space(d);
@@ -59,12 +67,33 @@ int h5w_write_rows(H5Writer *w, const char *name, hsize_t row0, hsize_t nrows, c
     herr_t rc = H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL);
     hid_t mem = H5Screate_simple(ndim, count, NULL);
     errno = 0;
-    if (rc >= 0) rc = H5Dwrite(d, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, data);
+    if (rc >= 0) rc = H5Dwrite(d, mem_type, mem, space, H5P_DEFAULT, data);
     H5Sclose(mem);
     H5Sclose(space);
     H5Dclose(d);
     if (rc < 0) return err_set("%s: writing rows %llu..%llu of %s failed: %s", w->path, (unsigned long long)row0,
                                (unsigned long long)(row0 + nrows), name, h5_os_reason());
+    return 0;
+}
+
+int h5w_strings(H5Writer *w, const char *name, const char *const *s, hsize_t n) {
+    size_t len = 1;
+    for (hsize_t i = 0; i < n; i++) len = strlen(s[i]) > len ? strlen(s[i]) : len;
+    char *buf = calloc(n ? n : 1, len);
+    if (!buf) return err_set("%s: out of memory for %s", w->path, name);
+    for (hsize_t i = 0; i < n; i++) memcpy(buf + i * len, s[i], strlen(s[i]));
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, len);
+    H5Tset_strpad(type, H5T_STR_NULLPAD);
+    hid_t space = H5Screate_simple(1, &n, NULL);
+    errno = 0;
+    hid_t d = H5Dcreate2(w->file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(space);
+    H5Tclose(type);
+    free(buf);
+    if (rc < 0) return err_set("%s: writing the strings of %s failed: %s", w->path, name, h5_os_reason());
     return 0;
 }
 

@@ -13,6 +13,11 @@ H5Writer *h5w_open(const char *path);
 int h5w_dataset(H5Writer *w, const char *name, int ndim, const hsize_t *dims);
 // Rows [row0, row0 + nrows) of dataset NAME from data (nrows * row size floats, C order).
 int h5w_write_rows(H5Writer *w, const char *name, hsize_t row0, hsize_t nrows, const float *data);
+// The same for a dataset of another type: file_type on disk (e.g. H5T_STD_U8LE), data in mem_type.
+int h5w_dataset_typed(H5Writer *w, const char *name, hid_t file_type, int ndim, const hsize_t *dims);
+int h5w_write_rows_typed(H5Writer *w, const char *name, hid_t mem_type, hsize_t row0, hsize_t nrows, const void *data);
+// A 1-D dataset of n fixed-length ASCII strings (as long as the longest).
+int h5w_strings(H5Writer *w, const char *name, const char *const *s, hsize_t n);
 // Attributes on the root group.
 int h5w_attr_str(H5Writer *w, const char *name, const char *value);
 int h5w_attr_int(H5Writer *w, const char *name, long value);

@@ -128,8 +128,12 @@ static int read_eval(const Config *cfg, Settings *s) {
         settings_int(cfg, "eval.pixel_bins", 0, 1 << 28, &s->eval.pixel_bins) ||
         settings_bool(cfg, "eval.save_maps", &s->eval.save_maps) ||
         settings_int(cfg, "eval.overlays", 0, 1 << 20, &s->eval.overlays) ||
-        settings_int(cfg, "eval.batch_size", 1, 65536, &s->eval.batch_size))
+        settings_int(cfg, "eval.batch_size", 1, 65536, &s->eval.batch_size) ||
+        settings_int(cfg, "eval.bootstrap", 0, 1000000, &s->eval.bootstrap))
         return -1;
+    long boot_seed = 0;
+    if (settings_long(cfg, "eval.bootstrap_seed", 0, -1, &boot_seed)) return -1;
+    s->eval.bootstrap_seed = (unsigned long long)boot_seed;
     if (s->eval.pixel_bins == 1) return settings_bad(cfg, "eval.pixel_bins", "1: give 0 (exact) or at least 2 bins");
     // Maps are made at the method's input size; the key states it, so the two may not disagree.
     if (s->eval.image_size != s->model.image_size)

@@ -85,6 +85,8 @@ typedef struct Settings {
                                     // (the same, thresholds compared in float32 as cal_pro_score on float32 maps)
         const char *aupro;          // its name, as metrics.json records it
         int pixel_bins, save_maps, overlays, batch_size;
+        int bootstrap;                        // resamples of the 95% intervals (0: none; metrics/metrics_boot.h)
+        unsigned long long bootstrap_seed;
     } eval;
 
     struct {

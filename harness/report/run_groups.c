@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Keys that say where a run goes or how it is shown, not what it computes: they never split a group.
+// Keys that say where a run goes or how it is shown, not what it computes: they never split a group (the bootstrap
+// adds intervals, and runs are paired by resample only where their resamples agree: run_boot.h).
 static const char *const IGNORED[] = {"run.seed", "run.name", "run.out_dir", "run.threads", "cache.", "report.",
-                                      "eval.overlays", "eval.save_maps", "kb.concurrency", "kb.api_key_env"};
+                                      "eval.overlays", "eval.save_maps", "eval.bootstrap", "eval.bootstrap_seed",
+                                      "kb.concurrency", "kb.api_key_env"};
 
 static int ignored(const char *key) {
     for (size_t i = 0; i < sizeof IGNORED / sizeof *IGNORED; i++) {

@@ -1,5 +1,6 @@
 // Table 3 of the KAnoCLIP paper in its layout (see table3.h).
 #include "harness/report/table3.h"
+#include "harness/report/cell_value.h"
 #include "common/error.h"
 #include "common/fsutil.h"
 #include "common/strbuf.h"
@@ -15,17 +16,20 @@ static const char *const MODULE[4] = {"KnPL", "CLIP-VV", "Bi-CMCI", "Conv-Adapte
 static const char *const PAPER_DATASET[2] = {"mvtec", "visa"};
 enum { MAX_DATASETS = 8 };
 
-// Mean over the runs of row `row` (report.order row + 1) of metric k on dataset ds, in percent; 0 if none.
-static int ours(const RunResult *runs, int n_runs, int row, const char *ds, int k, double *v) {
-    double s = 0;
+// Metric k of row `row` (report.order row + 1) on dataset ds over its runs (cell_value.h): the mean in percent,
+// with a 95% interval where the runs have one.
+static void ours(const RunResult *runs, int n_runs, int row, const char *ds, int k, CellValue *v) {
+    const MetricSet **ms = malloc(sizeof *ms * (size_t)(n_runs + 1));
+    const DatasetResult **dr = malloc(sizeof *dr * (size_t)(n_runs + 1));
     int n = 0;
     for (int i = 0; i < n_runs; i++) {
         if (strcmp(runs[i].table, "table3") || runs[i].order != row + 1) continue;
         const DatasetResult *d = run_result_dataset(&runs[i], ds);
-        if (d && d->m.has[k]) s += d->m.v[k] * 100, n++;
+        if (d) ms[n] = &d->m, dr[n++] = d;
     }
-    if (n) *v = s / n;
-    return n;
+    cell_value(ms, dr, n, k, v);
+    free(ms);
+    free(dr);
 }
 
 // The paper's number: column 0 image AUROC, 2 pixel AUROC of PaperRow.v.
@@ -61,6 +65,15 @@ int table3_paper_write(const RunResult *runs, int n_runs, const PaperNumbers *pa
         }
     }
     if (!any) return 0;
+    // intervals: shown when any of our cells has one (the layout without them stays as it was)
+    int with_ci = 0;
+    for (int r = 0; r < 5; r++)
+        for (int d = 0; d < nd; d++)
+            for (int k = 0; k < 2; k++) {
+                CellValue v;
+                ours(runs, n_runs, r, DATASET[d], k ? M_PIXEL_AUROC : M_IMAGE_AUROC, &v);
+                with_ci |= v.has_ci;
+            }
     StrBuf md = {0}, csv = {0};
     strbuf_printf(&md, "<!-- %s -->\n\n### Table 3 (as the paper runs it)\n\n|", header);
     strbuf_printf(&csv, "row,knpl,clip_vv,bicmci,conv_adapter");
@@ -68,8 +81,12 @@ int table3_paper_write(const RunResult *runs, int n_runs, const PaperNumbers *pa
     for (int d = 0; d < nd; d++) {
         const char *name = dataset_display_name(DATASET[d]);
         strbuf_printf(&md, " %s image | (paper) | %s pixel | (paper) |", name, name);
-        strbuf_printf(&csv, ",%s_image_auroc,%s_image_auroc_paper,%s_pixel_auroc,%s_pixel_auroc_paper", DATASET[d],
-                      DATASET[d], DATASET[d], DATASET[d]);
+        for (int k = 0; k < 2; k++) {
+            const char *lvl = k ? "pixel" : "image";
+            strbuf_printf(&csv, ",%s_%s_auroc", DATASET[d], lvl);
+            if (with_ci) strbuf_printf(&csv, ",%s_%s_auroc_ci_low,%s_%s_auroc_ci_high", DATASET[d], lvl, DATASET[d], lvl);
+            strbuf_printf(&csv, ",%s_%s_auroc_paper", DATASET[d], lvl);
+        }
     }
     strbuf_printf(&md, "\n|");
     strbuf_printf(&csv, "\n");
@@ -84,16 +101,20 @@ int table3_paper_write(const RunResult *runs, int n_runs, const PaperNumbers *pa
         }
         for (int d = 0; d < nd; d++)
             for (int k = 0; k < 2; k++) {
-                double v = 0, p = 0;
-                int has = ours(runs, n_runs, r, DATASET[d], k ? M_PIXEL_AUROC : M_IMAGE_AUROC, &v);
+                double p = 0;
+                CellValue v;
+                ours(runs, n_runs, r, DATASET[d], k ? M_PIXEL_AUROC : M_IMAGE_AUROC, &v);
                 int hp = paper_value(paper, r, DATASET[d], k ? 2 : 0, &p);
                 strbuf_printf(&md, " ");
-                number(&md, has, v, "–");
+                number(&md, v.n > 0, v.v, "–");
+                if (v.has_ci) strbuf_printf(&md, " [%.1f, %.1f]", v.lo, v.hi);
                 strbuf_printf(&md, " | ");
                 number(&md, hp, p, "–");
                 strbuf_printf(&md, " |");
                 strbuf_printf(&csv, ",");
-                if (has) strbuf_printf(&csv, "%.2f", v);
+                if (v.n) strbuf_printf(&csv, "%.2f", v.v);
+                if (with_ci && v.has_ci) strbuf_printf(&csv, ",%.2f,%.2f", v.lo, v.hi);
+                else if (with_ci) strbuf_printf(&csv, ",,");
                 strbuf_printf(&csv, ",");
                 if (hp) strbuf_printf(&csv, "%.1f", p);
             }
@@ -104,6 +125,10 @@ int table3_paper_write(const RunResult *runs, int n_runs, const PaperNumbers *pa
                        "AD's (the paper's protocol). Modules added cumulatively: row 1 is CLIP with the fixed prompts "
                        "\"a photo of a normal [class].\" / \"a photo of an abnormal [class].\". (paper): KAnoCLIP "
                        "paper, Table 3.\n");
+    if (with_ci)
+        strbuf_printf(&md, "\n[low, high]: 95%% bootstrap interval (eval.bootstrap; images resampled within each class, "
+                           "stratified by label, the pixels of an image together; for several seeds, of their mean, "
+                           "paired by resample).\n");
     int rc = 0;
     const char *ext[2] = {"md", "csv"};
     StrBuf *text[2] = {&md, &csv};

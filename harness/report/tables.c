@@ -1,5 +1,6 @@
 // Building the paper-shaped tables from run results (tables.h).
 #include "harness/report/table3.h"
+#include "harness/report/cell_value.h"
 #include "harness/report/tables.h"
 #include "harness/report/run_groups.h"
 #include "harness/report/tables_render.h"
@@ -57,12 +58,12 @@ static int collect_methods(const Ctx *cx, const char *which, const char *dataset
     return n;
 }
 
-// Value j of a cell: metric k of (label, dataset[, class]) over matching runs: mean, sd across runs, or CI.
+// Value j of a cell: metric k of (label, dataset[, class]) over matching runs (cell_value.h).
 static void aggregate(const Ctx *cx, const char *which, const char *label, const char *dataset, const char *cls,
                       int k, Cell *c, int j) {
-    double sum = 0, sum2 = 0;
+    const MetricSet **ms = malloc(sizeof *ms * (size_t)(cx->n_runs + 1));
+    const DatasetResult **ds = malloc(sizeof *ds * (size_t)(cx->n_runs + 1));
     int n = 0;
-    const MetricSet *single = NULL;
     for (int i = 0; i < cx->n_runs; i++) {
         const RunResult *r = &cx->runs[i];
         if ((which && strcmp(r->table, which)) || strcmp(r->label, label)) continue;
@@ -75,27 +76,41 @@ static void aggregate(const Ctx *cx, const char *which, const char *label, const
                 if (!strcmp(d->classes[q].name, cls)) m = &d->classes[q].m;
             if (!m) continue;
         }
-        if (!m->has[k]) continue;
-        sum += m->v[k] * 100;
-        sum2 += m->v[k] * 100 * m->v[k] * 100;
-        n++;
-        single = m;
+        ms[n] = m;
+        ds[n++] = d;
     }
-    if (!n) return;
+    CellValue v;
+    cell_value(ms, cls ? NULL : ds, n, k, &v);
+    free(ms);
+    free(ds);
+    if (!v.n) return;
     c->has[j] = 1;
-    c->v[j] = sum / n;
-    c->n_runs[j] = n;
-    if (n > 1) c->sd[j] = sqrt(fmax(0, (sum2 - sum * sum / n) / (n - 1)));
-    else if (single->has_ci[k]) {
-        c->has_ci[j] = 1;
-        c->lo[j] = single->lo[k] * 100;
-        c->hi[j] = single->hi[k] * 100;
-    }
+    c->v[j] = v.v;
+    c->n_runs[j] = v.n;
+    c->sd[j] = v.sd;
+    c->has_ci[j] = v.has_ci;
+    c->lo[j] = v.lo;
+    c->hi[j] = v.hi;
 }
 
 // ---- writing ----
 
+// Tables with intervals say what they are (tables without keep their caption as it was).
+static void caption_intervals(Table *t) {
+    int any = 0;
+    for (int i = 0; i < t->n_rows * t->n_cols && !any; i++)
+        for (int j = 0; j < t->cells[i].n; j++) any |= t->cells[i].has_ci[j];
+    if (!any) return;
+    const char *more = " [low, high]: 95% bootstrap interval (eval.bootstrap; images resampled within each class, "
+                       "stratified by label, the pixels of an image together; for several seeds, of their mean, "
+                       "paired by resample).";
+    size_t len = strlen(t->caption) + strlen(more) + 1;
+    t->caption = realloc(t->caption, len);
+    strcat(t->caption, more);
+}
+
 static int write_table(Ctx *cx, Table *t) {
+    caption_intervals(t);
     char *md = table_markdown(t, cx->header), *tex = table_latex(t, cx->header), *csv = table_csv(t);
     const char *ext[3] = {"md", "tex", "csv"};
     char *text[3] = {md, tex, csv};

@@ -12,7 +12,8 @@
 //   per_class_<ds>     classes x methods for each dataset
 // each as .md, .csv and .tex (booktabs). Output depends only on the inputs: runs are sorted, numbers are printed
 // with one decimal (percent; CSV two), and no time or path goes in. Several runs with one label (seeds) are
-// averaged and shown as mean±sd; a single run's 95% interval from metrics.json "ci" is shown as [lo, hi].
+// averaged and shown as mean±sd; a 95% bootstrap interval is shown as [lo, hi]: a single run's from metrics.json
+// "ci", several seeds' paired by resample from their bootstrap_<dataset>.csv (cell_value.h, run_boot.h).
 #ifndef HARNESS_TABLES_H
 #define HARNESS_TABLES_H
 

@@ -1,4 +1,5 @@
 #include "harness/report/tables_data.h"
+#include "harness/report/run_boot.h"
 #include "harness/config/config.h"
 #include "harness/kb/kb_source.h"
 #include "common/error.h"
@@ -170,7 +171,7 @@ int run_result_load(const char *dir, RunResult *r) {
         dr->name = strdup(d->string);
         char where[300];
         snprintf(where, sizeof where, "datasets.%s", d->string);
-        if ((rc = read_metrics(path, where, d, &dr->m)) < 0) break;
+        if ((rc = read_metrics(path, where, d, &dr->m)) < 0 || (rc = run_boot_load(dir, d, dr)) < 0) break;
         const cJSON *classes = cJSON_GetObjectItem(d, "classes");
         if (classes && cJSON_IsObject(classes)) {
             dr->n_classes = cJSON_GetArraySize(classes);
@@ -198,6 +199,7 @@ void run_result_free(RunResult *r) {
         for (int c = 0; c < r->datasets[i].n_classes; c++) free(r->datasets[i].classes[c].name);
         free(r->datasets[i].classes);
         free(r->datasets[i].name);
+        run_boot_free(&r->datasets[i]);
     }
     free(r->datasets);
     free(r->dir);

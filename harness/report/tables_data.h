@@ -28,6 +28,9 @@ typedef struct {
     MetricSet m;
     ClassResult *classes;
     int n_classes;
+    double *boot;         // (boot_n, N_METRICS) the class mean in each bootstrap resample (NaN: undefined), or NULL
+    int boot_n;
+    double boot_seed;
 } DatasetResult;
 
 typedef struct {

@@ -94,7 +94,7 @@ static void value_text(StrBuf *b, const Cell *c, int j, int style) {
     if (c->bold[j]) strbuf_printf(b, style == TEX ? "\\textbf{%.1f}" : "**%.1f**", c->v[j]);
     else strbuf_printf(b, "%.1f", c->v[j]);
     if (c->n_runs[j] > 1) strbuf_printf(b, style == TEX ? "$\\pm$%.1f" : "±%.1f", c->sd[j]);
-    else if (c->has_ci[j]) strbuf_printf(b, style == TEX ? "\\,{\\scriptsize[%.1f, %.1f]}" : " [%.1f, %.1f]", c->lo[j], c->hi[j]);
+    if (c->has_ci[j]) strbuf_printf(b, style == TEX ? "\\,{\\scriptsize[%.1f, %.1f]}" : " [%.1f, %.1f]", c->lo[j], c->hi[j]);
 }
 
 static void cell_text(StrBuf *b, const Cell *c, int style) {

@@ -1,6 +1,7 @@
 // Evaluation loop (see eval_loop.h).
 #include "harness/run/eval_loop.h"
-#include "harness/cache/h5_writer.h"
+#include "harness/run/eval_bootstrap.h"
+#include "harness/run/eval_maps.h"
 #include "harness/run/log.h"
 #include "metrics/metrics.h"
 #include "harness/run/progress.h"
@@ -107,10 +108,15 @@ int eval_dataset_scored(Run *run, const Settings *st, const ExecDataset *d, int 
     int n = d->n;
     size_t SS = (size_t)S * S;
     int pixel = !d->ds->image_level_only;
-    pixel_acc *acc = pixel ? pixel_acc_create(0.0, 1.0, bins_cfg > 0 ? (int)bins_cfg : PIXEL_BINS_DEFAULT) : NULL;
-    if (pixel && !acc) return -1;
+    EvalBoot boot;
+    if (eval_boot_init(&boot, st) < 0) return -1;
+    const int bins = bins_cfg > 0 ? (int)bins_cfg : PIXEL_BINS_DEFAULT;
+    pixel_acc *acc = pixel ? pixel_acc_create(0.0, 1.0, bins) : NULL;
+    if (pixel && !acc) { eval_boot_free(&boot); return -1; }
+    if (acc && boot.n_resamples) pixel_acc_keep_images(acc);
     double *score = malloc(sizeof(double) * n);
     uint8_t *label = malloc(n);
+    int64_t *acc_image = malloc(sizeof(int64_t) * n); // (n) each image's index among its class's pixel images
     int *idx = malloc(sizeof(int) * batch), *cls = malloc(sizeof(int) * batch), rc = 0;
     float *maps = malloc(sizeof(float) * batch * SS), *sc = malloc(sizeof(float) * batch);
     uint8_t *mask = malloc(SS);
@@ -127,10 +133,7 @@ int eval_dataset_scored(Run *run, const Settings *st, const ExecDataset *d, int 
         char *p = run_path(run, sub);
         h5 = h5w_open(p);
         free(p);
-        hsize_t dm[3] = {(hsize_t)n, (hsize_t)S, (hsize_t)S}, ds[1] = {(hsize_t)n};
-        if (!h5 || h5w_dataset(h5, "maps", 3, dm) < 0 || h5w_dataset(h5, "score", 1, ds) < 0 ||
-            h5w_dataset(h5, "label", 1, ds) < 0 || h5w_attr_str(h5, "dataset", d->name) < 0)
-            rc = -1;
+        if (!h5 || maps_file_start(h5, d, S, pixel, bins) < 0) rc = -1;
     }
     cJSON *classes = cJSON_CreateObject();
     StrBuf rows = {0};
@@ -157,15 +160,12 @@ int eval_dataset_scored(Run *run, const Settings *st, const ExecDataset *d, int 
                 label[i] = (uint8_t)d->s[i]->label;
                 int has = exec_dataset_mask(d, i, S, mask);
                 if (has < 0) { rc = -1; break; }
+                acc_image[i] = acc && has ? px_images : -1;
                 if (acc && has) {
                     if (pixel_acc_add(acc, d->s[i]->image_path, map, S, S, mask, S, S) < 0) { rc = -1; break; }
                     px_images++;
                 }
-                if (h5) {
-                    float fl = (float)label[i], fs = sc[j];
-                    if (h5w_write_rows(h5, "maps", i, 1, map) < 0 || h5w_write_rows(h5, "score", i, 1, &fs) < 0 ||
-                        h5w_write_rows(h5, "label", i, 1, &fl) < 0) { rc = -1; break; }
-                }
+                if (h5 && maps_file_row(h5, i, map, mask, sc[j], label[i], has, pixel) < 0) { rc = -1; break; }
                 // Overlays: every anomalous image until the quota is met, normal ones when only they are left.
                 if (overlay_root && shown < overlays && (d->s[i]->label || count - (start + j) <= overlays - shown)) {
                     char *dir = fs_join(overlay_root, d->classes[c]->name);
@@ -180,16 +180,15 @@ int eval_dataset_scored(Run *run, const Settings *st, const ExecDataset *d, int 
         // The class's metrics.
         double *cs = malloc(sizeof(double) * count);
         uint8_t *cl = malloc(count);
+        int64_t *ca = malloc(sizeof(int64_t) * count);
         for (int i = first, k = 0; i < n; i++)
-            if (d->cls[i] == c) { cs[k] = score[i]; cl[k++] = label[i]; }
+            if (d->cls[i] == c) { cs[k] = score[i]; cl[k] = label[i]; ca[k++] = acc_image[i]; }
         image_metrics im;
-        rc = image_metrics_compute(&im, cs, cl, count);
-        free(cs);
-        free(cl);
-        if (rc < 0) break;
         pixel_metrics pm;
         int has_px = acc && px_images > 0;
-        if (has_px && pixel_acc_compute(acc, &pm) < 0) { rc = -1; break; }
+        rc = image_metrics_compute(&im, cs, cl, count);
+        if (rc == 0 && has_px) rc = pixel_acc_compute(acc, &pm);
+        if (rc < 0) { free(cs); free(cl); free(ca); break; }
         image_metrics_mean_add(&im_mean, &im);
         cJSON *co = cJSON_AddObjectToObject(classes, d->classes[c]->name), *io = cJSON_AddObjectToObject(co, "image");
         add_metric(io, "auroc", im.auroc);
@@ -215,6 +214,10 @@ int eval_dataset_scored(Run *run, const Settings *st, const ExecDataset *d, int 
             strbuf_printf(&rows, ",,,,");
         }
         strbuf_printf(&rows, "\n");
+        rc = eval_boot_class(&boot, co, c, cs, cl, count, has_px ? acc : NULL, ca);
+        free(cs);
+        free(cl);
+        free(ca);
     }
     progress_end();
     if (h5 && h5w_close(h5, rc == 0) < 0) rc = -1;
@@ -234,6 +237,7 @@ int eval_dataset_scored(Run *run, const Settings *st, const ExecDataset *d, int 
             add_metric(po, "f1_max", metric_mean_value(&px_mean.f1_max));
             if (pa.defined) out->pixel_auroc = pa.value;
         }
+        if (eval_boot_finish(&boot, o, &out->bootstrap) < 0) rc = -1;
         cJSON_AddNumberToObject(o, "n_images", n);
         cJSON_AddItemToObject(o, "classes", classes);
         classes = NULL;
@@ -245,6 +249,8 @@ int eval_dataset_scored(Run *run, const Settings *st, const ExecDataset *d, int 
     cJSON_Delete(classes);
     free(rows.s);
     pixel_acc_free(acc);
+    eval_boot_free(&boot);
+    free(acc_image);
     free(score); free(label); free(idx); free(cls); free(maps); free(sc); free(mask);
     free(overlay_root);
     return rc;
@@ -255,5 +261,6 @@ void eval_result_free(EvalResult *r) {
     cJSON_Delete(r->json);
     free(r->per_class);
     free(r->roc);
+    free(r->bootstrap);
     memset(r, 0, sizeof *r);
 }

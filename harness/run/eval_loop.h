@@ -1,6 +1,7 @@
 // Evaluation of one dataset: anomaly maps and image scores from the heads over cached features, streamed class
 // by class into the metrics (metrics/metrics.h: image AUROC/AP/F1-max, pixel AUROC/AUPRO/AP/F1-max), with the
-// dataset's class means; optionally the maps (HDF5, eval.save_maps) and overlay PNGs (eval.overlays per class).
+// dataset's class means; optionally their bootstrap intervals (eval.bootstrap, eval_bootstrap.h), the maps (HDF5,
+// eval.save_maps, eval_maps.h) and overlay PNGs (eval.overlays per class).
 #ifndef HARNESS_EVAL_LOOP_H
 #define HARNESS_EVAL_LOOP_H
 
@@ -14,6 +15,7 @@ typedef struct {
     struct cJSON *json;   // the dataset's entry of metrics.json: image, pixel (if masks), classes
     char *per_class;      // per_class.csv rows of this dataset (no header), in class order
     char *roc;            // roc_<dataset>.csv (header included): pooled image-level ROC
+    char *bootstrap;      // bootstrap_<dataset>.csv (eval_bootstrap.h), or NULL (eval.bootstrap 0)
     double image_auroc, pixel_auroc;  // class means (NaN when undefined), for the log
 } EvalResult;
 

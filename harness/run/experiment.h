@@ -19,8 +19,10 @@
 //       "visa": {
 //         "image": {"auroc": 0.821, "ap": 0.854, "f1_max": 0.80},
 //         "pixel": {"auroc": 0.955, "aupro": 0.870, "ap": 0.2, "f1_max": 0.3},   // absent: no masks
-//         "ci": {"image.auroc": [0.80, 0.84], "pixel.auroc": [0.95, 0.96]},       // optional 95% intervals
-//         "classes": {"candle": {"image": {...}, "pixel": {...}}, ...}           // per class, same fields
+//         "ci": {"image.auroc": [0.80, 0.84], "pixel.auroc": [0.95, 0.96]},       // optional 95% intervals (any of
+//                                                 // image.auroc/ap/f1_max, pixel.auroc/aupro/ap/f1_max)
+//         "bootstrap": {"resamples": 1000, "seed": 0, ...},                       // with eval.bootstrap
+//         "classes": {"candle": {"image": {...}, "pixel": {...}, "ci": {...}}, ...} // per class, same fields
 //       }
 //     }
 //   }
@@ -28,6 +30,9 @@
 //   pixel_f1_max`, one row per (dataset, class), rows sorted, empty field for a metric that does not apply.
 // roc_<dataset>.csv: header `fpr,tpr`, the image-level ROC curve (class-mean or pooled, as metrics.json says in
 //   "roc": "pooled"|"class_mean"), points in increasing fpr, from (0,0) to (1,1).
+// bootstrap_<dataset>.csv (eval.bootstrap): header `resample,image_auroc,image_ap,image_f1_max,pixel_auroc,
+//   pixel_aupro,pixel_ap,pixel_f1_max`, the class mean in each resample (empty: undefined); eval_bootstrap.h.
+// maps_<dataset>.h5 (eval.save_maps): the maps in `kanoclip metrics --maps`'s layout; eval_maps.h.
 // train_log.csv: header `step,epoch,loss_total,loss_focal,loss_dice,loss_bce,loss_kd` (any further `loss_*`
 //   columns are plotted too), one row per train.log_every steps, appended (resumed runs continue it).
 // state.bin: the executor's own resumable state (run_path(run, "state.bin")); kept on resume, removed by --force.

@@ -180,6 +180,8 @@ static int write_results(Run *run, const Settings *s, ExecDataset *ev, EvalResul
         char name[300];
         snprintf(name, sizeof name, "roc_%s.csv", ev[k].name);
         if (write_text(run, name, res[k].roc) < 0) return -1;
+        snprintf(name, sizeof name, "bootstrap_%s.csv", ev[k].name);
+        if (res[k].bootstrap && write_text(run, name, res[k].bootstrap) < 0) return -1;
     }
     if (write_per_class(run, res, n) < 0 || write_metrics(run, s, res, ev, n, ts) < 0) return -1;
     return write_report(run, s);

@@ -2,7 +2,8 @@
 //   config.yaml       the composed config (what the hash is of)
 //   provenance.json   git commit + dirty flag, weights and dataset-manifest hashes, seed, host, time, command line
 //   log.txt           every log line of every attempt (appended)
-//   metrics.json, per_class.csv, roc_<dataset>.csv, train_log.csv   written by the experiment (experiment.h)
+//   metrics.json, per_class.csv, roc_<dataset>.csv, train_log.csv   written by the experiment (experiment.h), and
+//   bootstrap_<dataset>.csv, maps_<dataset>.h5 as eval.bootstrap and eval.save_maps ask
 //   state.bin ...     resumable state the experiment keeps (run_path(run, "state.bin"))
 //   DONE              written last, by run_finish: a folder with DONE is finished and is not run again
 #ifndef HARNESS_RUN_DIR_H
