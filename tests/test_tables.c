@@ -419,6 +419,8 @@ Test(tables, kb_sources_in_the_notes_of_tables_1_and_2) {
     char *sum = kb_source_summary(odd, 2);
     cr_assert_str_eq(sum, "2 classes: LLM answers fetched for 1 (5 of 5, m), unrecorded for 1; VQA answers 1 of 1 (v)");
     free(sum);
+}
+
 // A run's bootstrap resamples (as eval.bootstrap writes them): metrics.json's dataset gets "bootstrap" and a "ci"
 // from the resamples; bootstrap_<dataset>.csv the class mean in each resample: image AUROC base + (r - R/2) /
 // 1000 for r in 0..R-1, pixel AUROC 0.9 + r / 2000.
@@ -453,6 +455,7 @@ static void fixture_bootstrap(const char *dir_, const char *dataset, int R, int 
 // the 2.5th/97.5th percentiles (positions 2.5 and 97.5) are 0.82 -/+ 0.0475.
 Test(tables, seeds_with_resamples_give_the_interval_of_their_mean) {
     cr_redirect_stdout();
+    cr_redirect_stderr(); // the refused resamples file below prints its error line too
     const char *med[] = {"brainmri"};
     char r[3][256], *argv[8] = {"tables"};
     double base[2] = {0.80, 0.84};
