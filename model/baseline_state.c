@@ -1,6 +1,6 @@
 // Training state of a trained baseline: "KANOCLIP-BASELN" (16 bytes with its NUL), u32 version, u32 method,
 // u64 parameter count, i64 Adam step, then the parameters and the two Adam moment blocks (float32, little-endian
-// as on the machines we run). Written atomically.
+// as on the machines we run). Written atomically; the blocks come from (and go back to) the head's backend.
 #include "model/baseline_internal.h"
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -25,9 +25,10 @@ int baseline_save(const Baseline *b, const char *path) {
     memcpy(p, &method, 4), p += 4;
     memcpy(p, &count, 8), p += 8;
     memcpy(p, &step, 8), p += 8;
-    memcpy(p, b->params, n * sizeof(float)), p += n * sizeof(float);
-    memcpy(p, b->m1, n * sizeof(float)), p += n * sizeof(float);
-    memcpy(p, b->m2, n * sizeof(float));
+    float *blocks = (float *)p;  // HEADER is a multiple of 4: the floats are aligned
+    b->be->download(blocks, b->params, n);
+    b->be->download(blocks + n, b->m1, n);
+    b->be->download(blocks + 2 * n, b->m2, n);
     int rc = fs_write_atomic(path, buf, size);
     free(buf);
     return rc;
@@ -59,10 +60,10 @@ int baseline_load(Baseline *b, const char *path) {
         goto out;
     }
     if (size != HEADER + 3 * count * sizeof(float)) { err_set("%s: %zu bytes, expected %zu", path, size, (size_t)(HEADER + 3 * count * sizeof(float))); goto out; }
-    size_t n = count * sizeof(float);
-    memcpy(b->params, buf + HEADER, n);
-    memcpy(b->m1, buf + HEADER + n, n);
-    memcpy(b->m2, buf + HEADER + 2 * n, n);
+    const float *blocks = (const float *)(buf + HEADER);
+    b->be->upload(b->params, blocks, count);
+    b->be->upload(b->m1, blocks + count, count);
+    b->be->upload(b->m2, blocks + 2 * count, count);
     b->step = step;
     rc = 0;
 out:
