@@ -1,8 +1,8 @@
 // The five baselines through `kanoclip experiment` and `kanoclip grid` on the demo config at a tiny size
 // (synthetic data and a random checkpoint generated into a temporary folder): each method writes the result
 // files with its name, its scores in the run are the head's own scores of the images, a grid of KAnoCLIP and the
-// five writes one table with a row per method, and a trained baseline killed after an epoch resumes to the
-// state of an uninterrupted run.
+// five writes one table with a row per method, a trained baseline killed after an epoch resumes to the state of
+// an uninterrupted run, and the trained baselines run on the guard backend as on the cpu one.
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 #include <glob.h>
@@ -23,6 +23,7 @@
 #include "harness/run/experiment.h"
 #include "harness/config/baseline_setup.h"
 #include "harness/run/log.h"
+#include "model/backend.h"
 #include "model/baselines.h"
 #include "experiment_test_util.h"
 #include "tmpdir.h"
@@ -341,3 +342,32 @@ Test(experiment_baselines, april_gan_mosaics_change_training_and_only_april_gan_
     free(dp); free(dm); free(sp); free(sm);
 }
 Test(experiment_baselines, killed_anomalyclip_run_resumes_to_the_uninterrupted_state) { check_resume("anomalyclip"); }
+
+// The trained baselines' whole runs with KANOCLIP_BACKEND=guard (every buffer of the heads in memory the host
+// cannot touch outside an op, model/backend.h): training, scoring and the metrics give the cpu run's bytes.
+Test(experiment_baselines, trained_heads_on_the_guard_backend_give_the_cpu_run) {
+    const char *methods[] = {"april-gan", "anomalyclip"};
+    for (int m = 0; m < 2; m++) {
+        char cpu[64], guard[64];
+        snprintf(cpu, sizeof cpu, "cpu-%s", methods[m]);
+        snprintf(guard, sizeof guard, "guard-%s", methods[m]);
+        cr_assert_eq(run_method(methods[m], cpu, 0, NULL), 0, "%s: %s", cpu, err_msg());
+        long before = backend_guard_calls();
+        setenv("KANOCLIP_BACKEND", "guard", 1);
+        int rc = run_method(methods[m], guard, 0, NULL);
+        unsetenv("KANOCLIP_BACKEND");
+        cr_assert_eq(rc, 0, "%s: %s", guard, err_msg());
+        cr_assert(backend_guard_calls() > before + 500, "%s: the guard backend was not used", guard);
+        char *dc = run_folder(cpu), *dg = run_folder(guard);
+        char *log = read_in(dg, "log.txt", NULL);
+        cr_assert_not_null(strstr(log, "the head on the guard backend"), "%s", log);
+        const char *files[] = {"metrics.json", "per_class.csv", "train_log.csv", "state.bin"};
+        for (int k = 0; k < 4; k++) {
+            size_t nc, ng;
+            char *tc = read_in(dc, files[k], &nc), *tg = read_in(dg, files[k], &ng);
+            cr_assert(nc == ng && memcmp(tc, tg, nc) == 0, "%s: %s differs on guard", methods[m], files[k]);
+            free(tc); free(tg);
+        }
+        free(log); free(dc); free(dg);
+    }
+}
