@@ -1,5 +1,6 @@
 // A batch of the baseline heads on their backend (baseline_internal.h): one scratch allocation, grown on demand
-// and sliced per use; the features' patch rows go up image by image (the class rows stay behind).
+// and sliced per use; a map layer's patch rows go up image by image (the class rows stay behind), when the
+// layer is reached (one layer's rows on the backend at a time).
 #include "model/baseline_internal.h"
 
 int baseline_work(Baseline *b, const BlSlice *s, int n) {
@@ -16,11 +17,10 @@ int baseline_work(Baseline *b, const BlSlice *s, int n) {
     return 0;
 }
 
-void baseline_upload_patch_rows(Baseline *b, const BaselineFeatures *f, float *dst) {
+void baseline_upload_patch_rows(Baseline *b, const BaselineFeatures *f, int layer, float *dst) {
     BaselineFeatureShape sh;
     baseline_feature_shape(b, &sh);
     size_t N = (size_t)b->T - 1, ld = sh.ld;
-    for (int i = 0; i < sh.n_blocks; i++)
-        for (int k = 0; k < f->B; k++)
-            b->be->upload(dst + ((size_t)i * f->B + k) * N * ld, f->blocks[i] + ((size_t)k * b->T + 1) * ld, N * ld);
+    for (int k = 0; k < f->B; k++)
+        b->be->upload(dst + (size_t)k * N * ld, f->blocks[layer] + ((size_t)k * b->T + 1) * ld, N * ld);
 }

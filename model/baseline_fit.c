@@ -28,7 +28,7 @@ static int aprilgan_loss_grad(Baseline *b, const BaselineFeatures *f, const floa
     }
     float *rows, *gt, *ngt, *T, *lin, *un, *nrm, *lg, *dlg, *dun, *dlin, *slots, *scratch;
     BlSlice s[] = {
-        {&rows, nl * BN * Wv},  // (nl, B*N, Wv) each layer's patch rows (the residual stream)
+        {&rows, BN * Wv},       // (B*N, Wv) a layer's patch rows (the residual stream)
         {&gt, BS}, {&ngt, BS},  // (B,S,S) G, 1 − G
         {&T, 2 * (size_t)B * P},  // (B,2,P) each image's unit [t_n | t_a]
         {&lin, BN * P}, {&un, BN * P}, {&nrm, BN},  // (B*N,P) linear map, unit rows, (B*N) norms
@@ -37,14 +37,14 @@ static int aprilgan_loss_grad(Baseline *b, const BaselineFeatures *f, const floa
         {&slots, nl * ns}, {&scratch, baseline_local_scratch(B, g, S)},
     };
     if (baseline_work(b, s, sizeof s / sizeof s[0]) < 0) { free(text); free(slots_h); return -1; }
-    baseline_upload_patch_rows(b, f, rows);
     be->upload(T, text, 2 * (size_t)B * P);
     be->upload(ngt, masks, BS);  // the raw mask, binarised into gt and ngt
     be->mask_binarize(gt, ngt, ngt, (int)BS);
     free(text);
     for (int i = 0; i < nl; i++) {
-        const float *X = rows + i * BN * Wv, *w = b->params + (size_t)i * (P * Wv + P);
-        be->matmul_forward(lin, X, w, w + (size_t)P * Wv, (int)BN, Wv, P);
+        const float *w = b->params + (size_t)i * (P * Wv + P);
+        baseline_upload_patch_rows(b, f, i, rows);
+        be->matmul_forward(lin, rows, w, w + (size_t)P * Wv, (int)BN, Wv, P);
         be->l2norm_rows_forward(un, nrm, lin, (int)BN, P);
         // per image b: [lg row 0 | row 1] (2,N) at column b·N = scale · T_b (2,P) · un_bᵀ
         be->gemm(0, 1, 2, N, P, c->logit_scale, T, P, 2L * P, un, P, (long)N * P, 0.0f, lg, (int)BN, N, B);
@@ -57,7 +57,7 @@ static int aprilgan_loss_grad(Baseline *b, const BaselineFeatures *f, const floa
         be->zero(dlin, BN * P);
         be->l2norm_rows_backward(dlin, dun, un, nrm, (int)BN, P);
         float *gw = b->grad + (size_t)i * (P * Wv + P);
-        be->matmul_backward(NULL, gw, gw + (size_t)P * Wv, dlin, X, w, (int)BN, Wv, P);
+        be->matmul_backward(NULL, gw, gw + (size_t)P * Wv, dlin, rows, w, (int)BN, Wv, P);
     }
     be->download(slots_h, slots, nl * ns);
     double total = 0;
@@ -79,7 +79,7 @@ static int anomalyclip_loss_grad(Baseline *b, const BaselineFeatures *f, const f
     for (int k = 0; k < B; k++) lab_h[k] = labels[k] ? 1.0f : 0.0f;
     float *rows, *glob, *gn, *gt, *ngt, *lab, *tr, *tn, *tnorm, *dtn, *dtr, *un, *lg, *dlg, *glg, *dglg, *slots, *scratch;
     BlSlice s[] = {
-        {&rows, nl * BN * P}, {&glob, (size_t)B * P}, {&gn, (size_t)B * P},  // patch tokens, global feature, unit
+        {&rows, BN * P}, {&glob, (size_t)B * P}, {&gn, (size_t)B * P},  // a layer's patch tokens, global, unit
         {&gt, BS}, {&ngt, BS}, {&lab, B},   // (B,S,S) G, 1 − G; (B) labels
         {&tr, 2 * P}, {&tn, 2 * P}, {&tnorm, 2}, {&dtn, 2 * P}, {&dtr, 2 * P},  // text (2,P): raw, unit, norms, grads
         {&un, BN * P}, {&lg, 2 * BN}, {&dlg, 2 * BN},  // one layer: unit tokens, (2,B*N) logit planes, gradient
@@ -87,7 +87,6 @@ static int anomalyclip_loss_grad(Baseline *b, const BaselineFeatures *f, const f
         {&slots, nslots}, {&scratch, baseline_local_scratch(B, g, S)},  // CE sum, then each layer's local slots
     };
     if (baseline_work(b, s, sizeof s / sizeof s[0]) < 0) { free(slots_h); return -1; }
-    baseline_upload_patch_rows(b, f, rows);
     be->upload(glob, f->global, (size_t)B * P);
     be->upload(ngt, masks, BS);
     be->mask_binarize(gt, ngt, ngt, (int)BS);
@@ -102,7 +101,8 @@ static int anomalyclip_loss_grad(Baseline *b, const BaselineFeatures *f, const f
     be->ce_pair_forward_backward(slots, dglg, glg, lab, B, 1.0f / B);
     be->gemm(0, 0, 2, P, B, c->logit_scale, dglg, B, 0, gn, P, 0, 1.0f, dtn, P, 0, 1);  // dtn += scale · dglg · gn
     for (int i = 0; i < nl; i++) {
-        be->l2norm_rows_forward(un, NULL, rows + i * BN * P, (int)BN, P);
+        baseline_upload_patch_rows(b, f, i, rows);
+        be->l2norm_rows_forward(un, NULL, rows, (int)BN, P);
         be->gemm(0, 1, 2, (int)BN, P, c->logit_scale, tn, P, 0, un, P, 0, 0.0f, lg, (int)BN, 0, 1);
         be->zero(dlg, 2 * BN);
         baseline_local_loss_on(be, slots + 1 + i * ns, dlg, lg, gt, ngt, B, g, S, c->softmax_first, c->align_corners,

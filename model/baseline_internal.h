@@ -2,7 +2,7 @@
 //
 // Memory: the learnable parameters, their gradient, the Adam moments and every activation of training and scoring
 // belong to the backend b->be (model/backend.h); the host keeps the frozen towers' outputs (BaselineFeatures,
-// uploaded once per batch), the fixed-prompt text features and AnomalyCLIP's text side (the frozen text tower with
+// uploaded once per batch, a map layer at a time), the fixed-prompt text features and AnomalyCLIP's text side (the frozen text tower with
 // deep prompts runs on the CPU: its prompts come down before the forward, their gradient goes up after). Per batch
 // only the losses, the scores and the maps come down. WinCLIP's scoring stays on the host (its window embeddings
 // come from the frozen tower; it has no head).
@@ -54,8 +54,8 @@ int baseline_anomalyclip_text_backward(Baseline *b, const float *dtext);
 // grown to their sum.
 typedef struct { float **ptr; size_t n; } BlSlice;
 int baseline_work(Baseline *b, const BlSlice *s, int n);
-// dst (n_layers, B*N, ld) = the patch rows of each map layer's features (class rows dropped), uploaded.
-void baseline_upload_patch_rows(Baseline *b, const BaselineFeatures *f, float *dst);
+// dst (B*N, ld) = the patch rows of map layer `layer`'s features (class rows dropped), uploaded.
+void baseline_upload_patch_rows(Baseline *b, const BaselineFeatures *f, int layer, float *dst);
 
 // The local loss of one map layer on the backend (model/baseline_local_loss.c): logits L (2,B,g,g) as two planes
 // (row 0 normal, row 1 abnormal, image-major within a plane) -> bilinear to S per order -> probabilities ->

@@ -56,7 +56,7 @@ static int head_score(Baseline *b, const float *text_h, const BaselineFeatures *
     size_t BN = (size_t)B * N, BS = (size_t)B * S * S;
     float *rows, *glob, *gn, *tr, *tn, *glg, *gp, *lin, *un, *lg, *grid, *up, *map;
     BlSlice s[] = {
-        {&rows, nl * BN * ld}, {&glob, (size_t)B * P}, {&gn, (size_t)B * P},  // patch rows, global feature, unit
+        {&rows, BN * ld}, {&glob, (size_t)B * P}, {&gn, (size_t)B * P},  // a layer's patch rows, global, unit
         {&tr, 2 * P}, {&tn, 2 * P},        // text (2,P): raw, unit
         {&glg, 2 * (size_t)B}, {&gp, B},   // (2,B) global logits, (B) the abnormal probabilities
         {&lin, aprilgan ? BN * P : 0}, {&un, BN * P},  // (B*N,P) linear map (APRIL-GAN), unit tokens
@@ -65,7 +65,6 @@ static int head_score(Baseline *b, const float *text_h, const BaselineFeatures *
     };
     if (baseline_work(b, s, sizeof s / sizeof s[0]) < 0) return -1;
     be->set_precision(c->precision);
-    baseline_upload_patch_rows(b, f, rows);
     be->upload(glob, f->global, (size_t)B * P);
     be->upload(tr, text_h, 2 * P);
     be->l2norm_rows_forward(tn, NULL, tr, 2, P);
@@ -76,7 +75,8 @@ static int head_score(Baseline *b, const float *text_h, const BaselineFeatures *
     be->download(scores, gp, B);
     be->zero(map, BS);
     for (int i = 0; i < nl; i++) {
-        const float *X = rows + i * BN * ld;
+        const float *X = rows;
+        baseline_upload_patch_rows(b, f, i, rows);
         if (aprilgan) {
             const float *w = b->params + (size_t)i * (P * ld + P);
             be->matmul_forward(lin, X, w, w + (size_t)P * ld, (int)BN, ld, P);
