@@ -8,7 +8,6 @@
 #include "common/error.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 // Loss terms per map layer: the local loss's slots (baseline_internal.h).
 #define LOCAL_SLOTS(B) (1 + 2 * (size_t)(B))

@@ -7,7 +7,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 // logits (n,2) = scale · cos(feat_i, text_c).
 static void cos_logits(float *logits, const float *feat, int n, int ld, int P, const float *text, float scale) {
