@@ -7,6 +7,7 @@
 #include "model/backend.h"
 #include "model/kanoclip_losses.h"
 #include "model/ops.h"
+#include "model/ops_baseline.h"
 #include "model/ops_extra.h"
 #include "model/ops_heads.h"
 #include "model/ops_infer.h"

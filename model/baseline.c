@@ -1,5 +1,5 @@
-// The baseline heads (model/baselines.h): the head's setup (text per class, AnomalyCLIP's prompts, the learnable
-// parameters of the trained baselines and their initialisation).
+// The baseline heads (model/baselines.h): the head's setup on its backend (parameters and Adam state, the batch
+// scratch), the text per class and AnomalyCLIP's prompts through the frozen text tower (host).
 #include "model/baseline_internal.h"
 #include "common/error.h"
 #include "common/rng.h"
@@ -10,8 +10,10 @@
 #include <string.h>
 
 const BaselineConfig *baseline_config(const Baseline *b) { return &b->cfg; }
-float *baseline_params(Baseline *b) { return b->params; }
+const Backend *baseline_backend(const Baseline *b) { return b->be; }
 size_t baseline_n_params(const Baseline *b) { return b->n_params; }
+void baseline_download_params(const Baseline *b, float *host) { b->be->download(host, b->params, b->n_params); }
+void baseline_upload_params(Baseline *b, const float *host) { b->be->upload(b->params, host, b->n_params); }
 
 // The AnomalyCLIP prompt "X X ... X [state ]object." tokenised: positions 1..n_ctx must be the X tokens.
 static int anomalyclip_prompts(Baseline *b) {
@@ -53,12 +55,21 @@ void baseline_free(Baseline *b) {
     vision_tower_free(b->vtower);
     deep_text_run_free(b->trun);
     baseline_mvfa_free(b);
-    free(b->params); free(b->grad); free(b->m1); free(b->m2);
+    if (b->be) { b->be->release(b->block); b->be->release(b->work); }
+    free(b->host_params);
     free(b->prompt_embeds);
     free(b);
 }
 
 Baseline *baseline_new(const BaselineConfig *cfg, const ClipModel *model, Tokenizer *tok) {
+    // MVFA-AD's head (the frozen layers after its first adapters and its adapters) is not on the op table yet:
+    // the CPU backend, whose buffers are host memory, whatever run.device says (its features follow run.device).
+    const Backend *be = cfg->method == BL_MVFA ? backend_cpu() : backend_for(cfg->device);
+    return be ? baseline_new_on(be, cfg, model, tok) : NULL;
+}
+
+Baseline *baseline_new_on(const Backend *be, const BaselineConfig *cfg, const ClipModel *model, Tokenizer *tok) {
+    if (!be) { err_set("baseline %s: no backend", baseline_method_name(cfg->method)); return NULL; }
     if ((model->towers & (CLIP_TEXT | CLIP_VISION)) != (CLIP_TEXT | CLIP_VISION)) {
         err_set("baseline %s: the model needs both towers", baseline_method_name(cfg->method));
         return NULL;
@@ -66,6 +77,7 @@ Baseline *baseline_new(const BaselineConfig *cfg, const ClipModel *model, Tokeni
     Baseline *b = calloc(1, sizeof *b);
     if (!b) { err_set("baseline: out of memory"); return NULL; }
     b->cfg = *cfg;
+    b->be = be;
     b->m = model;
     b->tok = tok;
     const ClipVision *v = &model->vision;
@@ -116,23 +128,27 @@ Baseline *baseline_new(const BaselineConfig *cfg, const ClipModel *model, Tokeni
         b->n_params = baseline_mvfa_n_params(b);
     }
     if (b->n_params) {
-        b->params = malloc(sizeof(float) * b->n_params);
-        b->grad = calloc(b->n_params, sizeof(float));
-        b->m1 = calloc(b->n_params, sizeof(float));
-        b->m2 = calloc(b->n_params, sizeof(float));
-        if (!b->params || !b->grad || !b->m1 || !b->m2) { err_set("baseline: out of memory"); goto fail; }
+        size_t n = b->n_params;
+        // host: the initial values (AnomalyCLIP keeps the two blocks for its text tower)
+        float *init = b->host_params = malloc(sizeof(float) * 2 * n);
+        if (!init) { err_set("baseline: out of memory"); goto fail; }
+        b->host_grad = init + n;
+        if (!(b->block = be->alloc(4 * n))) goto fail;  // zeroed: gradient and moments start at 0
+        b->params = b->block, b->grad = b->params + n, b->m1 = b->grad + n, b->m2 = b->m1 + n;
         if (cfg->method == BL_APRILGAN) {  // nn.Linear's init: U(±1/sqrt(fan_in)) for weight and bias
             double bound = 1.0 / sqrt((double)b->Wv);
-            for (size_t i = 0; i < b->n_params; i++) b->params[i] = (float)((2 * rng_uniform(&rng) - 1) * bound);
+            for (size_t i = 0; i < n; i++) init[i] = (float)((2 * rng_uniform(&rng) - 1) * bound);
         } else if (cfg->method == BL_MVFA) {  // the same per tensor: fc1 (P, Wv) fan_in Wv, fc2 (Wv, P) fan_in P
             size_t t = (size_t)b->P * b->Wv;
-            for (size_t i = 0; i < b->n_params; i++) {
+            for (size_t i = 0; i < n; i++) {
                 double bound = 1.0 / sqrt((double)((i / t) % 2 ? b->P : b->Wv));
-                b->params[i] = (float)((2 * rng_uniform(&rng) - 1) * bound);
+                init[i] = (float)((2 * rng_uniform(&rng) - 1) * bound);
             }
         } else {
-            for (size_t i = 0; i < b->n_params; i++) b->params[i] = (float)(cfg->init_std * rng_normal(&rng));
+            for (size_t i = 0; i < n; i++) init[i] = (float)(cfg->init_std * rng_normal(&rng));
         }
+        be->upload(b->params, init, n);
+        if (cfg->method != BL_ANOMALYCLIP) { free(b->host_params); b->host_params = b->host_grad = NULL; }
     }
     return b;
 fail:
@@ -157,17 +173,38 @@ const float *baseline_class_text(Baseline *b, const char *cls) {
     return t;
 }
 
-// AnomalyCLIP's text features (2,P), unnormalised, from the current prompts; keeps the run for a backward.
+// AnomalyCLIP's text features (2,P), unnormalised, from the current prompts (brought down from the backend);
+// keeps the run for a backward.
 int baseline_anomalyclip_text(Baseline *b, float *text) {
     const BaselineConfig *c = &b->cfg;
     int T = b->prompt_T, W = b->Wt, nd = c->deep_depth > 1 ? c->deep_depth - 1 : 0;
+    const float *prm = b->host_params;
+    b->be->download(b->host_params, b->params, b->n_params);
     float *emb = malloc(sizeof(float) * 2 * T * W);
     if (!emb) return err_set("anomalyclip: out of memory");
     memcpy(emb, b->prompt_embeds, sizeof(float) * 2 * T * W);
     for (int which = 0; which < 2; which++)
-        memcpy(emb + ((size_t)which * T + 1) * W, b->params + (size_t)which * c->n_ctx * W, sizeof(float) * c->n_ctx * W);
-    int rc = deep_text_forward(b->trun, emb, b->eot, 2, T, b->params + (size_t)2 * c->n_ctx * W, nd, c->deep_len, text);
+        memcpy(emb + ((size_t)which * T + 1) * W, prm + (size_t)which * c->n_ctx * W, sizeof(float) * c->n_ctx * W);
+    int rc = deep_text_forward(b->trun, emb, b->eot, 2, T, prm + (size_t)2 * c->n_ctx * W, nd, c->deep_len, text);
     free(emb);
     return rc;
 }
 
+// Through the deep-prompt text tower on the host: contexts from the embeddings' gradient at positions
+// 1..n_ctx, deep prompts from the tower; then up into the backend's gradient.
+int baseline_anomalyclip_text_backward(Baseline *b, const float *dtext) {
+    const BaselineConfig *c = &b->cfg;
+    int T = b->prompt_T, W = b->Wt;
+    float *g = b->host_grad, *demb = calloc((size_t)2 * T * W, sizeof(float));
+    if (!demb) return err_set("anomalyclip: out of memory");
+    memset(g, 0, sizeof(float) * b->n_params);
+    int rc = deep_text_backward(b->trun, demb, g + (size_t)2 * c->n_ctx * W, dtext);
+    for (int which = 0; which < 2 && rc == 0; which++) {
+        float *gc = g + (size_t)which * c->n_ctx * W;
+        const float *d = demb + ((size_t)which * T + 1) * W;
+        for (size_t j = 0; j < (size_t)c->n_ctx * W; j++) gc[j] += d[j];
+    }
+    free(demb);
+    if (rc == 0) b->be->upload(b->grad, g, b->n_params);
+    return rc;
+}

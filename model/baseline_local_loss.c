@@ -1,87 +1,61 @@
-// The local loss of APRIL-GAN and AnomalyCLIP on one layer's logits (docs/reference/zsad-anchors.md §1.1 "Loss formulas",
-// §1.2 "Training"): probabilities at the input size by either order of softmax and bilinear upsampling, then
-// FocalLoss(gamma 2) + BinaryDiceLoss(p_a, G) [+ BinaryDiceLoss(p_n, 1 − G)], with the gradient to the logits.
-#include "model/baselines.h"
-#include "model/kanoclip_losses.h"
-#include "model/ops_extra.h"
-#include "model/ops_infer.h"
+// The local loss of APRIL-GAN and AnomalyCLIP on one layer's logits, on the backend (docs/reference/zsad-anchors.md
+// §1.1 "Loss formulas", §1.2 "Training"): probabilities at the input size by either order of softmax and bilinear
+// upsampling, then FocalLoss(gamma 2) + BinaryDiceLoss(p_a, G) [+ BinaryDiceLoss(p_n, 1 − G)], with the gradient
+// to the logits. The loss terms land in backend slots; the caller brings them down once per batch.
+#include "model/baseline_internal.h"
 
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
+size_t baseline_local_scratch(int B, int g, int S) {
+    return (size_t)2 * B * g * g + (size_t)6 * B * S * S;
+}
 
-double baseline_local_loss(float *dlogits, const float *logits, const float *masks, int B, int g, int S,
-                           int softmax_first, int align_corners, int dice_normal, float scale) {
-    size_t N = (size_t)g * g, SS = (size_t)S * S, BS = (size_t)B * SS;
-    float *grid = malloc(sizeof(float) * 2 * B * N);    // (2,B,g,g) channel planes (probabilities or logits)
-    float *up = malloc(sizeof(float) * 2 * BS);         // (2,B,S,S) upsampled planes
-    float *pr = malloc(sizeof(float) * 2 * BS);         // (2,B,S,S) probabilities p_n | p_a
-    float *inv = malloc(sizeof(float) * BS);            // 1 − G
-    float *dp = calloc(2 * BS, sizeof(float));          // (2,B,S,S) d loss / d probabilities
-    for (int b = 0; b < B; b++)
-        for (size_t i = 0; i < N; i++) {
-            float l0 = logits[((size_t)b * 2) * N + i], l1 = logits[((size_t)b * 2 + 1) * N + i];
-            if (softmax_first) {
-                float pa = sigmoid_f(l1 - l0);
-                grid[b * N + i] = 1.0f - pa;
-                grid[B * N + b * N + i] = pa;
-            } else {
-                grid[b * N + i] = l0;
-                grid[B * N + b * N + i] = l1;
-            }
-        }
-    upsample_bilinear_forward(up, grid, 2 * B, g, g, S, S, align_corners);
-    if (softmax_first) memcpy(pr, up, sizeof(float) * 2 * BS);
-    else
-        for (size_t i = 0; i < BS; i++) {
-            float pa = sigmoid_f(up[BS + i] - up[i]);
-            pr[i] = 1.0f - pa;
-            pr[BS + i] = pa;
-        }
-    for (size_t i = 0; i < BS; i++) inv[i] = 1.0f - masks[i];
+void baseline_local_loss_on(const Backend *be, float *slots, float *dL, const float *L, const float *gt,
+                            const float *ngt, int B, int g, int S, int softmax_first, int align_corners,
+                            int dice_normal, float scale, float *scratch) {
+    int N = g * g, SS = S * S, BS = B * SS;
+    float *grid = scratch;             // (2,B,g,g) probabilities on the grid (softmax first)
+    float *pr = grid + 2 * B * N;      // (2,B,S,S) p_n | p_a at the input size
+    float *up = pr + 2 * BS;           // (2,B,S,S) upsampled logits; in the backward the gradient before them
+    float *dp = up + 2 * BS;           // (2,B,S,S) ∂loss/∂(p_n | p_a)
     const float *pn = pr, *pa = pr + BS;
-    double loss = focal_sum_forward(pn, pa, masks, (int)BS) / (double)BS;
+    // 2·B single-channel maps per upsampling: both planes at once
+    if (softmax_first) {
+        be->pair_probs_forward(grid, L, B * N);
+        be->upsample_bilinear_forward(pr, grid, 2 * B, g, g, S, S, align_corners);
+    } else {
+        be->upsample_bilinear_forward(up, L, 2 * B, g, g, S, S, align_corners);
+        be->pair_probs_forward(pr, up, BS);
+    }
+    be->focal_sum_op_forward(slots, pn, pa, gt, BS);
+    for (int b = 0; b < B; b++) {
+        be->dice_op_forward(slots + 1 + b, pa + (size_t)b * SS, gt + (size_t)b * SS, SS);
+        if (dice_normal) be->dice_op_forward(slots + 1 + B + b, pn + (size_t)b * SS, ngt + (size_t)b * SS, SS);
+    }
+    if (!dL) return;
+    float *dpn = dp, *dpa = dp + BS;
+    be->zero(dp, (size_t)2 * BS);
+    be->focal_sum_backward(dpn, dpa, pn, pa, gt, BS, scale / (float)BS);  // the focal term is a mean over pixels
+    for (int b = 0; b < B; b++) {  // 1 − mean over images of each dice
+        be->dice_backward(dpa + (size_t)b * SS, pa + (size_t)b * SS, gt + (size_t)b * SS, SS, -scale / B);
+        if (dice_normal) be->dice_backward(dpn + (size_t)b * SS, pn + (size_t)b * SS, ngt + (size_t)b * SS, SS, -scale / B);
+    }
+    float *d = up;  // (2,B,g,g) on the grid (softmax first), else (2,B,S,S) at the logits' upsampled values
+    if (softmax_first) {
+        be->zero(d, (size_t)2 * B * N);
+        be->upsample_bilinear_backward(d, dp, 2 * B, g, g, S, S, align_corners);
+        be->softmax_pair_backward(dL, d, grid, B * N);
+    } else {
+        be->zero(d, (size_t)2 * BS);
+        be->softmax_pair_backward(d, dp, pr, BS);
+        be->upsample_bilinear_backward(dL, d, 2 * B, g, g, S, S, align_corners);
+    }
+}
+
+double baseline_local_value(const float *slots, int B, int S, int dice_normal) {
     double dsum = 0, dnsum = 0;
     for (int b = 0; b < B; b++) {
-        dsum += dice_forward(pa + b * SS, masks + b * SS, (int)SS);
-        if (dice_normal) dnsum += dice_forward(pn + b * SS, inv + b * SS, (int)SS);
+        dsum += slots[1 + b];
+        if (dice_normal) dnsum += slots[1 + B + b];
     }
-    loss += 1.0 - dsum / B;
-    if (dice_normal) loss += 1.0 - dnsum / B;
-    if (dlogits) {
-        float *dpn = dp, *dpa = dp + BS;
-        focal_sum_backward(dpn, dpa, pn, pa, masks, (int)BS, scale / (float)BS);
-        for (int b = 0; b < B; b++) {
-            dice_backward(dpa + b * SS, pa + b * SS, masks + b * SS, (int)SS, -scale / B);
-            if (dice_normal) dice_backward(dpn + b * SS, pn + b * SS, inv + b * SS, (int)SS, -scale / B);
-        }
-        float *dgrid = calloc(2 * B * N, sizeof(float));
-        if (softmax_first) {
-            upsample_bilinear_backward(dgrid, dp, 2 * B, g, g, S, S, align_corners);
-            for (int b = 0; b < B; b++)
-                for (size_t i = 0; i < N; i++) {
-                    float q = grid[B * N + b * N + i];                       // p_a on the grid
-                    float d = (dgrid[B * N + b * N + i] - dgrid[b * N + i]) * q * (1.0f - q);
-                    dlogits[((size_t)b * 2 + 1) * N + i] += d;
-                    dlogits[((size_t)b * 2) * N + i] -= d;
-                }
-        } else {
-            float *dup = malloc(sizeof(float) * 2 * BS);
-            for (size_t i = 0; i < BS; i++) {
-                float d = (dpa[i] - dpn[i]) * pa[i] * pn[i];
-                dup[i] = -d;
-                dup[BS + i] = d;
-            }
-            upsample_bilinear_backward(dgrid, dup, 2 * B, g, g, S, S, align_corners);
-            free(dup);
-            for (int b = 0; b < B; b++)
-                for (size_t i = 0; i < N; i++) {
-                    dlogits[((size_t)b * 2) * N + i] += dgrid[b * N + i];
-                    dlogits[((size_t)b * 2 + 1) * N + i] += dgrid[B * N + b * N + i];
-                }
-        }
-        free(dgrid);
-    }
-    free(grid); free(up); free(pr); free(inv); free(dp);
-    return loss;
+    double loss = slots[0] / ((double)B * S * S) + (1.0 - dsum / B);
+    return dice_normal ? loss + (1.0 - dnsum / B) : loss;
 }

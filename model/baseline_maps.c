@@ -1,12 +1,12 @@
-// Scores and maps of the baselines from features: 2-way softmax over cosine similarities, the two orders of
-// softmax and upsampling (docs/reference/zsad-anchors.md §0 item 3), WinCLIP's windows and harmonic aggregation (§1.6).
+// WinCLIP's scoring on the host (docs/reference/zsad-anchors.md §1.6): 2-way softmax over cosine similarities of
+// its window embeddings, the windows and the harmonic aggregation. (The other heads score on the backend,
+// model/baseline_score.c.)
 #include "model/baselines.h"
 #include "model/ops_extra.h"
 #include "model/ops_infer.h"
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 // logits (n,2) = scale · cos(feat_i, text_c).
 static void cos_logits(float *logits, const float *feat, int n, int ld, int P, const float *text, float scale) {
@@ -39,28 +39,6 @@ void baseline_class_scores(float *out, const float *feat, int n, int ld, int P, 
     cos_logits(lg, feat, n, ld, P, text, scale);
     for (int i = 0; i < n; i++) out[i] = p_second(lg[2 * i], lg[2 * i + 1]);
     free(lg);
-}
-
-void baseline_patch_map_add(float *map, const float *tokens, int B, int g, int ld, int P, const float *text,
-                            float scale, int softmax_first, int align_corners, int S) {
-    int N = g * g;
-    size_t SS = (size_t)S * S;
-    float *lg = malloc(sizeof(float) * 2 * B * N);      // (B,N,2)
-    float *grid = malloc(sizeof(float) * 2 * B * N);    // (2,B,g,g) channel planes
-    float *up = malloc(sizeof(float) * 2 * B * SS);     // (2,B,S,S)
-    cos_logits(lg, tokens, B * N, ld, P, text, scale);
-    if (softmax_first) {
-        for (int i = 0; i < B * N; i++) grid[i] = p_second(lg[2 * i], lg[2 * i + 1]);
-        upsample_bilinear_forward(up, grid, B, g, g, S, S, align_corners);
-        for (size_t i = 0; i < (size_t)B * SS; i++) map[i] += up[i];
-    } else {
-        for (int i = 0; i < B * N; i++) { grid[i] = lg[2 * i]; grid[B * N + i] = lg[2 * i + 1]; }
-        upsample_bilinear_forward(up, grid, 2 * B, g, g, S, S, align_corners);
-        for (size_t i = 0; i < (size_t)B * SS; i++) map[i] += p_second(up[i], up[(size_t)B * SS + i]);
-    }
-    free(lg);
-    free(grid);
-    free(up);
 }
 
 int winclip_window_count(int g, int k) { return k > g || k < 1 ? 0 : (g - k + 1) * (g - k + 1); }

@@ -259,7 +259,7 @@ int baseline_mvfa_loss_grad(Baseline *b, const BaselineFeatures *f, const float 
         if (!masks) continue;
         seg_logits(b, r->med[SEG][i], text, 2 * P, B, un, norm, slg);
         memset(dlg, 0, sizeof(float) * B * 2 * N);
-        total += baseline_local_loss(dlg, slg, masks, B, b->g, b->S, c->softmax_first, c->align_corners, 0, 1.0f);
+        total += mvfa_local_loss(dlg, slg, masks, B, b->g, b->S, c->softmax_first, c->align_corners, 0, 1.0f);
         seg_backward(b, r->dmed[SEG][i], dlg, text, 2 * P, B, un, norm, dun);
     }
     *loss = (float)total;

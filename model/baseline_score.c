@@ -1,23 +1,12 @@
-// Image scores and pixel maps of each baseline from its features (docs/reference/zsad-anchors.md §1.1, §1.2, §1.6, §1.7;
-// MVFA-AD's in baseline_mvfa.c).
+// Image scores and pixel maps of each baseline from its features (docs/reference/zsad-anchors.md §1.1, §1.2, §1.6,
+// §1.7): CLIP, CLIP-AC, APRIL-GAN and AnomalyCLIP on the backend (the features and the text go up, the scores
+// and maps come down); WinCLIP's windows on the host; MVFA-AD's in baseline_mvfa.c.
 #include "model/baseline_internal.h"
-#include "model/ops.h"
 #include "model/ops_extra.h"
-#include "model/ops_infer.h"
 #include "common/error.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-// APRIL-GAN: out (B*N, P) = patch rows of hidden (B,T,Wv) (class row dropped) through layer i's linear map;
-// rows (B*N, Wv) receives the gathered patch rows.
-void baseline_aprilgan_linear(const Baseline *b, int i, const float *hidden, int B, float *rows, float *out) {
-    int N = b->T - 1, Wv = b->Wv, P = b->P;
-    for (int k = 0; k < B; k++)
-        memcpy(rows + (size_t)k * N * Wv, hidden + ((size_t)k * b->T + 1) * Wv, sizeof(float) * N * Wv);
-    const float *w = b->params + (size_t)i * (P * Wv + P);
-    matmul_forward(out, rows, w, w + (size_t)P * Wv, B * N, Wv, P);
-}
 
 // WinCLIP: grid (B, g*g) = harmonic mean over the scales' aggregated window scores and the image score.
 static int winclip_grid(Baseline *b, const BaselineFeatures *f, const float *text, const float *img, float *grid) {
@@ -43,13 +32,78 @@ done:
     return rc;
 }
 
+static int winclip_score(Baseline *b, const float *text, const BaselineFeatures *f, float *scores, float *maps) {
+    const BaselineConfig *c = &b->cfg;
+    int g = b->g, S = b->S, B = f->B;
+    baseline_class_scores(scores, f->global, B, b->P, b->P, text, c->logit_scale);
+    float *grid = malloc(sizeof(float) * B * g * g);
+    if (!grid) return err_set("winclip: out of memory");
+    int rc = winclip_grid(b, f, text, scores, grid);
+    if (rc == 0) upsample_bilinear_forward(maps, grid, B, g, g, S, S, c->align_corners);
+    free(grid);
+    if (rc == 0 && c->sigma > 0) gaussian_filter_forward(maps, maps, B, S, S, c->sigma, 4.0f);
+    return rc;
+}
+
+// The heads' scoring on the backend: image scores softmax(scale · cos(global, text))[1]; per map layer the
+// abnormal-probability map of the patch tokens (APRIL-GAN: through the layer's linear map) by either order of
+// softmax and bilinear upsampling, summed over the layers, then smoothed.
+static int head_score(Baseline *b, const float *text_h, const BaselineFeatures *f, float *scores, float *maps) {
+    const BaselineConfig *c = &b->cfg;
+    const Backend *be = b->be;
+    int P = b->P, g = b->g, N = g * g, S = b->S, B = f->B, nl = c->n_layers, aprilgan = c->method == BL_APRILGAN;
+    int ld = aprilgan ? b->Wv : P;
+    size_t BN = (size_t)B * N, BS = (size_t)B * S * S;
+    float *rows, *glob, *gn, *tr, *tn, *glg, *gp, *lin, *un, *lg, *grid, *up, *map;
+    BlSlice s[] = {
+        {&rows, BN * ld}, {&glob, (size_t)B * P}, {&gn, (size_t)B * P},  // a layer's patch rows, global, unit
+        {&tr, 2 * P}, {&tn, 2 * P},        // text (2,P): raw, unit
+        {&glg, 2 * (size_t)B}, {&gp, B},   // (2,B) global logits, (B) the abnormal probabilities
+        {&lin, aprilgan ? BN * P : 0}, {&un, BN * P},  // (B*N,P) linear map (APRIL-GAN), unit tokens
+        {&lg, 2 * BN}, {&grid, BN},        // (2,B*N) logit planes, (B*N) abnormal probabilities on the grid
+        {&up, 2 * BS}, {&map, BS},         // (2,B,S,S) upsampled planes, (B,S,S) the summed map
+    };
+    if (baseline_work(b, s, sizeof s / sizeof s[0]) < 0) return -1;
+    be->set_precision(c->precision);
+    be->upload(glob, f->global, (size_t)B * P);
+    be->upload(tr, text_h, 2 * P);
+    be->l2norm_rows_forward(tn, NULL, tr, 2, P);
+    be->l2norm_rows_forward(gn, NULL, glob, B, P);
+    be->gemm(0, 1, 2, B, P, c->logit_scale, tn, P, 0, gn, P, 0, 0.0f, glg, B, 0, 1);  // (2,B) = scale · tn · gnᵀ
+    be->zero(gp, B);
+    be->pair_prob_add(gp, glg, B);
+    be->download(scores, gp, B);
+    be->zero(map, BS);
+    for (int i = 0; i < nl; i++) {
+        const float *X = rows;
+        baseline_upload_patch_rows(b, f, i, rows);
+        if (aprilgan) {
+            const float *w = b->params + (size_t)i * (P * ld + P);
+            be->matmul_forward(lin, X, w, w + (size_t)P * ld, (int)BN, ld, P);
+            X = lin;
+        }
+        be->l2norm_rows_forward(un, NULL, X, (int)BN, P);
+        be->gemm(0, 1, 2, (int)BN, P, c->logit_scale, tn, P, 0, un, P, 0, 0.0f, lg, (int)BN, 0, 1);
+        if (c->softmax_first) {  // softmax on the grid, then the abnormal plane bilinear to S
+            be->zero(grid, BN);
+            be->pair_prob_add(grid, lg, (int)BN);
+            be->upsample_bilinear_forward(up, grid, B, g, g, S, S, c->align_corners);
+            be->axpy(map, up, 1.0f, BS);
+        } else {                 // both logit planes bilinear to S, then the softmax
+            be->upsample_bilinear_forward(up, lg, 2 * B, g, g, S, S, c->align_corners);
+            be->pair_prob_add(map, up, (int)BS);
+        }
+    }
+    if (c->sigma > 0) be->gaussian_filter_forward(map, map, B, S, S, c->sigma, 4.0f);
+    be->download(maps, map, BS);
+    return be->sync();
+}
+
 int baseline_score_features(Baseline *b, const char *class_name, const BaselineFeatures *f, float *scores,
                             float *maps) {
     const BaselineConfig *c = &b->cfg;
-    int P = b->P, g = b->g, S = b->S, N = g * g, B = f->B;
-    size_t SS = (size_t)S * S;
     if (c->method == BL_MVFA) return baseline_mvfa_score(b, class_name, f, scores, maps);
-    float text[2 * P];
+    float text[2 * b->P];
     if (c->method == BL_ANOMALYCLIP) {
         if (baseline_anomalyclip_text(b, text) < 0) return -1;
     } else {
@@ -57,31 +111,7 @@ int baseline_score_features(Baseline *b, const char *class_name, const BaselineF
         if (!t) return -1;
         memcpy(text, t, sizeof text);
     }
-    baseline_class_scores(scores, f->global, B, P, P, text, c->logit_scale);
-    memset(maps, 0, sizeof(float) * B * SS);
-    if (c->method == BL_WINCLIP) {
-        float *grid = malloc(sizeof(float) * B * N);
-        if (!grid) return err_set("winclip: out of memory");
-        if (winclip_grid(b, f, text, scores, grid) < 0) { free(grid); return -1; }
-        upsample_bilinear_forward(maps, grid, B, g, g, S, S, c->align_corners);
-        free(grid);
-    } else if (c->method == BL_APRILGAN) {
-        float *rows = malloc(sizeof(float) * B * N * b->Wv), *lin = malloc(sizeof(float) * B * N * P);
-        if (!rows || !lin) { free(rows); free(lin); return err_set("april-gan: out of memory"); }
-        for (int i = 0; i < c->n_layers; i++) {
-            baseline_aprilgan_linear(b, i, f->blocks[i], B, rows, lin);
-            baseline_patch_map_add(maps, lin, B, g, P, P, text, c->logit_scale, c->softmax_first, c->align_corners, S);
-        }
-        free(rows);
-        free(lin);
-    } else {
-        for (int i = 0; i < c->n_layers; i++)  // the patch rows of each image: the class row skipped
-            for (int k = 0; k < B; k++)
-                baseline_patch_map_add(maps + k * SS, f->blocks[i] + ((size_t)k * b->T + 1) * P, 1, g, P, P, text,
-                                       c->logit_scale, c->softmax_first, c->align_corners, S);
-    }
-    if (c->sigma > 0) gaussian_filter_forward(maps, maps, B, S, S, c->sigma, 4.0f);
-    return 0;
+    return c->method == BL_WINCLIP ? winclip_score(b, text, f, scores, maps) : head_score(b, text, f, scores, maps);
 }
 
 int baseline_score_batch(Baseline *b, const char *class_name, const float *pixels, int B, float *scores,

@@ -1,7 +1,8 @@
 // Training state of a trained baseline: "KANOCLIP-BASELN" (16 bytes with its NUL), u32 version, u32 method,
 // u64 parameter count, i64 Adam step, [version 2: i64 step of the second optimiser (MVFA-AD's segmentation
 // adapters)], then the parameters and the two Adam moment blocks (float32, little-endian as on the machines we
-// run). Written atomically; version 1 for the methods with one optimiser.
+// run). Written atomically; version 1 for the methods with one optimiser. The blocks come from (and go back to)
+// the head's backend.
 #include "model/baseline_internal.h"
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -27,9 +28,10 @@ int baseline_save(const Baseline *b, const char *path) {
     memcpy(p, &count, 8), p += 8;
     memcpy(p, &step, 8), p += 8;
     if (version == 2) memcpy(p, &step2, 8), p += 8;
-    memcpy(p, b->params, n * sizeof(float)), p += n * sizeof(float);
-    memcpy(p, b->m1, n * sizeof(float)), p += n * sizeof(float);
-    memcpy(p, b->m2, n * sizeof(float));
+    float *blocks = (float *)p;  // the header is a multiple of 4 bytes: the floats are aligned
+    b->be->download(blocks, b->params, n);
+    b->be->download(blocks + n, b->m1, n);
+    b->be->download(blocks + 2 * n, b->m2, n);
     int rc = fs_write_atomic(path, buf, size);
     free(buf);
     return rc;
@@ -68,10 +70,10 @@ int baseline_load(Baseline *b, const char *path) {
         goto out;
     }
     if (size != header + 3 * count * sizeof(float)) { err_set("%s: %zu bytes, expected %zu", path, size, (size_t)(header + 3 * count * sizeof(float))); goto out; }
-    size_t n = count * sizeof(float);
-    memcpy(b->params, buf + header, n);
-    memcpy(b->m1, buf + header + n, n);
-    memcpy(b->m2, buf + header + 2 * n, n);
+    const float *blocks = (const float *)(buf + header);
+    b->be->upload(b->params, blocks, count);
+    b->be->upload(b->m1, blocks + count, count);
+    b->be->upload(b->m2, blocks + 2 * count, count);
     b->step = step;
     b->step_seg = step2;
     rc = 0;

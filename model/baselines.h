@@ -5,21 +5,29 @@
 //   baseline_config_defaults(&cfg, method, vision_layers);       // the method's published setting
 //   baseline_config_set(&cfg, key, value) / _set_list(...)       // train.baseline.* switches
 //   Baseline *b = baseline_new(&cfg, model, tokenizer);          // model: ClipModel with both towers
+//                                                                // (baseline_new_on: on a given backend)
 //   BaselineFeatures *f = baseline_features_new(b, B);
 //   baseline_extract(b, pixels, f);                              // the frozen vision tower (cacheable)
 //   baseline_score_features(b, class_name, f, scores, maps);     // per-image score, (B,S,S) map at input size
 //   baseline_train_step_features(b, f, masks, labels, class_names, &loss);  // April-GAN, AnomalyCLIP, MVFA-AD
 //   baseline_save(b, path) / baseline_load(b, path)              // trained parameters + Adam state
+//   baseline_download_params(b, host) / baseline_upload_params(b, host)
 //
 // Pixels are the preprocessed images at cfg.image_size, channels first (normalised with the checkpoint's mean and
 // std, or only scaled to [0, 1] where cfg.pixel_norm is 0: MVFA-AD); maps come out at that same size. Image scores
 // are abnormal probabilities in [0, 1] (MVFA-AD: summed over its layers, as its code sums them); maps are abnormal
 // probabilities summed over the map layers (APRIL-GAN, AnomalyCLIP, MVFA-AD), then smoothed when cfg.sigma > 0.
+//
+// The heads run on the op table of model/backend.h (cfg.device; KANOCLIP_BACKEND=guard proves the CPU runs touch
+// their buffers only through it): parameters, gradients, Adam moments and activations live there, and only losses,
+// scores and maps come down. WinCLIP, which has no head, scores on the host; MVFA-AD's head (the frozen layers after
+// its first adapters, model/baseline_mvfa.c) runs on the CPU backend whatever cfg.device says.
 #ifndef MODEL_BASELINES_H
 #define MODEL_BASELINES_H
 
 #include <stddef.h>
 
+#include "model/backend.h"
 #include "model/clip_model.h"
 #include "model/device.h"
 #include "model/tokenizer.h"
@@ -86,8 +94,8 @@ typedef struct {
     // training (APRIL-GAN, AnomalyCLIP, MVFA-AD): Adam
     float lr, beta1, beta2, eps;
     unsigned long long seed;
-    // where the frozen vision tower runs (run.device / run.precision; defaults: the CPU, fp32). WinCLIP's
-    // window embeddings and every head stay on the CPU.
+    // where the frozen vision tower and the heads run (run.device / run.precision; defaults: the CPU, fp32).
+    // WinCLIP's window embeddings and scoring, the text towers and the fixed text stay on the CPU.
     DeviceKind device;
     GemmPrecision precision;
 } BaselineConfig;
@@ -135,12 +143,9 @@ int baseline_text_features(const ClipText *t, Tokenizer *tok, const BaselineConf
 // ---------------------------------------------------------------------------------------------------------------
 // Scores from features (model/baseline_maps.c); features need not be normalised (cosine is taken here)
 
-// out (n) = softmax(scale · [cos(f, t_n), cos(f, t_a)])[1]; feat (n, ld) first P used, text (2,P).
+// out (n) = softmax(scale · [cos(f, t_n), cos(f, t_a)])[1]; feat (n, ld) first P used, text (2,P). On the host
+// (WinCLIP's windows); the other heads' scores and maps run on the backend (model/baseline_score.c).
 void baseline_class_scores(float *out, const float *feat, int n, int ld, int P, const float *text, float scale);
-// map (B,S,S) += the abnormal-probability map of patch tokens (B, g*g, ld) (first P used) against text (2,P):
-// softmax_first: softmax on the g x g grid then bilinear to S; else the two logit maps bilinear to S, then softmax.
-void baseline_patch_map_add(float *map, const float *tokens, int B, int g, int ld, int P, const float *text,
-                            float scale, int softmax_first, int align_corners, int S);
 
 // WinCLIP windows (anomalib make_masks): windows of k x k patches at stride 1 on a g x g grid, in F.unfold order
 // (window rows, then columns); idx (n_windows, k*k) the row-major patch indices of each window.
@@ -189,15 +194,6 @@ void mvfa_adapter_backward(float *dx, float *dw1, float *dw2, float *dmed, const
                            float *work);
 
 // ---------------------------------------------------------------------------------------------------------------
-// Losses on probability maps, shared by APRIL-GAN and AnomalyCLIP training (model/baseline_local_loss.c)
-
-// One layer's local loss on logits (B,2,g,g) -> bilinear to S per order -> probabilities; returns
-// Focal + Dice(p_a, G) [+ Dice(p_n, 1 − G) when dice_normal] with AnomalyCLIP's forms (batch means), and
-// accumulates scale · ∂loss/∂logits into dlogits (B,2,g,g) when it is not NULL. masks (B,S,S) in {0,1}.
-double baseline_local_loss(float *dlogits, const float *logits, const float *masks, int B, int g, int S,
-                           int softmax_first, int align_corners, int dice_normal, float scale);
-
-// ---------------------------------------------------------------------------------------------------------------
 // The head: one per method and checkpoint
 
 typedef struct Baseline Baseline;
@@ -205,16 +201,21 @@ typedef struct Baseline Baseline;
 // model must have both towers bound (CLIP_TEXT | CLIP_VISION); the tokenizer comes from the model folder or the
 // shared BPE file. Learnable parameters (APRIL-GAN linear maps, AnomalyCLIP prompts) are initialised from
 // cfg->seed. NULL with err_set for a bad config (a layer out of range, a window larger than the grid).
+// baseline_new runs the head on backend_for(cfg->device); baseline_new_on on the given backend.
 Baseline *baseline_new(const BaselineConfig *cfg, const ClipModel *model, Tokenizer *tok);
+Baseline *baseline_new_on(const Backend *be, const BaselineConfig *cfg, const ClipModel *model, Tokenizer *tok);
 void baseline_free(Baseline *b);
 const BaselineConfig *baseline_config(const Baseline *b);
+const Backend *baseline_backend(const Baseline *b);
 
-// The learnable parameters as one flat block (NULL and 0 for the training-free methods). Layout:
-// APRIL-GAN: per map layer l, weight (P, W) then bias (P). AnomalyCLIP: ctx_normal (n_ctx, Wt), ctx_abnormal
-// (n_ctx, Wt), deep (deep_depth-1, deep_len, Wt). MVFA-AD: the segmentation adapters, then the detection ones
-// (its two optimisers' halves), per map layer fc1 (P, W) then fc2 (W, P).
-float *baseline_params(Baseline *b);
+// The learnable parameters as one flat block of n_params floats (0 for the training-free methods), held by the
+// backend: copied to or from the host. Layout: APRIL-GAN: per map layer l, weight (P, W) then bias (P).
+// AnomalyCLIP: ctx_normal (n_ctx, Wt), ctx_abnormal (n_ctx, Wt), deep (deep_depth-1, deep_len, Wt). MVFA-AD: the
+// segmentation adapters, then the detection ones (its two optimisers' halves), per map layer fc1 (P, W) then
+// fc2 (W, P).
 size_t baseline_n_params(const Baseline *b);
+void baseline_download_params(const Baseline *b, float *host);
+void baseline_upload_params(Baseline *b, const float *host);
 
 // What a baseline reads from the frozen vision tower, per image, so a harness can cache it (design.md §3) and
 // train or score from the cache: one global feature (P) and n_blocks blocks of rows[i] x ld floats.
@@ -258,8 +259,9 @@ int baseline_score_features(Baseline *b, const char *class_name, const BaselineF
 int baseline_score_batch(Baseline *b, const char *class_name, const float *pixels, int B, float *scores,
                          float *maps);
 
-// The training loss of a batch and its gradient (+= into grad (n_params); grad may be NULL): masks (B,S,S) in
-// {0,1}, labels (B) 0/1, class_names (B) (APRIL-GAN's and MVFA-AD's text; AnomalyCLIP ignores them). APRIL-GAN:
+// The training loss of a batch and its gradient (+= into the host's grad (n_params), downloaded from the backend;
+// grad may be NULL): masks (B,S,S) in {0,1}, labels (B) 0/1, class_names (B) (APRIL-GAN's and MVFA-AD's text;
+// AnomalyCLIP ignores them). APRIL-GAN:
 // Σ_layers Focal + Dice(p_a). AnomalyCLIP: CE(global) + λ Σ_layers (Focal + Dice(p_a, G) + Dice(p_n, 1 − G)).
 // MVFA-AD: Σ_layers BCEWithLogits(mean_patches p_a(det), y) + Σ_layers Focal + Dice(p_a(seg)); masks NULL (a batch
 // without pixel ground truth): the detection terms only, as its train_zero.py for sets without masks.

@@ -1,7 +1,8 @@
 // The baselines (model/baselines.h) against tests/ref_baselines.py: a tiny random CLIP, each baseline written in
 // plain PyTorch (float64) as its public code computes it. Image scores, pixel maps, text features, training
 // losses and gradients: relative error 1e-4 (max |diff| / max |ref| over the buffer). Plus the WinCLIP window
-// and harmonic-aggregation examples of anomalib's docstrings, prompt counts and config errors.
+// and harmonic-aggregation examples of anomalib's docstrings, prompt counts and config errors; and the heads on
+// the guard backend (model/backend.h) against the cpu one, byte for byte.
 #include "tests/npy.h"
 #include "model/baselines.h"
 #include "common/error.h"
@@ -92,7 +93,7 @@ static void load_params(Baseline *b, const char *tag) {
     size_t n;
     float *p = npy_f32(FIX, name, &n);
     cr_assert_eq(n, baseline_n_params(b), "%s: %zu parameters, the reference has %zu", tag, baseline_n_params(b), n);
-    memcpy(baseline_params(b), p, sizeof(float) * n);
+    baseline_upload_params(b, p);
     free(p);
 }
 
@@ -368,12 +369,18 @@ Test(baselines, state_save_load) {
     cr_assert_eq(baseline_save(a, path), 0, "%s", err_msg());
     cr_assert_eq(baseline_load(b, path), 0, "%s", err_msg());
     size_t n = baseline_n_params(a);
-    cr_assert_arr_eq(baseline_params(a), baseline_params(b), n * sizeof(float));
+    float *pa = malloc(sizeof(float) * n), *pb = malloc(sizeof(float) * n);
+    baseline_download_params(a, pa);
+    baseline_download_params(b, pb);
+    cr_assert_arr_eq(pa, pb, n * sizeof(float));
     // the same next step from both (moments and step count restored)
     cr_assert_eq(baseline_train_step(a, pixels, masks, labels, names, B, &loss), 0);
     cr_assert_eq(baseline_train_step(b, pixels, masks, labels, names, B, &l2), 0);
     cr_assert_float_eq(loss, l2, 0);
-    cr_assert_arr_eq(baseline_params(a), baseline_params(b), n * sizeof(float));
+    baseline_download_params(a, pa);
+    baseline_download_params(b, pb);
+    cr_assert_arr_eq(pa, pb, n * sizeof(float));
+    free(pa); free(pb);
     // wrong method, truncated file, not a state file
     BaselineConfig ca = config(BL_ANOMALYCLIP);
     ca.deep_depth = 3;
@@ -396,4 +403,64 @@ Test(baselines, state_save_load) {
     remove(bad);
     rmdir(dir);
     baseline_free(a); baseline_free(b); baseline_free(o); baseline_free(z);
+}
+
+// The guard backend (model/backend.h): the heads with every buffer in memory the host cannot touch outside an op,
+// against the cpu backend. Losses of several Adam steps, the gradient after them, the parameters, scores and maps
+// must be the same bytes (the same CPU ops run; only where the memory lives differs).
+static void same_on_guard(BaselineConfig c, const char *tag, int steps) {
+    const char *names[3] = {CLS, "screw", CLS};  // APRIL-GAN's text differs per image
+    Baseline *b[2] = {baseline_new_on(backend_cpu(), &c, model, tok), baseline_new_on(backend_guard(), &c, model, tok)};
+    cr_assert(b[0] && b[1], "%s: %s", tag, err_msg());
+    cr_assert_str_eq(baseline_backend(b[1])->name, "guard");
+    BaselineFeatures *f = baseline_features_new(b[0], B);
+    cr_assert_eq(baseline_extract(b[0], pixels, f), 0, "%s", err_msg());
+    size_t n = baseline_n_params(b[0]), SS = (size_t)S * S;
+    float loss[2][8], scores[2][3], *maps[2], *grad[2], *par[2];
+    long before = backend_guard_calls();
+    for (int k = 0; k < 2; k++) {
+        maps[k] = malloc(sizeof(float) * B * SS);
+        grad[k] = calloc(n + 1, sizeof(float));
+        par[k] = malloc(sizeof(float) * (n + 1));
+        for (int s = 0; s < steps && n; s++)
+            cr_assert_eq(baseline_train_step_features(b[k], f, masks, labels, names, &loss[k][s]), 0, "%s", err_msg());
+        if (n) {
+            cr_assert_eq(baseline_loss_grad_features(b[k], f, masks, labels, names, &loss[k][steps], grad[k]), 0);
+            baseline_download_params(b[k], par[k]);
+        }
+        cr_assert_eq(baseline_score_features(b[k], CLS, f, scores[k], maps[k]), 0, "%s: %s", tag, err_msg());
+    }
+    cr_assert(backend_guard_calls() > before + (n ? 100 : 10), "%s: the guard backend was not used", tag);
+    if (n) {
+        cr_assert(memcmp(loss[0], loss[1], sizeof(float) * (steps + 1)) == 0, "%s: losses differ on guard", tag);
+        cr_assert(loss[0][steps] < loss[0][0], "%s: loss %g -> %g", tag, loss[0][0], loss[0][steps]);
+        cr_assert(memcmp(grad[0], grad[1], sizeof(float) * n) == 0, "%s: gradients differ on guard", tag);
+        cr_assert(memcmp(par[0], par[1], sizeof(float) * n) == 0, "%s: parameters differ on guard", tag);
+    }
+    cr_assert(memcmp(scores[0], scores[1], sizeof scores[0]) == 0, "%s: scores differ on guard", tag);
+    cr_assert(memcmp(maps[0], maps[1], sizeof(float) * B * SS) == 0, "%s: maps differ on guard", tag);
+    fprintf(stderr, "baseline %s: guard backend identical to cpu (%zu parameters, %d steps)\n", tag, n, n ? steps : 0);
+    for (int k = 0; k < 2; k++) { baseline_free(b[k]); free(maps[k]); free(grad[k]); free(par[k]); }
+    baseline_features_free(f);
+}
+
+TestSuite(baselines_guard, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(baselines_guard, trained_heads_identical_to_cpu) {
+    BaselineConfig c = config(BL_APRILGAN);  // logits upsampled, then the softmax
+    same_on_guard(c, "april-gan", 3);
+    c.softmax_first = 1, c.align_corners = 0, c.sigma = 1.0f;  // the other order, smoothed maps
+    same_on_guard(c, "april-gan softmax first", 3);
+    c = config(BL_ANOMALYCLIP);
+    c.deep_depth = 3, c.vv_from = 2;
+    same_on_guard(c, "anomalyclip", 3);
+    c.softmax_first = 0, c.deep_fp16 = 1, c.local_weight = 4.0f;
+    same_on_guard(c, "anomalyclip upsample first fp16", 3);
+}
+
+Test(baselines_guard, training_free_heads_identical_to_cpu) {
+    BaselineConfig c = config(BL_CLIP);
+    same_on_guard(c, "clip", 0);
+    c = config(BL_CLIP_AC);
+    same_on_guard(c, "clip-ac", 0);
 }

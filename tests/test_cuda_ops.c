@@ -5,6 +5,7 @@
 #include "tests/cuda_test.h"
 #include "model/adam.h"
 #include "model/ops.h"
+#include "model/ops_baseline.h"
 #include "model/ops_extra.h"
 #include "model/ops_infer.h"
 
@@ -337,6 +338,35 @@ Test(cuda_ops, adam_three_steps) {
     check_dev(gp, p, n, 1e-5, "adam parameters");
     check_dev(gm, m, n, 1e-5, "adam first moments");
     check_dev(gv, v, n, 1e-5, "adam second moments");
+}
+
+// model/ops_baseline.h: the baselines' two-way probabilities (saturated too, in place too) and the global
+// loss's two-class cross-entropy (a sum over more columns than the one block has threads).
+Test(cuda_ops, baseline_pair_probabilities_and_cross_entropy) {
+    need_gpu();
+    rng_seed("baseline pairs");
+    int n = 3000;
+    float *x = rand_buf(2 * n, 40), *acc = rand_buf(n, 1), *out = malloc(sizeof(float) * 2 * n);
+    float *gx = to_dev(x, 2 * n), *gout = cuda_alloc_floats(2 * n), *gacc = to_dev(acc, n);
+    pair_probs_forward(out, x, n);
+    pair_probs_forward_cuda(gout, gx, n);
+    check_dev(gout, out, 2 * n, 1e-5, "pair probabilities");
+    pair_prob_add(acc, x, n);
+    pair_prob_add_cuda(gacc, gx, n);
+    check_dev(gacc, acc, n, 1e-5, "abnormal probability added");
+    pair_probs_forward_cuda(gx, gx, n);
+    check_dev(gx, out, 2 * n, 1e-5, "pair probabilities in place");
+    float *lg = rand_buf(2 * n, 8), *lab = rand_buf(n, 1), *dl = rand_buf(2 * n, 1), loss;
+    for (int i = 0; i < n; i++) lab[i] = lab[i] > 0;
+    float *glg = to_dev(lg, 2 * n), *glab = to_dev(lab, n), *gdl = to_dev(dl, 2 * n), *gloss = cuda_alloc_floats(1);
+    ce_pair_forward_backward(&loss, dl, lg, lab, n, 0.25f);
+    ce_pair_forward_backward_cuda(gloss, gdl, glg, glab, n, 0.25f);
+    check_dev(gloss, &loss, 1, 1e-5, "cross-entropy sum");
+    check_dev(gdl, dl, 2 * n, 1e-5, "cross-entropy dlogits");
+    ce_pair_forward_backward_cuda(gloss, NULL, glg, glab, n, 0.25f);
+    check_dev(gloss, &loss, 1, 1e-5, "cross-entropy without the gradient");
+    cuda_free(gx); cuda_free(gout); cuda_free(gacc); cuda_free(glg); cuda_free(glab); cuda_free(gdl); cuda_free(gloss);
+    free(x); free(acc); free(out); free(lg); free(lab); free(dl);
 }
 
 Test(cuda_ops, failures_reported_at_sync) {

@@ -2,7 +2,8 @@
 // (synthetic data and a random checkpoint generated into a temporary folder): each method writes the result
 // files with its name, its scores in the run are the head's own scores of the images, a grid of KAnoCLIP and the
 // six writes one table with a row per method, a trained baseline killed after an epoch resumes to the state of
-// an uninterrupted run, and MVFA-AD trains its detection adapters alone on image-level data.
+// an uninterrupted run, MVFA-AD trains its detection adapters alone on image-level data, and the trained baselines
+// run on the guard backend as on the cpu one.
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 #include <glob.h>
@@ -23,6 +24,7 @@
 #include "harness/run/experiment.h"
 #include "harness/config/baseline_setup.h"
 #include "harness/run/log.h"
+#include "model/backend.h"
 #include "model/baselines.h"
 #include "experiment_test_util.h"
 #include "tmpdir.h"
@@ -416,4 +418,33 @@ Test(experiment_baselines, mvfa_trains_detection_alone_without_pixel_ground_trut
     mvfa_steps("nomasks", &det, &seg, &zero);
     cr_assert(det == 3 && seg == 0 && zero, "without masks: %ld det steps, %ld seg steps, seg moments %s", det, seg,
               zero ? "zero" : "not zero");
+}
+
+// The trained baselines' whole runs with KANOCLIP_BACKEND=guard (every buffer of the heads in memory the host
+// cannot touch outside an op, model/backend.h): training, scoring and the metrics give the cpu run's bytes.
+Test(experiment_baselines, trained_heads_on_the_guard_backend_give_the_cpu_run) {
+    const char *methods[] = {"april-gan", "anomalyclip"};
+    for (int m = 0; m < 2; m++) {
+        char cpu[64], guard[64];
+        snprintf(cpu, sizeof cpu, "cpu-%s", methods[m]);
+        snprintf(guard, sizeof guard, "guard-%s", methods[m]);
+        cr_assert_eq(run_method(methods[m], cpu, 0, NULL), 0, "%s: %s", cpu, err_msg());
+        long before = backend_guard_calls();
+        setenv("KANOCLIP_BACKEND", "guard", 1);
+        int rc = run_method(methods[m], guard, 0, NULL);
+        unsetenv("KANOCLIP_BACKEND");
+        cr_assert_eq(rc, 0, "%s: %s", guard, err_msg());
+        cr_assert(backend_guard_calls() > before + 500, "%s: the guard backend was not used", guard);
+        char *dc = run_folder(cpu), *dg = run_folder(guard);
+        char *log = read_in(dg, "log.txt", NULL);
+        cr_assert_not_null(strstr(log, "the head on the guard backend"), "%s", log);
+        const char *files[] = {"metrics.json", "per_class.csv", "train_log.csv", "state.bin"};
+        for (int k = 0; k < 4; k++) {
+            size_t nc, ng;
+            char *tc = read_in(dc, files[k], &nc), *tg = read_in(dg, files[k], &ng);
+            cr_assert(nc == ng && memcmp(tc, tg, nc) == 0, "%s: %s differs on guard", methods[m], files[k]);
+            free(tc); free(tg);
+        }
+        free(log); free(dc); free(dg);
+    }
 }

@@ -41,8 +41,11 @@ MethodHead *baseline_head_open(const Settings *s, ClipModel *model, Tokenizer *t
     const Method *m = s->train.method;
     log_msg("method: %s (%s), %d px, %d feature blocks of %d x %d, %zu learnable parameters", m->label, m->name, h->S,
             h->shape.n_blocks, h->shape.rows[0], h->shape.ld, baseline_n_params(h->b));
-    log_msg("method: vision tower on %s (%s GEMMs); the heads on the CPU", device_describe(h->bc->device),
-            gemm_precision_name(gemm_precision_on(h->bc->device, h->bc->precision)));
+    char head[64];
+    if (h->bc->method == BL_WINCLIP) snprintf(head, sizeof head, "its windows and scores on the CPU");
+    else snprintf(head, sizeof head, "the head on the %s backend", baseline_backend(h->b)->name);
+    log_msg("method: vision tower on %s (%s GEMMs); %s", device_describe(h->bc->device),
+            gemm_precision_name(gemm_precision_on(h->bc->device, h->bc->precision)), head);
     return (MethodHead *)h;
 }
 

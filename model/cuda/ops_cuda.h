@@ -141,6 +141,12 @@ void msda_combine_forward_cuda(float *ao, const float *att, const float *samp, i
 void msda_combine_backward_cuda(float *datt, float *dsamp, const float *dao, const float *att, const float *samp,
                                 int h, int N, int M, int K, int hd, int P);
 
+// ---- model/ops_baseline.h (ops_cuda_baseline.cu) -------------------------------------------------------------
+void pair_probs_forward_cuda(float *out, const float *inp, int n);
+void pair_prob_add_cuda(float *y, const float *inp, int n);
+void ce_pair_forward_backward_cuda(float *loss, float *dlogits, const float *logits, const float *labels, int n,
+                                   float scale);
+
 // ---- tower helpers -------------------------------------------------------------------------------------------
 // cols (B,T,K), T = g*g+1: row 0 of each image zero, row 1+gy*g+gx the patch (c, ky, kx) of pixels (B,C,S,S).
 void im2col_patches_cuda(float *cols, const float *pixels, int B, int C, int S, int p, int g);
