@@ -72,6 +72,11 @@ int baseline_mvfa_train_step(Baseline *b, const BaselineFeatures *f, const float
 double mvfa_local_loss(float *dlogits, const float *logits, const float *masks, int B, int g, int S, int softmax_first,
                        int align_corners, int dice_normal, float scale);
 
+// map (B,S,S) += the abnormal-probability map of patch tokens (B, g*g, ld) (first P used) against text (2,P), on
+// the host (MVFA-AD): softmax_first: softmax on the grid then bilinear to S; else the two logit maps, then softmax.
+void mvfa_patch_map_add(float *map, const float *tokens, int B, int g, int ld, int P, const float *text, float scale,
+                        int softmax_first, int align_corners, int S);
+
 // APRIL-GAN: out (B*N, P) = the patch rows of hidden (B,T,Wv) through layer i's linear map; rows (B*N, Wv) scratch.
 void baseline_aprilgan_linear(const Baseline *b, int i, const float *hidden, int B, float *rows, float *out);
 // A batch on the backend (model/baseline_batch.c): one slice of b->work per buffer (NULL for n = 0), the work

@@ -211,7 +211,7 @@ int baseline_mvfa_score(Baseline *b, const char *class_name, const BaselineFeatu
         det_forward(b, r->med[DET][0], text, 0, B, un, norm, lg, prob, sc);
         for (int k = 0; k < B; k++) scores[k] += sc[k];
         for (int k = 0; k < B; k++)
-            baseline_patch_map_add(maps + k * SS, r->med[SEG][0] + ((size_t)k * T + 1) * P, 1, g, P, P, text,
+            mvfa_patch_map_add(maps + k * SS, r->med[SEG][0] + ((size_t)k * T + 1) * P, 1, g, P, P, text,
                                    c->logit_scale, c->softmax_first, c->align_corners, S);
     }
     if (c->sigma > 0) gaussian_filter_forward(maps, maps, B, S, S, c->sigma, 4.0f);
