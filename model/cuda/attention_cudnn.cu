@@ -449,6 +449,7 @@ static void plan_build(Plan *p) {
         if (got && count > 0)
             got = L.cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
                                              count, &n_cfg, cfgs) == CUDNN_STATUS_SUCCESS;
+        if (!got && !last_msg[0]) snprintf(last_msg, sizeof last_msg, "%s", last_error());
         for (int64_t i = 0; got && i < n_cfg && !plan; i++) {
             Desc ep = NULL;
             if (L.cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &ep) != CUDNN_STATUS_SUCCESS)
@@ -488,7 +489,8 @@ static void plan_build(Plan *p) {
             snprintf(p->why, sizeof p->why, "none of %d engine configurations finalized (last: %s%s%s)", tried,
                      status_text(last), last_msg[0] ? ": " : "", last_msg);
         else
-            snprintf(p->why, sizeof p->why, "the heuristics offer no engine for this graph");
+            snprintf(p->why, sizeof p->why, "the heuristics offer no engine for this graph%s%s%s",
+                     last_msg[0] ? " (" : "", last_msg, last_msg[0] ? ")" : "");
     }
     if (!plan) {
         free_descs(p->descs, p->n_descs);
