@@ -45,6 +45,16 @@ CUDA_OBJ  := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CFLAGS    += -DKANOCLIP_CUDA -I$(CUDA_HOME)/include
 LDLIBS    += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcublas -lcublasLt -lstdc++
 NVCCFLAGS ?= -O3 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 -std=c++17
+# cuDNN (optional too): where its graph API header is found (CUDNN_HOME, the toolkit, /usr), the fused attention of
+# model/cuda/attention_cudnn.cu is built in (KANOCLIP_CUDNN). libcudnn.so.9 is opened at run time, not linked, so
+# a binary built here still starts where it is missing (attention then runs on the other kernels). NO_CUDNN=1 skips.
+ifneq ($(NO_CUDNN),1)
+CUDNN_INC := $(firstword $(foreach d,$(CUDNN_HOME) $(CUDA_HOME) /usr,$(if $(wildcard $(d)/include/cudnn_graph.h),$(abspath $(d)/include))))
+endif
+ifneq ($(CUDNN_INC),)
+NVCCFLAGS += -DKANOCLIP_CUDNN $(if $(filter /usr/include,$(CUDNN_INC)),,-I$(CUDNN_INC))
+LDLIBS    += -ldl
+endif
 endif
 endif
 endif

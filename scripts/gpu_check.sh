@@ -55,6 +55,24 @@ for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9; do
         say "warning: $lib not found"
     fi
 done
+# NVRTC: cuDNN's runtime-compiled engines (its fused attention among them) open it; without it attention falls
+# back to the other kernels (bench_cuda's table says which path ran).
+nvrtc=""
+for d in "${libdirs[@]}" /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu; do
+    for lib in libnvrtc.so.13 libnvrtc.so.12; do
+        [ -z "$nvrtc" ] && [ -e "$d/$lib" ] && nvrtc="$d/$lib"
+    done
+done
+if [ -z "$nvrtc" ]; then
+    # shellcheck disable=SC2086
+    nvrtc=$(timeout 60 find ${py_dirs:-} /opt /usr/local -name 'libnvrtc.so.1[23]*' -path '*nvidia*' 2>/dev/null |
+        head -1 || true)
+fi
+if [ -n "$nvrtc" ]; then
+    libdirs+=("$(dirname "$nvrtc")")
+else
+    say "warning: libnvrtc not found (cuDNN's fused attention will fall back to the other kernels)"
+fi
 cuda_path=$(printf '%s\n' "${libdirs[@]}" | awk '!seen[$0]++' | paste -sd: -)
 export LIBRARY_PATH="$work${LIBRARY_PATH:+:$LIBRARY_PATH}"
 

@@ -1,8 +1,9 @@
 // GPU benchmark (run by scripts/gpu_check.sh): the card's measured matrix rate, then the ViT-L/14-336-shaped
 // vision tower at 518 px (37x37 patches + class = 1370 tokens; random weights) in each GEMM precision and with
-// each attention path: images/s, TFLOP/s and the fraction of the measured matrix rate of the same mode; then
-// the submit/finish overlap with CPU preprocessing; then a prompt-learning step through the L/14 text tower
-// (16 prompts: forward, backward to the embeddings) against the CPU.
+// each attention path (cuDNN's fused attention with bf16 and fp16 I/O in bf16): images/s, TFLOP/s and the
+// fraction of the measured matrix rate of the same mode; then the submit/finish overlap with CPU preprocessing;
+// then a prompt-learning step through the L/14 text tower (16 prompts: forward, backward to the embeddings)
+// against the CPU.
 // Usage: bench_cuda [batch=16] [timed iterations=3]. Prints "| ... |" table rows (gpu_check.sh collects them).
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,14 +166,20 @@ int main(int argc, char **argv) {
     ClipVisionOut vout = {.image_embeds = emb};
     printf("\n| ViT-L/14-336 @518 (1370 tokens), batch %d | attention | images/s | TFLOP/s | of matrix rate |\n"
            "|---|---|---|---|---|\n", B);
+    // every attention path in each precision; cuDNN's (bf16 or fp16 I/O whatever the GEMMs) in bf16 only, the
+    // precision it is the default of. The label is the path that ran (a cuDNN row that fell back says so).
+    const CudaAttentionMode paths[4] = {CUDA_ATTN_UNFUSED, CUDA_ATTN_FUSED_FP32, CUDA_ATTN_CUDNN,
+                                        CUDA_ATTN_CUDNN_FP16};
     for (int p = 0; p < 3; p++)
-        for (int fused = 0; fused < 2; fused++) {
+        for (int a = 0; a < (p == GEMM_BF16 ? 4 : 2); a++) {
             cuda_ops_set_precision((GemmPrecision)p);
-            cuda_attention_set_fused(fused);
+            cuda_attention_set_mode(paths[a]);
             double ms = vision_ms(vr, pixels, B, &vout, reps);
             double ips = B / (ms / 1e3), tf = ips * fpi / 1e12;
-            printf("| %s | %s | %.1f | %.1f | %.0f%% |\n", gemm_precision_name((GemmPrecision)p),
-                   fused ? "fused (fp32 kernel)" : "cuBLAS + softmax", ips, tf, 100.0 * tf / rate[p]);
+            CudaAttentionMode ran = cuda_attention_last_path();
+            printf("| %s | %s%s | %.1f | %.1f | %.0f%% |\n", gemm_precision_name((GemmPrecision)p),
+                   cuda_attention_mode_name(ran), ran == paths[a] ? "" : " (cuDNN could not run it)", ips, tf,
+                   100.0 * tf / rate[p]);
         }
 
     // the method's workload: V-V path from layer 6, stage features after 6/12/18/24 (every token, post-LN +
@@ -185,16 +192,16 @@ int main(int argc, char **argv) {
         ClipVisionOut kout = {.image_embeds = emb, .vv_from = 6, .n_stages = 4, .stage_layers = stage_layers,
                               .stages = stages};
         cuda_ops_set_precision(GEMM_BF16);
-        cuda_attention_set_fused(0);
+        cuda_attention_set_mode(CUDA_ATTN_AUTO);  // what a bf16 run uses
         double ms = vision_ms(vr, pixels, B, &kout, reps);
-        printf("| bf16, KAnoCLIP features (V-V from 6, 4 stages of %d x 768 downloaded) | cuBLAS + softmax | "
-               "%.1f | | |\n", T, B / (ms / 1e3));
+        printf("| bf16, KAnoCLIP features (V-V from 6, 4 stages of %d x 768 downloaded) | %s | %.1f | | |\n", T,
+               cuda_attention_mode_name(cuda_attention_last_path()), B / (ms / 1e3));
         for (int i = 0; i < 4; i++) free(stages[i]);
     }
 
     // 3. overlap: CPU preparing the next batch (here: filling pixels) while the GPU runs the current one
     cuda_ops_set_precision(GEMM_BF16);
-    cuda_attention_set_fused(0);
+    cuda_attention_set_mode(CUDA_ATTN_AUTO);
     int batches = 4;
     double t0 = now();
     for (int i = 0; i < batches; i++) {

@@ -60,7 +60,7 @@ static inline void need_gpu(void) {
     if (!device_available()) cr_skip_test("no CUDA device: %s", device_describe(DEVICE_CUDA));
     cr_assert_eq(cuda_ops_init(), 0, "%s", err_msg());
     cuda_ops_set_precision(GEMM_FP32);
-    cuda_attention_set_fused(0);
+    cuda_attention_set_mode(CUDA_ATTN_AUTO);
 }
 
 static const GemmPrecision PRECISIONS[3] = {GEMM_FP32, GEMM_TF32, GEMM_BF16};

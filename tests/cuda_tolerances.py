@@ -4,7 +4,9 @@
 # (max |got - ref| / max |ref|) against plain float64 for the shapes tests/test_cuda_ops.c and
 # tests/test_cuda_towers.c use. Seen: one GEMM stays under 7.7e-4 (TF32) and 5.7e-3 (bf16), inside the issue's
 # 1e-3 / 1e-2; attention chains two GEMMs forward and four backward and reaches 1.8e-3 / 1.4e-2, hence 2e-3 / 2e-2
-# there; three tower layers reach 8.6e-4 / 5.8e-3, well inside the towers' 5e-3 / 5e-2.
+# there; three tower layers reach 8.6e-4 / 5.8e-3, well inside the towers' 5e-3 / 5e-2. cuDNN's fused attention
+# (inference: q, k, v, the probabilities and the output rounded to nearest bf16 / fp16, fp32 softmax) reaches
+# 4.3e-3 / 6.0e-4 at the shapes its tests use, inside the bf16 chain tolerance 2e-2 they are held to.
 import numpy as np
 rng=np.random.default_rng(0)
 def rnd(x, bits):  # keep `bits` mantissa bits, truncation (worst case)
@@ -67,3 +69,17 @@ ref=run(lambda a:a)
 for name,bits in [('tf32',10),('bf16',7)]:
     got=run(lambda a: trunc(a,bits))
     print(name,' '.join('%.2g'%(np.abs(g-r).max()/np.abs(r).max()) for g,r in zip(got,ref)))
+
+# ---- cuDNN's fused attention, inference (attention_cudnn.cu): round to nearest at its five roundings ----
+rng3=np.random.default_rng(2)
+fp16=lambda a: np.asarray(a,np.float32).astype(np.float16).astype(np.float64)
+for (T,H,hd,causal) in [(1370,4,64,0),(37,3,64,0),(37,3,40,0),(77,4,64,1),(50,6,16,0)]:
+    Q,K,V=(rng3.uniform(-1,1,(H,T,hd)) for _ in range(3))
+    def att(r):
+        s=r(Q)@r(K).transpose(0,2,1)/np.sqrt(hd)
+        if causal: s=np.where(np.tril(np.ones((T,T)))>0,s,-np.inf)
+        p=np.exp(s-s.max(-1,keepdims=True)); p/=p.sum(-1,keepdims=True)
+        return r(r(p)@r(V))
+    ref=att(lambda a:np.asarray(a,np.float64))
+    print('cuDNN',(T,H,hd,causal),'bf16 %.2g fp16 %.2g'%(rel(att(lambda a: rnd_near(a,7).astype(np.float64)),ref),
+                                                     rel(att(fp16),ref)))

@@ -12,6 +12,7 @@
 #ifndef KANOCLIP_CUDA
 Test(cuda_ops, skipped) { cr_skip_test("built without CUDA"); }
 #else
+#include <cuda_runtime_api.h>
 
 #define N_(x) (sizeof(x) / sizeof((x)[0]))
 
@@ -135,8 +136,12 @@ Test(cuda_ops, attention_full) { need_gpu(); check_attention(2, 37, 37, 4, 16, 0
 Test(cuda_ops, attention_causal) { need_gpu(); check_attention(3, 21, 21, 2, 32, 1, 0, "attention causal"); }
 Test(cuda_ops, attention_cross) { need_gpu(); check_attention(2, 2, 50, 4, 8, 0, 1, "attention cross"); }
 
-// Inference attention (no kept probabilities), unfused through cuBLAS in each precision and fused (fp32).
-static void check_attention_infer(int B, int T, int H, int hd, int causal, const char *tag) {
+// Inference attention (no kept probabilities) by every path: unfused through cuBLAS in each precision, fused
+// (fp32), cuDNN's fused attention with bf16 and fp16 I/O (at the bf16 chain tolerance: its inputs, probabilities
+// and output are rounded to 8 or 11 bits), and the default (AUTO) in bf16. A cuDNN mode that cannot run a shape
+// falls back to the unfused path, which must then be as right; cudnn_must_run says whether it may fall back.
+static void check_attention_infer_paths(int B, int T, int H, int hd, int causal, int cudnn_must_run,
+                                        const char *tag) {
     int C = H * hd, ld = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
     rng_seed(tag);
@@ -144,24 +149,99 @@ static void check_attention_infer(int B, int T, int H, int hd, int causal, const
     float *qkv = rand_buf(nq, 1), *out = malloc(4 * no);
     attention_infer_forward(out, qkv, qkv + C, qkv + 2 * C, B, T, T, H, hd, ld, ld, C, causal, scale);
     float *g = to_dev(qkv, nq), *gout = cuda_alloc_floats(no);
-    char what[128];
-    for (int fused = 0; fused < 2; fused++)
-        for (int pi = 0; pi < (fused ? 1 : 3); pi++) {
-            cuda_attention_set_fused(fused);
-            cuda_ops_set_precision(PRECISIONS[pi]);
-            cuda_zero(gout, no);
-            attention_infer_forward_cuda(gout, g, g + C, g + 2 * C, B, T, T, H, hd, ld, ld, C, causal, scale);
-            snprintf(what, sizeof what, "%s %s %s", tag, fused ? "fused" : "unfused",
-                     gemm_precision_name(PRECISIONS[pi]));
-            check_dev(gout, out, no, CHAIN_TOL[pi], what);
-        }
-    cuda_attention_set_fused(0);
+    struct { CudaAttentionMode mode; int pi; } runs[] = {
+        {CUDA_ATTN_UNFUSED, 0}, {CUDA_ATTN_UNFUSED, 1}, {CUDA_ATTN_UNFUSED, 2}, {CUDA_ATTN_FUSED_FP32, 0},
+        {CUDA_ATTN_CUDNN, 2},   {CUDA_ATTN_CUDNN_FP16, 2}, {CUDA_ATTN_AUTO, 2},
+    };
+    char what[160];
+    for (size_t r = 0; r < N_(runs); r++) {
+        cuda_attention_set_mode(runs[r].mode);
+        cuda_ops_set_precision(PRECISIONS[runs[r].pi]);
+        cuda_zero(gout, no);
+        attention_infer_forward_cuda(gout, g, g + C, g + 2 * C, B, T, T, H, hd, ld, ld, C, causal, scale);
+        CudaAttentionMode ran = cuda_attention_last_path();
+        snprintf(what, sizeof what, "%s: %s (asked %s), %s", tag, cuda_attention_mode_name(ran),
+                 cuda_attention_mode_name(runs[r].mode), gemm_precision_name(PRECISIONS[runs[r].pi]));
+        check_dev(gout, out, no, CHAIN_TOL[runs[r].pi], what);
+        int wants_cudnn = runs[r].mode == CUDA_ATTN_CUDNN || runs[r].mode == CUDA_ATTN_CUDNN_FP16 ||
+                          runs[r].mode == CUDA_ATTN_AUTO;
+        if (wants_cudnn && cudnn_must_run)
+            cr_assert(ran == CUDA_ATTN_CUDNN || ran == CUDA_ATTN_CUDNN_FP16, "%s: cuDNN should have run it", what);
+        if (wants_cudnn && ran == CUDA_ATTN_UNFUSED) cr_log_info("%s: fell back", what);
+    }
+    cuda_attention_set_mode(CUDA_ATTN_AUTO);
     cuda_free(g); cuda_free(gout); free(qkv); free(out);
+}
+
+static void check_attention_infer(int B, int T, int H, int hd, int causal, const char *tag) {
+    check_attention_infer_paths(B, T, H, hd, causal, 0, tag);
+}
+
+// 1 when cuDNN's fused attention must plan here (the build has it, the library loads, the GPU is Ampere or newer);
+// otherwise logs why it may not.
+static int cudnn_expected(void) {
+    if (!attention_cudnn_built() || !attention_cudnn_available()) {
+        cr_log_warn("cuDNN path not checked against its own kernels: %s", err_msg());
+        return 0;
+    }
+    int major = 0;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+    if (major < 8) cr_log_warn("cuDNN's fused attention needs sm_80 or newer; this GPU is sm_%d", major * 10);
+    return major >= 8;
 }
 
 Test(cuda_ops, attention_infer_vision_shape) { need_gpu(); check_attention_infer(2, 197, 4, 64, 0, "infer hd64"); }
 Test(cuda_ops, attention_infer_causal) { need_gpu(); check_attention_infer(3, 77, 3, 32, 1, "infer causal"); }
 Test(cuda_ops, attention_infer_small_heads) { need_gpu(); check_attention_infer(1, 70, 2, 8, 0, "infer hd8"); }
+
+// ViT-L/14-336 at 518 px: 1370 tokens, 16 heads of 64; cuDNN must run it where it can run at all.
+Test(cuda_ops, attention_cudnn_vision_518) {
+    need_gpu();
+    int must = cudnn_expected();
+    if (must) cr_assert_eq(attention_cudnn_plan(2, 1370, 1370, 16, 64, 0, 0), 0, "cuDNN plan: %s", err_msg());
+    check_attention_infer_paths(2, 1370, 16, 64, 0, must, "cuDNN 518 px");
+}
+
+// Odd sizes: 3 images of 37 tokens, 3 heads of 64 (cuDNN must run it), 3 heads of 40 (it may decline); causal,
+// as the text tower asks (77 tokens, 4 heads of 64; cuDNN may decline the mask, the fallback is logged).
+Test(cuda_ops, attention_cudnn_odd_and_causal) {
+    need_gpu();
+    int must = cudnn_expected();
+    check_attention_infer_paths(3, 37, 3, 64, 0, must, "cuDNN odd");
+    check_attention_infer_paths(3, 37, 3, 40, 0, 0, "cuDNN odd hd40");
+    check_attention_infer_paths(2, 77, 4, 64, 1, 0, "cuDNN causal");
+}
+
+// A head size cuDNN's engines refuse (12: not a multiple of 8) must fall back and stay right; cross attention
+// (Tq != Tk, separate strides) and q = k = v (the vision tower's V-V path) go through cuDNN.
+Test(cuda_ops, attention_cudnn_fallback_cross_and_aliased) {
+    need_gpu();
+    int must = cudnn_expected();
+    check_attention_infer_paths(2, 50, 2, 12, 0, 0, "cuDNN hd12");
+    int B = 2, Tq = 9, Tk = 61, H = 4, hd = 32, C = H * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    rng_seed("cuDNN cross");
+    size_t nq = (size_t)B * Tq * C, nkv = (size_t)B * Tk * 2 * C, no = (size_t)B * Tq * C;
+    float *q = rand_buf(nq, 1), *kv = rand_buf(nkv, 1), *out = malloc(4 * no);
+    attention_infer_forward(out, q, kv, kv + C, B, Tq, Tk, H, hd, C, 2 * C, C, 0, scale);
+    float *gq = to_dev(q, nq), *gkv = to_dev(kv, nkv), *gout = cuda_alloc_floats(no);
+    cuda_attention_set_mode(CUDA_ATTN_CUDNN);
+    attention_infer_forward_cuda(gout, gq, gkv, gkv + C, B, Tq, Tk, H, hd, C, 2 * C, C, 0, scale);
+    if (must) cr_assert_eq(cuda_attention_last_path(), CUDA_ATTN_CUDNN, "cross attention: cuDNN should run it");
+    check_dev(gout, out, no, CHAIN_TOL[2], "cuDNN cross attention");
+    // V-V: q = k = v = the v columns of packed rows
+    int T = 50, ld = 3 * C;
+    size_t n = (size_t)B * T * ld, nv = (size_t)B * T * C;
+    float *qkv = rand_buf(n, 1), *vv = malloc(4 * nv);
+    attention_infer_forward(vv, qkv + 2 * C, qkv + 2 * C, qkv + 2 * C, B, T, T, H, hd, ld, ld, C, 0, scale);
+    float *g = to_dev(qkv, n), *gvv = cuda_alloc_floats(nv);
+    attention_infer_forward_cuda(gvv, g + 2 * C, g + 2 * C, g + 2 * C, B, T, T, H, hd, ld, ld, C, 0, scale);
+    if (must) cr_assert_eq(cuda_attention_last_path(), CUDA_ATTN_CUDNN, "V-V attention: cuDNN should run it");
+    check_dev(gvv, vv, nv, CHAIN_TOL[2], "cuDNN V-V attention");
+    cuda_attention_set_mode(CUDA_ATTN_AUTO);
+    cuda_free(gq); cuda_free(gkv); cuda_free(gout); cuda_free(g); cuda_free(gvv);
+    free(q); free(kv); free(out); free(qkv); free(vv);
+}
 
 Test(cuda_ops, elementwise_activations) {
     need_gpu();

@@ -1,9 +1,9 @@
 // Both CLIP towers on the GPU against the CPU towers (the reference) with random weights: the vision tower's
 // every output (image embeddings with and without post-LN, hidden layers, the V-V path, stage features) at an
-// input size other than the checkpoint's, through both attention paths and each precision; the text tower's
-// forward and backward to the input embeddings, and one prompt-learning step (forward, backward, Adam on the
-// context rows). Towers compound each op's rounding over layers, so the tolerances are 1e-4 (fp32), 5e-3
-// (TF32) and 5e-2 (bf16) here, against 1e-5 / 1e-3 / 1e-2 per op (tests/test_cuda_ops.c).
+// input size other than the checkpoint's, through each attention path (cuDNN's in bf16) and each precision; the
+// text tower's forward and backward to the input embeddings, and one prompt-learning step (forward, backward,
+// Adam on the context rows). Towers compound each op's rounding over layers, so the tolerances are 1e-4 (fp32),
+// 5e-3 (TF32) and 5e-2 (bf16) here, against 1e-5 / 1e-3 / 1e-2 per op (tests/test_cuda_ops.c).
 #include "tests/cuda_test.h"
 #include "model/adam.h"
 #include "model/clip_model.h"
@@ -68,24 +68,35 @@ Test(cuda_towers, vision_every_output) {
     og.hidden = got[0]; og.vv = got[1]; og.stages = got[2];
     const char *kind[3] = {"hidden", "vv", "stage"};
     char what[128];
-    for (int fused = 0; fused < 2; fused++)
-        for (int pi = 0; pi < 3; pi++) {
-            cuda_attention_set_fused(fused);
-            cuda_ops_set_precision(PRECISIONS[pi]);
-            const char *mode = gemm_precision_name(PRECISIONS[pi]);
-            cr_assert_eq(clip_vision_cuda_forward(gpu, pixels, B, &og), 0, "%s", err_msg());
-            for (int k = 0; k < 2; k++) {
-                snprintf(what, sizeof what, "%s %s image_embeds%s", fused ? "fused" : "unfused", mode, k ? "_noln" : "");
-                assert_close(emb_g[k], emb[k], (size_t)B * P, TOWER_TOL[pi], what);
-            }
-            for (int k = 0; k < 3; k++)
-                for (int l = 0; l < n; l++) {
-                    snprintf(what, sizeof what, "%s %s %s layer %d", fused ? "fused" : "unfused", mode, kind[k], l);
-                    assert_close(got[k][l], want[k][l], sz[k], TOWER_TOL[pi], what);
-                }
+    // each attention path in each precision; cuDNN's (bf16 / fp16 I/O) and the default in bf16, where cuDNN is
+    // the default (a shape cuDNN declines falls back, logged; the outputs must match either way)
+    struct { CudaAttentionMode mode; int pi; } runs[] = {
+        {CUDA_ATTN_UNFUSED, 0},    {CUDA_ATTN_UNFUSED, 1},    {CUDA_ATTN_UNFUSED, 2}, {CUDA_ATTN_FUSED_FP32, 0},
+        {CUDA_ATTN_FUSED_FP32, 1}, {CUDA_ATTN_FUSED_FP32, 2}, {CUDA_ATTN_CUDNN, 2},   {CUDA_ATTN_CUDNN_FP16, 2},
+        {CUDA_ATTN_AUTO, 2},
+    };
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        int pi = runs[r].pi;
+        cuda_attention_set_mode(runs[r].mode);
+        cuda_ops_set_precision(PRECISIONS[pi]);
+        cr_assert_eq(clip_vision_cuda_forward(gpu, pixels, B, &og), 0, "%s", err_msg());
+        char mode[96];
+        snprintf(mode, sizeof mode, "%s (asked %s) %s", cuda_attention_mode_name(cuda_attention_last_path()),
+                 cuda_attention_mode_name(runs[r].mode), gemm_precision_name(PRECISIONS[pi]));
+        if (runs[r].mode >= CUDA_ATTN_CUDNN && cuda_attention_last_path() == CUDA_ATTN_UNFUSED)
+            cr_log_warn("%s: cuDNN fell back", mode);
+        for (int k = 0; k < 2; k++) {
+            snprintf(what, sizeof what, "%s image_embeds%s", mode, k ? "_noln" : "");
+            assert_close(emb_g[k], emb[k], (size_t)B * P, TOWER_TOL[pi], what);
         }
+        for (int k = 0; k < 3; k++)
+            for (int l = 0; l < n; l++) {
+                snprintf(what, sizeof what, "%s %s layer %d", mode, kind[k], l);
+                assert_close(got[k][l], want[k][l], sz[k], TOWER_TOL[pi], what);
+            }
+    }
     // the asynchronous pair: outputs land only at finish, and a second submit before it is refused
-    cuda_attention_set_fused(0);
+    cuda_attention_set_mode(CUDA_ATTN_AUTO);
     cuda_ops_set_precision(GEMM_FP32);
     ClipVisionOut only = {.image_embeds = emb_g[0]};
     memset(emb_g[0], 0, 4 * B * P);

@@ -21,7 +21,7 @@ static struct {
     cublasHandle_t blas;
     void *blas_ws;            // cuBLAS workspace (32 MiB: Hopper's kernels want it; llm.c does the same)
     GemmPrecision precision;
-    int fused_attention;
+    CudaAttentionMode attn_mode, attn_last;
     float *scratch[2];
     size_t scratch_cap[2];
     int failed;
@@ -94,6 +94,7 @@ extern "C" int cuda_ops_init(void) {
 extern "C" void cuda_ops_shutdown(void) {
     if (!G.ready) return;
     cudaStreamSynchronize(G.stream);
+    attention_cudnn_shutdown();
     for (int i = 0; i < 2; i++) cudaFree(G.scratch[i]);
     cublasDestroy(G.blas);
     cudaFree(G.blas_ws);
@@ -104,8 +105,21 @@ extern "C" void cuda_ops_shutdown(void) {
 extern "C" void cuda_ops_set_precision(GemmPrecision p) { G.precision = p; }
 extern "C" GemmPrecision cuda_ops_precision(void) { return G.precision; }
 extern "C" void *cuda_ops_stream(void) { return (void *)G.stream; }
-extern "C" void cuda_attention_set_fused(int fused) { G.fused_attention = fused; }
-extern "C" int cuda_attention_fused(void) { return G.fused_attention; }
+extern "C" void cuda_attention_set_mode(CudaAttentionMode mode) { G.attn_mode = mode; }
+extern "C" CudaAttentionMode cuda_attention_mode(void) { return G.attn_mode; }
+extern "C" CudaAttentionMode cuda_attention_last_path(void) { return G.attn_last; }
+extern "C" void cuda_attention_set_fused(int fused) { G.attn_mode = fused ? CUDA_ATTN_FUSED_FP32 : CUDA_ATTN_AUTO; }
+extern "C" int cuda_attention_fused(void) { return G.attn_mode == CUDA_ATTN_FUSED_FP32; }
+extern "C" const char *cuda_attention_mode_name(CudaAttentionMode mode) {
+    switch (mode) {
+    case CUDA_ATTN_AUTO: return "auto";
+    case CUDA_ATTN_UNFUSED: return "cuBLAS + softmax";
+    case CUDA_ATTN_FUSED_FP32: return "fused (fp32 kernel)";
+    case CUDA_ATTN_CUDNN: return "cuDNN SDPA (bf16)";
+    case CUDA_ATTN_CUDNN_FP16: return "cuDNN SDPA (fp16)";
+    }
+    return "?";
+}
 
 extern "C" int cuda_ops_sync(void) {
     if (G.ready) {
@@ -493,7 +507,30 @@ extern "C" void attention_infer_forward_cuda(float *out, const float *q, const f
                                              int Tq, int Tk, int H, int hd, int ldq, int ldkv, int ldo, int causal,
                                              float scale) {
     if (!cuda_live_("attention_infer_forward_cuda") || B <= 0) return;
-    if (G.fused_attention && hd <= 128) {
+    CudaAttentionMode mode = G.attn_mode;
+    if (mode == CUDA_ATTN_AUTO) mode = G.precision == GEMM_BF16 ? CUDA_ATTN_CUDNN : CUDA_ATTN_UNFUSED;
+    if (mode == CUDA_ATTN_FUSED_FP32 && hd > 128) mode = CUDA_ATTN_UNFUSED;
+    if (mode == CUDA_ATTN_CUDNN || mode == CUDA_ATTN_CUDNN_FP16) {
+        // a shape cuDNN cannot run falls back (attention_cudnn.cu logs why, once per shape)
+        if (attention_cudnn_forward(out, q, k, v, B, Tq, Tk, H, hd, ldq, ldkv, ldo, causal, scale,
+                                    mode == CUDA_ATTN_CUDNN_FP16) != 0)
+            mode = CUDA_ATTN_UNFUSED;
+    }
+    G.attn_last = mode;
+    static unsigned logged;  // once per path and process
+    if (!(logged & 1u << mode)) {
+        logged |= 1u << mode;
+        if (mode == CUDA_ATTN_CUDNN || mode == CUDA_ATTN_CUDNN_FP16)
+            fprintf(stderr, "kanoclip: CUDA attention: %s, cuDNN %ld (first: B %d, T %d, %d heads of %d)\n",
+                    cuda_attention_mode_name(mode), attention_cudnn_version(), B, Tq, H, hd);
+        else if (mode == CUDA_ATTN_UNFUSED)
+            fprintf(stderr, "kanoclip: CUDA attention: %s, %s\n", cuda_attention_mode_name(mode),
+                    gemm_precision_name(G.precision));
+        else
+            fprintf(stderr, "kanoclip: CUDA attention: %s\n", cuda_attention_mode_name(mode));
+    }
+    if (mode == CUDA_ATTN_CUDNN || mode == CUDA_ATTN_CUDNN_FP16) return;
+    if (mode == CUDA_ATTN_FUSED_FP32) {
         dim3 grid((Tq + FUSED_QB - 1) / FUSED_QB, H, B);
 #define FUSED(HD) CUDA_LAUNCH("attention fused", attention_fused_kernel<HD>, grid, FUSED_QB, 0, out, q, k, v, Tq, \
                               Tk, H, hd, ldq, ldkv, ldo, causal, scale)

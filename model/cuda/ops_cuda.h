@@ -75,13 +75,52 @@ void bias_act_forward_cuda(float *x, float *pre, const float *bias, int N, int C
 void add_bias_rows_cuda(float *x, const float *bias, int N, int C);
 // dx (N) *= act'(pre) in place (act 1 QuickGELU, 2 exact GELU): the MLP backward of a frozen tower.
 void act_backward_inplace_cuda(float *dx, const float *pre, size_t N, int act);
-// Attention without a kept probability matrix. The unfused path runs the scores through cuBLAS into a bounded
-// workspace, a few images at a time; the fused path (one kernel, online softmax, fp32 CUDA cores, hd <= 128)
-// never writes scores. cuda_attention_set_fused picks; the benchmark measures both.
+// Attention without a kept probability matrix, by one of three paths:
+// - unfused: the scores through cuBLAS (in the GEMM precision) into a bounded workspace, a few images at a time;
+// - fused fp32: one kernel, online softmax on CUDA cores, hd <= 128; never writes scores;
+// - cuDNN: cuDNN's fused scaled-dot-product attention (flash attention) with bf16 or fp16 inputs and output and
+//   fp32 softmax/accumulation (attention_cudnn.cu); q, k, v are rounded into a workspace and the output widened
+//   back, so the buffers stay fp32. Where cuDNN cannot run a shape (not built in, library missing at run time,
+//   no engine for it), that call falls back to the unfused path; the process logs once which paths run.
+// The mode picks: AUTO (the default) is cuDNN (bf16) in bf16 precision and unfused otherwise; the others force
+// a path (CUDNN / CUDNN_FP16 whatever the GEMM precision). The benchmark measures each.
+typedef enum {
+    CUDA_ATTN_AUTO = 0,
+    CUDA_ATTN_UNFUSED = 1,
+    CUDA_ATTN_FUSED_FP32 = 2,
+    CUDA_ATTN_CUDNN = 3,       // bf16 I/O
+    CUDA_ATTN_CUDNN_FP16 = 4,  // fp16 I/O
+} CudaAttentionMode;
 void attention_infer_forward_cuda(float *out, const float *q, const float *k, const float *v, int B, int Tq, int Tk,
                                   int H, int hd, int ldq, int ldkv, int ldo, int causal, float scale);
+void cuda_attention_set_mode(CudaAttentionMode mode);
+CudaAttentionMode cuda_attention_mode(void);
+// The path the last attention_infer_forward_cuda call took (UNFUSED, FUSED_FP32, CUDNN or CUDNN_FP16; AUTO
+// before any call), and a name for logs and tables ("cuBLAS + softmax", "cuDNN SDPA (bf16)", ...).
+CudaAttentionMode cuda_attention_last_path(void);
+const char *cuda_attention_mode_name(CudaAttentionMode mode);
+// The earlier switch: 1 forces the fused fp32 kernel, 0 restores the default (AUTO).
 void cuda_attention_set_fused(int fused);
 int cuda_attention_fused(void);
+
+// ---- cuDNN fused attention (attention_cudnn.cu; the library is opened at run time) -----------------------------
+// Queues out = softmax(scale q kᵀ [causal]) v through cuDNN's SDPA graph with bf16 (fp16 = 0) or fp16 (fp16 = 1)
+// I/O, same arguments and layouts as attention_infer_forward_cuda. 0 when queued; -1 with err_set when cuDNN
+// cannot run it (built without cuDNN, libcudnn.so.9 missing or older than 9, no engine for this shape or GPU);
+// then nothing was written and the caller falls back. Execution plans are cached per (B, Tq, Tk, H, hd, causal,
+// dtype); a shape that failed to plan is remembered and not retried.
+int attention_cudnn_forward(float *out, const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H,
+                            int hd, int ldq, int ldkv, int ldo, int causal, float scale, int fp16);
+// Plans (or finds in the cache) the graph for a shape without running it: 0, or -1 with err_set saying why.
+int attention_cudnn_plan(int B, int Tq, int Tk, int H, int hd, int causal, int fp16);
+// 1 when this build has the cuDNN path (cuDNN's headers were found at build time).
+int attention_cudnn_built(void);
+// 1 when the library is loaded and a cuDNN handle exists (loads it on first call); else 0 with err_set.
+int attention_cudnn_available(void);
+// The loaded library's version (e.g. 91900), 0 when not loaded.
+long attention_cudnn_version(void);
+// Frees the plans, the workspace and the handle (cuda_ops_shutdown calls it).
+void attention_cudnn_shutdown(void);
 
 // ---- model/ops_extra.h ---------------------------------------------------------------------------------------
 void relu_forward_cuda(float *out, const float *inp, size_t N);
