@@ -11,6 +11,7 @@
 
 #include "model/backend.h"
 #include "model/baselines.h"
+#include "model/ops_extra.h"
 #include "model/towers.h"
 
 #define TEXT_CACHE 256
@@ -71,6 +72,11 @@ int baseline_mvfa_train_step(Baseline *b, const BaselineFeatures *f, const float
 // when dice_normal] (batch means), and accumulates scale · ∂loss/∂logits into dlogits when it is not NULL.
 double mvfa_local_loss(float *dlogits, const float *logits, const float *masks, int B, int g, int S, int softmax_first,
                        int align_corners, int dice_normal, float scale);
+
+// Host scoring pieces (model/baseline_maps.c), shared by WinCLIP and MVFA-AD: logits (n,2) = scale · cos(feat_i,
+// text_c), feat (n, ld) first P used, text (2,P); and softmax([a, b])[1] = σ(b − a).
+void baseline_cos_logits(float *logits, const float *feat, int n, int ld, int P, const float *text, float scale);
+static inline float baseline_p_second(float a, float b) { return sigmoid_f(b - a); }
 
 // map (B,S,S) += the abnormal-probability map of patch tokens (B, g*g, ld) (first P used) against text (2,P), on
 // the host (MVFA-AD): softmax_first: softmax on the grid then bilinear to S; else the two logit maps, then softmax.

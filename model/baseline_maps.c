@@ -1,15 +1,14 @@
 // WinCLIP's scoring on the host (docs/reference/zsad-anchors.md §1.6): 2-way softmax over cosine similarities of
 // its window embeddings, the windows and the harmonic aggregation. (The other heads score on the backend,
 // model/baseline_score.c.)
-#include "model/baselines.h"
+#include "model/baseline_internal.h"
 #include "model/ops_extra.h"
 #include "model/ops_infer.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-// logits (n,2) = scale · cos(feat_i, text_c).
-static void cos_logits(float *logits, const float *feat, int n, int ld, int P, const float *text, float scale) {
+void baseline_cos_logits(float *logits, const float *feat, int n, int ld, int P, const float *text, float scale) {
     double tn[2];
     for (int c = 0; c < 2; c++) {
         double s = 0;
@@ -31,13 +30,10 @@ static void cos_logits(float *logits, const float *feat, int n, int ld, int P, c
     }
 }
 
-// softmax([a, b])[1] = σ(b − a)
-static inline float p_second(float a, float b) { return sigmoid_f(b - a); }
-
 void baseline_class_scores(float *out, const float *feat, int n, int ld, int P, const float *text, float scale) {
     float *lg = malloc(sizeof(float) * 2 * n);
-    cos_logits(lg, feat, n, ld, P, text, scale);
-    for (int i = 0; i < n; i++) out[i] = p_second(lg[2 * i], lg[2 * i + 1]);
+    baseline_cos_logits(lg, feat, n, ld, P, text, scale);
+    for (int i = 0; i < n; i++) out[i] = baseline_p_second(lg[2 * i], lg[2 * i + 1]);
     free(lg);
 }
 

@@ -87,48 +87,22 @@ double mvfa_local_loss(float *dlogits, const float *logits, const float *masks, 
     return loss;
 }
 
-// logits (n,2) = scale · cos(feat_i, text_c).
-static void cos_logits(float *logits, const float *feat, int n, int ld, int P, const float *text, float scale) {
-    double tn[2];
-    for (int c = 0; c < 2; c++) {
-        double s = 0;
-        for (int p = 0; p < P; p++) s += (double)text[c * P + p] * text[c * P + p];
-        tn[c] = fmax(sqrt(s), 1e-12);
-    }
-    #pragma omp parallel for
-    for (int i = 0; i < n; i++) {
-        const float *f = feat + (size_t)i * ld;
-        double ff = 0, d0 = 0, d1 = 0;
-        for (int p = 0; p < P; p++) {
-            ff += (double)f[p] * f[p];
-            d0 += (double)f[p] * text[p];
-            d1 += (double)f[p] * text[P + p];
-        }
-        double fn = fmax(sqrt(ff), 1e-12);
-        logits[2 * i] = (float)(scale * d0 / (fn * tn[0]));
-        logits[2 * i + 1] = (float)(scale * d1 / (fn * tn[1]));
-    }
-}
-
-// softmax([a, b])[1] = σ(b − a)
-static inline float p_second(float a, float b) { return sigmoid_f(b - a); }
-
-void mvfa_patch_map_add(float *map, const float *tokens, int B, int g, int ld, int P, const float *text,
-                            float scale, int softmax_first, int align_corners, int S) {
+void mvfa_patch_map_add(float *map, const float *tokens, int B, int g, int ld, int P, const float *text, float scale,
+                        int softmax_first, int align_corners, int S) {
     int N = g * g;
     size_t SS = (size_t)S * S;
     float *lg = malloc(sizeof(float) * 2 * B * N);      // (B,N,2)
     float *grid = malloc(sizeof(float) * 2 * B * N);    // (2,B,g,g) channel planes
     float *up = malloc(sizeof(float) * 2 * B * SS);     // (2,B,S,S)
-    cos_logits(lg, tokens, B * N, ld, P, text, scale);
+    baseline_cos_logits(lg, tokens, B * N, ld, P, text, scale);
     if (softmax_first) {
-        for (int i = 0; i < B * N; i++) grid[i] = p_second(lg[2 * i], lg[2 * i + 1]);
+        for (int i = 0; i < B * N; i++) grid[i] = baseline_p_second(lg[2 * i], lg[2 * i + 1]);
         upsample_bilinear_forward(up, grid, B, g, g, S, S, align_corners);
         for (size_t i = 0; i < (size_t)B * SS; i++) map[i] += up[i];
     } else {
         for (int i = 0; i < B * N; i++) { grid[i] = lg[2 * i]; grid[B * N + i] = lg[2 * i + 1]; }
         upsample_bilinear_forward(up, grid, 2 * B, g, g, S, S, align_corners);
-        for (size_t i = 0; i < (size_t)B * SS; i++) map[i] += p_second(up[i], up[(size_t)B * SS + i]);
+        for (size_t i = 0; i < (size_t)B * SS; i++) map[i] += baseline_p_second(up[i], up[(size_t)B * SS + i]);
     }
     free(lg);
     free(grid);
