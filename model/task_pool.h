@@ -1,9 +1,8 @@
-// A small pool of worker threads for the inference loops of the towers (GEMM tiles, attention blocks, LayerNorm
-// rows). Tasks are claimed one at a time from a shared counter and a run ends when every task has finished,
-// not when every thread has checked in: a worker that is descheduled (other processes on the machine) delays
-// only the task it holds, where an OpenMP region would wait for it at its closing barrier.
-// Threads: OMP_NUM_THREADS (omp_get_max_threads() at first use). While tasks run, OpenBLAS calls made inside
-// them are single-threaded (each pool thread's OpenMP thread count is 1).
+// Tasks for the loops of the towers and heads (GEMM tiles, attention blocks, LayerNorm rows), run by OpenMP's
+// threads. Tasks are claimed one at a time from a shared counter rather than split ahead between threads: a
+// thread that is descheduled (other processes on the machine) delays only the task it holds.
+// Threads: OMP_NUM_THREADS (omp_get_max_threads() at first use). Inside a task, OpenMP regions and OpenBLAS
+// calls run on one thread.
 #ifndef MODEL_TASK_POOL_H
 #define MODEL_TASK_POOL_H
 
