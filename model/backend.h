@@ -12,6 +12,7 @@
 #define MODEL_BACKEND_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "model/device.h"
 
@@ -39,6 +40,11 @@ typedef struct Backend {
 const Backend *backend_for(DeviceKind device);
 const Backend *backend_cpu(void);
 const Backend *backend_guard(void);
+// profile: the cpu backend timing each op (KANOCLIP_BACKEND=profile); the report lists the ops taking at least
+// min_share of the total, largest first, and returns the total seconds spent in ops since the last reset.
+const Backend *backend_profile(void);
+void backend_profile_reset(void);
+double backend_profile_report(FILE *f, double min_share);
 const Backend *backend_cuda(void);  // NULL with err_set when this binary has no CUDA or no device answers
 
 // guard only: 1 when p lies in its memory (tests), and the number of op calls so far.

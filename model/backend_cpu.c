@@ -38,5 +38,6 @@ const Backend *backend_for(DeviceKind device) {
     if (device == DEVICE_CUDA) return backend_cuda();
     const char *e = getenv("KANOCLIP_BACKEND");
     if (e && !strcmp(e, "guard")) return backend_guard();
+    if (e && !strcmp(e, "profile")) return backend_profile();
     return &CPU;
 }

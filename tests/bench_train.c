@@ -10,11 +10,14 @@
 #include <sys/resource.h>
 
 #include "tests/bench_train_setup.h"
+#include "model/backend.h"
 #include "model/gemm.h"
 
 int main(int argc, char **argv) {
     int B = argc > 1 ? atoi(argv[1]) : 8, U = argc > 2 ? atoi(argv[2]) : 8, steps = argc > 3 ? atoi(argv[3]) : 1;
     if (B < 1 || U < 1 || U > B || steps < 1) { fprintf(stderr, "usage: bench_train [batch] [classes<=batch] [steps]\n"); return 2; }
+    // the heads on the profile backend: the cpu ops themselves, each timed (a clock read per op), for the split below
+    setenv("KANOCLIP_BACKEND", "profile", 1);
     KanoclipConfig cfg = kanoclip_config_default();
     ClipText text;
     if (bind_text(&text)) { fprintf(stderr, "bench_train: %s\n", err_msg()); return 1; }
@@ -30,7 +33,7 @@ int main(int argc, char **argv) {
            getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
     GemmKernel kerns[2] = {gemm_kernel_for_cpu(), GEMM_OPENBLAS};
     int nk = kerns[0] == GEMM_OPENBLAS ? 1 : 2;
-    double best[2] = {1e30, 1e30}, flops = 0, rate = 0;
+    double best[2] = {1e30, 1e30}, flops = 0, rate = 0, prof_step = 0;
     // the reference SGEMM: (1369, 768) x (768, 768)ᵀ, best of 3, on the default kernel
     int RN = 1369, RK = 768;
     float *ra = malloc(sizeof(float) * RN * RK), *rb = malloc(sizeof(float) * RK * RK), *rc = malloc(sizeof(float) * RN * RK);
@@ -48,15 +51,27 @@ int main(int argc, char **argv) {
         for (int k = 0; k < nk; k++) {
             gemm_set_kernel(kerns[k]);
             KanoLosses l;
+            if (k == 0) backend_profile_reset();
             double f0 = gemm_flops(), t0 = now();
             if (kanoclip_train_step(m, &batch, &l)) { fprintf(stderr, "bench_train: %s\n", err_msg()); return 1; }
             double dt = now() - t0;
             flops = gemm_flops() - f0;
             if (dt < best[k]) best[k] = dt;
+            if (k == 0) prof_step = dt;
             printf("round %d, %s: %.2f s: text tower (fwd+bwd, %d prompts) %.2f s, Bi-CMCI + local losses (4 stages x %d "
                    "images) %.2f s; loss %.4f = kd %.4f + global %.4f + local %.4f\n", s + 1, gemm_kernel_name(kerns[k]),
                    dt, 2 * U, l.time_text, B, l.time_local, l.total, l.kd, l.global, l.local);
             fflush(stdout);
+            if (k == 0) {
+                char *split = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&split, &len);
+                double in_ops = backend_profile_report(f, 0.005);
+                fclose(f);
+                printf("round %d, %s, by op (%.2f s of the %.2f s step inside ops; ops under 0.5%% left out):\n%s",
+                       s + 1, gemm_kernel_name(kerns[k]), in_ops, prof_step, split);
+                free(split);
+            }
             if (k == 0)
                 for (int r = 0; r < 3; r++) {
                     double g0 = now();
