@@ -110,50 +110,72 @@ void dat_rpe_softmax_forward(float *att, const float *rpe, const float *pos, int
     free(wx);
 }
 
+// Four heads' values side by side (GCC's vector extension: SSE on x86, plain code elsewhere); the backward keeps
+// the tables and their gradients as [cell][head], so one bilinear tap serves four heads with one vector.
+typedef float v4 __attribute__((vector_size(16)));
+enum { RPE_BLOCKS = 16 };  // fixed row blocks: the sums do not depend on the thread count
+
 // bias B_h[i,j] = rpe_h sampled at (ref_i − pos_j)/2: gradients to the tables and to pos_j, one tap per (i, j)
-// for all heads; per-thread accumulators, summed after.
+// for all heads. Query rows are split into RPE_BLOCKS blocks, each summing into its own tables and position
+// gradients; the blocks are added in order after, so the result is the same on any number of threads.
 void dat_rpe_backward(float *drpe, float *dpos, const float *datt, const float *rpe, const float *pos, int heads,
                       int Hg, int Wg) {
-    int N = Hg * Wg, RH = 2 * Hg - 1, RW = 2 * Wg - 1, RS = RH * RW, nth = omp_get_max_threads();
-    float *priv = calloc((size_t)nth * (heads * RS + 2 * N), sizeof(float));
+    int N = Hg * Wg, RH = 2 * Hg - 1, RW = 2 * Wg - 1, RS = RH * RW, HV = (heads + 3) / 4;
+    size_t tab_n = (size_t)RS * HV, part_n = tab_n + 2 * (size_t)N;  // v4s per block: tables, then (gx, gy) per key
+    v4 *tab = aligned_alloc(16, sizeof(v4) * tab_n), *part = aligned_alloc(16, sizeof(v4) * part_n * RPE_BLOCKS);
     AxisTap *xt = malloc(sizeof(AxisTap) * (size_t)N * (Hg + Wg)), *yt = xt + (size_t)N * Wg;
+    if (!tab || !part || !xt) abort();
+    memset(part, 0, sizeof(v4) * part_n * RPE_BLOCKS);
+    for (int r = 0; r < RS; r++)
+        for (int q = 0; q < HV; q++)
+            for (int l = 0; l < 4; l++) tab[(size_t)r * HV + q][l] = 4 * q + l < heads ? rpe[(size_t)(4 * q + l) * RS + r] : 0.0f;
     axis_taps(xt, yt, pos, Hg, Wg);
-    float sx = 0.5f * (RW - 1), sy = 0.5f * (RH - 1);
-    #pragma omp parallel
-    {
-        float *dtab = priv + (size_t)omp_get_thread_num() * (heads * RS + 2 * N), *dp = dtab + heads * RS;
-        #pragma omp for
-        for (int i = 0; i < N; i++) {
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int b = 0; b < RPE_BLOCKS; b++) {
+        v4 *dtab = part + (size_t)b * part_n, *dp = dtab + tab_n;
+        for (int i = (int)((long)N * b / RPE_BLOCKS); i < (int)((long)N * (b + 1) / RPE_BLOCKS); i++) {
             const AxisTap *tx = xt + (size_t)(i % Wg) * N, *ty = yt + (size_t)(i / Wg) * N;
-            for (int j = 0; j < N; j++) {
-                AxisTap ax = tx[j], ay = ty[j];
-                float wx0 = (1.0f - ax.f) * ax.m0, wx1 = ax.f * ax.m1;
-                float wy0 = (1.0f - ay.f) * ay.m0, wy1 = ay.f * ay.m1;
-                int c00 = ay.i0 * RW + ax.i0, c01 = ay.i0 * RW + ax.i1, c10 = ay.i1 * RW + ax.i0,
-                    c11 = ay.i1 * RW + ax.i1;
-                float gx = 0.0f, gy = 0.0f;
-                for (int hh = 0; hh < heads; hh++) {
-                    const float *tab = rpe + (size_t)hh * RS;
-                    float *dt = dtab + (size_t)hh * RS;
-                    float d = datt[((size_t)hh * N + i) * N + j];
-                    // corner values with zero padding (invalid corners read as 0)
-                    float v00 = ay.m0 * ax.m0 * tab[c00], v01 = ay.m0 * ax.m1 * tab[c01];
-                    float v10 = ay.m1 * ax.m0 * tab[c10], v11 = ay.m1 * ax.m1 * tab[c11];
-                    dt[c00] += wy0 * wx0 * d; dt[c01] += wy0 * wx1 * d;
-                    dt[c10] += wy1 * wx0 * d; dt[c11] += wy1 * wx1 * d;
-                    gx += d * ((1.0f - ay.f) * (v01 - v00) + ay.f * (v11 - v10));
-                    gy += d * ((1.0f - ax.f) * (v10 - v00) + ax.f * (v11 - v01));
+            for (int q = 0; q < HV; q++) {
+                const float *d[4];
+                for (int l = 0; l < 4; l++)  // the block's heads past the last read head 0's row, weighted 0
+                    d[l] = datt + ((size_t)(4 * q + l < heads ? 4 * q + l : 0) * N + i) * N;
+                v4 live = {1.0f, 4 * q + 1 < heads, 4 * q + 2 < heads, 4 * q + 3 < heads};
+                for (int j = 0; j < N; j++) {
+                    AxisTap ax = tx[j], ay = ty[j];
+                    float wx0 = (1.0f - ax.f) * ax.m0, wx1 = ax.f * ax.m1;
+                    float wy0 = (1.0f - ay.f) * ay.m0, wy1 = ay.f * ay.m1;
+                    size_t c00 = (size_t)(ay.i0 * RW + ax.i0) * HV + q, c01 = (size_t)(ay.i0 * RW + ax.i1) * HV + q,
+                           c10 = (size_t)(ay.i1 * RW + ax.i0) * HV + q, c11 = (size_t)(ay.i1 * RW + ax.i1) * HV + q;
+                    v4 dv = (v4){d[0][j], d[1][j], d[2][j], d[3][j]} * live;
+                    v4 t00 = tab[c00], t01 = tab[c01], t10 = tab[c10], t11 = tab[c11];
+                    dtab[c00] += (wy0 * wx0) * dv; dtab[c01] += (wy0 * wx1) * dv;
+                    dtab[c10] += (wy1 * wx0) * dv; dtab[c11] += (wy1 * wx1) * dv;
+                    // zero padding: a corner outside the table reads as 0 (its mask), its weight is already 0
+                    dp[2 * j] += dv * (wy0 * (ax.m1 * t01 - ax.m0 * t00) + wy1 * (ax.m1 * t11 - ax.m0 * t10));
+                    dp[2 * j + 1] += dv * (wx0 * (ay.m1 * t10 - ay.m0 * t00) + wx1 * (ay.m1 * t11 - ay.m0 * t01));
                 }
-                dp[2 * j] -= 0.5f * gx * sx;
-                dp[2 * j + 1] -= 0.5f * gy * sy;
             }
         }
     }
-    for (int t = 0; t < nth; t++) {
-        const float *dtab = priv + (size_t)t * (heads * RS + 2 * N), *dp = dtab + heads * RS;
-        for (int r = 0; r < heads * RS; r++) drpe[r] += dtab[r];
-        for (int r = 0; r < 2 * N; r++) dpos[r] += dp[r];
+    float sx = 0.5f * (RW - 1), sy = 0.5f * (RH - 1);
+    #pragma omp parallel for
+    for (int r = 0; r < RS; r++)
+        for (int q = 0; q < HV; q++) {
+            v4 s = {0};
+            for (int b = 0; b < RPE_BLOCKS; b++) s += part[(size_t)b * part_n + (size_t)r * HV + q];
+            for (int l = 0; l < 4 && 4 * q + l < heads; l++) drpe[(size_t)(4 * q + l) * RS + r] += s[l];
+        }
+    #pragma omp parallel for
+    for (int j = 0; j < N; j++) {
+        v4 gx = {0}, gy = {0};
+        for (int b = 0; b < RPE_BLOCKS; b++) {
+            const v4 *dp = part + (size_t)b * part_n + tab_n;
+            gx += dp[2 * j], gy += dp[2 * j + 1];
+        }
+        dpos[2 * j] -= 0.5f * sx * (gx[0] + gx[1] + gx[2] + gx[3]);
+        dpos[2 * j + 1] -= 0.5f * sy * (gy[0] + gy[1] + gy[2] + gy[3]);
     }
-    free(priv);
+    free(tab);
+    free(part);
     free(xt);
 }

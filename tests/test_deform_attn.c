@@ -4,10 +4,12 @@
 // every gradient is in test_kanoclip.c; this one checks the sampling derivatives independently of PyTorch.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/deform_attn.h"
+#include "model/ops_heads.h"
 
 static unsigned long long seed = 99;
 static float frand(void) {
@@ -74,4 +76,60 @@ Test(deform_attn, backward_matches_finite_differences) {
     }
     dattn_acts_free(&a);
     free(prm); free(grd);
+}
+
+// The bias backward (model/ops_dat.c, four heads to a vector, rows in fixed blocks) against a plain per-pair loop
+// in double, with a head count that leaves lanes empty (5 = 4 + 1), and the same bits on 1, 2 and 3 threads.
+static void rpe_backward_reference(double *drpe, double *dpos, const float *datt, const float *rpe, const float *pos,
+                                   int heads, int Hg, int Wg) {
+    int n = Hg * Wg, RH = 2 * Hg - 1, RW = 2 * Wg - 1;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double rx = (i % Wg + 0.5) / Wg * 2 - 1, ry = (i / Wg + 0.5) / Hg * 2 - 1;
+            // table coordinates of (ref_i − pos_j)/2 with align_corners
+            double x = ((rx - pos[2 * j]) * 0.5 + 1) * 0.5 * (RW - 1), y = ((ry - pos[2 * j + 1]) * 0.5 + 1) * 0.5 * (RH - 1);
+            int x0 = (int)floor(x), y0 = (int)floor(y);
+            double fx = x - x0, fy = y - y0;
+            for (int h = 0; h < heads; h++) {
+                double d = datt[((size_t)h * n + i) * n + j], v[2][2] = {{0, 0}, {0, 0}};
+                for (int a = 0; a < 2; a++)
+                    for (int b = 0; b < 2; b++) {
+                        int yy = y0 + a, xx = x0 + b;
+                        if (yy < 0 || yy >= RH || xx < 0 || xx >= RW) continue;
+                        v[a][b] = rpe[((size_t)h * RH + yy) * RW + xx];
+                        drpe[((size_t)h * RH + yy) * RW + xx] += d * (a ? fy : 1 - fy) * (b ? fx : 1 - fx);
+                    }
+                // d bias / d pos = −½ (R − 1)/2 · d bias / d table coordinate
+                dpos[2 * j] -= 0.25 * (RW - 1) * d * ((1 - fy) * (v[0][1] - v[0][0]) + fy * (v[1][1] - v[1][0]));
+                dpos[2 * j + 1] -= 0.25 * (RH - 1) * d * ((1 - fx) * (v[1][0] - v[0][0]) + fx * (v[1][1] - v[0][1]));
+            }
+        }
+}
+
+Test(deform_attn, rpe_backward_matches_a_plain_loop_on_any_thread_count) {
+    enum { HEADS = 5, RH = 2 * HG - 1, RW = 2 * WG - 1, T = HEADS * RH * RW };
+    static float datt[HEADS * N * N], rpe[T], pos[2 * N], drpe[3][T], dpos[3][2 * N];
+    double rd[T] = {0}, rp[2 * N] = {0};
+    for (int i = 0; i < HEADS * N * N; i++) datt[i] = frand();
+    for (int i = 0; i < T; i++) rpe[i] = frand();
+    for (int i = 0; i < 2 * N; i++) pos[i] = 1.3f * frand();  // some keys outside the grid: corners off the table
+    int saved = omp_get_max_threads();
+    for (int t = 0; t < 3; t++) {
+        omp_set_num_threads(t + 1);
+        memset(drpe[t], 0, sizeof drpe[t]);
+        memset(dpos[t], 0, sizeof dpos[t]);
+        dat_rpe_backward(drpe[t], dpos[t], datt, rpe, pos, HEADS, HG, WG);
+    }
+    omp_set_num_threads(saved);
+    cr_assert(!memcmp(drpe[0], drpe[1], sizeof drpe[0]) && !memcmp(drpe[0], drpe[2], sizeof drpe[0]),
+              "drpe differs between 1, 2 and 3 threads");
+    cr_assert(!memcmp(dpos[0], dpos[1], sizeof dpos[0]) && !memcmp(dpos[0], dpos[2], sizeof dpos[0]),
+              "dpos differs between 1, 2 and 3 threads");
+    rpe_backward_reference(rd, rp, datt, rpe, pos, HEADS, HG, WG);
+    double worst = 0, scale = 0;
+    for (int i = 0; i < T; i++) worst = fmax(worst, fabs(drpe[0][i] - rd[i])), scale = fmax(scale, fabs(rd[i]));
+    cr_assert(scale > 0 && worst / scale < 1e-5, "drpe: %.3g of %.3g", worst, scale);
+    worst = scale = 0;
+    for (int i = 0; i < 2 * N; i++) worst = fmax(worst, fabs(dpos[0][i] - rp[i])), scale = fmax(scale, fabs(rp[i]));
+    cr_assert(scale > 0 && worst / scale < 1e-5, "dpos: %.3g of %.3g", worst, scale);
 }
