@@ -197,6 +197,11 @@ static void gemm_tile(const GemmJob *j, int r0, int r1, int c0, int c1) {
                         if (ir < mfull) {
                             ap = j->ta ? j->A + (size_t)p0 * j->lda + i0 + ir : j->A + (size_t)(i0 + ir) * j->lda + p0;
                             rs = j->ta ? 1 : (size_t)j->lda, cs = j->ta ? (size_t)j->lda : 1;
+                            // Aᵀ in place: the kernel takes a fragment of kc rows of A, a row apart each, which
+                            // no hardware prefetcher follows; ask for the lines of the panels to come, the next
+                            // cache line over, while this panel computes
+                            if (j->ta && jp == 0 && i0 + ir + 3 * mr < r1)
+                                for (int k = 0; k < kc; k++) __builtin_prefetch(ap + (size_t)k * cs + 3 * mr);
                         }
                         if (m == mr && n == nr) {
                             u->run(kc, ap, rs, cs, bp, c, j->ldc, j->alpha, b);

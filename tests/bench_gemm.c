@@ -3,6 +3,8 @@
 // one process (round r runs every kernel once, best of the rounds kept) so that load from other processes hits
 // all alike. Prints OpenBLAS's core, the kernel sgemm picks, and the FLOP-weighted rate of each kernel over the
 // step's GEMM mix (the weights: how often each shape runs per image and stage, see deform_attn.c).
+// Each product starts with its operands out of the caches (a 64 MB buffer is written first), as in the step,
+// where the per-head score matrices (7.5 MB each) were last touched by another op.
 // Usage: bench_gemm [rounds=5]
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,14 @@ typedef struct {
     int M, N, K;
     int per_step;  // calls per image and stage in the deformable attention (forward + backward)
 } Shape;
+
+// Writes a buffer larger than the last-level cache, so that the next product reads its operands from memory.
+static void evict_caches(void) {
+    static unsigned char *junk;
+    static size_t n = 64u << 20;
+    if (!junk && !(junk = malloc(n))) return;
+    for (size_t i = 0; i < n; i += 64) junk[i] = (unsigned char)i;
+}
 
 int main(int argc, char **argv) {
     int rounds = argc > 1 ? atoi(argv[1]) : 5;
@@ -55,6 +65,7 @@ int main(int argc, char **argv) {
             float *A = mem[s][0], *B = A + (size_t)q->M * q->K, *C = B + (size_t)q->K * q->N;
             int lda = q->ta == CblasTrans ? q->M : q->K, ldb = q->tb == CblasTrans ? q->K : q->N;
             for (int k = 0; k < nk; k++) {
+                evict_caches();
                 double t0 = now();
                 sgemm_with(kerns[k], q->ta, q->tb, q->M, q->N, q->K, 1.0f, A, lda, B, ldb, 0.0f, C, q->N);
                 double dt = now() - t0;
