@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Runs each Criterion suite, then prints one closing line with the totals over all suites.
+# An argument NAME=VALUE:SUITE runs SUITE with NAME=VALUE in its environment (a second kernel, say).
 set -u
 passed=0 failed=0 crashed=0 skipped=0 broken=()
 for t in "$@"; do
-  echo "== ${t#build/}"
+  env=()
+  case $t in *=*:*) env=("${t%%:*}"); t=${t#*:} ;; esac
+  echo "== ${t#build/}${env:+ (${env[*]})}"
   log=$(mktemp)
   # --verbose so that skipped tests say so (and why); the per-test RUN/PASS lines stay out of the console.
-  "$t" --jobs 1 --verbose 2>&1 | tee "$log" | grep -av -E '\[(RUN |PASS)\]|Criterion v|Running [0-9]+ tests? from'
+  env "${env[@]}" "$t" --jobs 1 --verbose 2>&1 | tee "$log" | grep -av -E '\[(RUN |PASS)\]|Criterion v|Running [0-9]+ tests? from'
   rc=${PIPESTATUS[0]}
   line=$(grep -a "Synthesis:" "$log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')
   if [ -z "$line" ]; then broken+=("$t"); failed=$((failed + 1)); rm -f "$log"; continue; fi
