@@ -115,11 +115,24 @@ void dat_rpe_softmax_forward(float *att, const float *rpe, const float *pos, int
 typedef float v4 __attribute__((vector_size(16)));
 enum { RPE_BLOCKS = 16 };  // fixed row blocks: the sums do not depend on the thread count
 
-// bias B_h[i,j] = rpe_h sampled at (ref_i − pos_j)/2: gradients to the tables and to pos_j, one tap per (i, j)
-// for all heads. Query rows are split into RPE_BLOCKS blocks, each summing into its own tables and position
-// gradients; the blocks are added in order after, so the result is the same on any number of threads.
-void dat_rpe_backward(float *drpe, float *dpos, const float *datt, const float *rpe, const float *pos, int heads,
-                      int Hg, int Wg) {
+// Row i of every head through the softmax's backward, in place: d = att (d − Σ att d).
+static void softmax_back_rows(float *datt, const float *att, int heads, int N, int i) {
+    for (int h = 0; h < heads; h++) {
+        const float *pr = att + ((size_t)h * N + i) * N;
+        float *dr = datt + ((size_t)h * N + i) * N, dot = 0.0f;  // float vector lanes, as softmax_rows_backward
+        #pragma omp simd reduction(+ : dot)
+        for (int j = 0; j < N; j++) dot += pr[j] * dr[j];
+        #pragma omp simd
+        for (int j = 0; j < N; j++) dr[j] = pr[j] * (dr[j] - dot);
+    }
+}
+
+// bias B_h[i,j] = rpe_h sampled at (ref_i − pos_j)/2: each row first through the softmax's backward (then read
+// again from cache), then gradients to the tables and to pos_j, one tap per (i, j) for all heads. Query rows are
+// split into RPE_BLOCKS blocks, each summing into its own tables and position gradients; the blocks are added in
+// order after, so the result is the same on any number of threads.
+void dat_rpe_softmax_backward(float *drpe, float *dpos, float *datt, const float *att, const float *rpe,
+                              const float *pos, int heads, int Hg, int Wg) {
     int N = Hg * Wg, RH = 2 * Hg - 1, RW = 2 * Wg - 1, RS = RH * RW, HV = (heads + 3) / 4;
     size_t tab_n = (size_t)RS * HV, part_n = tab_n + 2 * (size_t)N;  // v4s per block: tables, then (gx, gy) per key
     v4 *tab = aligned_alloc(16, sizeof(v4) * tab_n), *part = aligned_alloc(16, sizeof(v4) * part_n * RPE_BLOCKS);
@@ -135,6 +148,7 @@ void dat_rpe_backward(float *drpe, float *dpos, const float *datt, const float *
         v4 *dtab = part + (size_t)b * part_n, *dp = dtab + tab_n;
         for (int i = (int)((long)N * b / RPE_BLOCKS); i < (int)((long)N * (b + 1) / RPE_BLOCKS); i++) {
             const AxisTap *tx = xt + (size_t)(i % Wg) * N, *ty = yt + (size_t)(i / Wg) * N;
+            softmax_back_rows(datt, att, heads, N, i);
             for (int q = 0; q < HV; q++) {
                 const float *d[4];
                 for (int l = 0; l < 4; l++)  // the block's heads past the last read head 0's row, weighted 0
