@@ -85,15 +85,13 @@ void dattn_backward(const Backend *be, float *dx, DattnParams *gr, const float *
     for (int g = 0; g < G; g++) {
         int h0 = g * hpg;
         const float *att = a->att + h0 * NN;
-        // the group's heads: datt = dao_h v_hᵀ; dv_h += att_hᵀ dao_h; softmax backward in place (with the bias's
-        // backward, row by row while the row is in cache)
+        // the group's heads: datt = dao_h v_hᵀ; dv_h += att_hᵀ dao_h; softmax backward in place
         be->gemm(0, 1, N, N, hd, 1.0f, a->dao + h0 * hd, P, hd, a->v + h0 * hd, P, hd, 0.0f, a->datt, N, NN, hpg);
         be->gemm(1, 0, N, hd, N, 1.0f, att, N, NN, a->dao + h0 * hd, P, hd, 1.0f, a->dv + h0 * hd, P, hd, hpg);
+        be->softmax_rows_backward_inplace(a->datt, att, hpg * N, N);
         if (s->rpe)
-            be->dat_rpe_softmax_backward(gr->rpe + (size_t)g * hpg * RS, a->dpos + (size_t)g * N * 2, a->datt, att,
-                                         p->rpe + (size_t)g * hpg * RS, a->pos + (size_t)g * N * 2, hpg, Hg, Wg);
-        else
-            be->softmax_rows_backward_inplace(a->datt, att, hpg * N, N);
+            be->dat_rpe_backward(gr->rpe + (size_t)g * hpg * RS, a->dpos + (size_t)g * N * 2, a->datt,
+                                 p->rpe + (size_t)g * hpg * RS, a->pos + (size_t)g * N * 2, hpg, Hg, Wg);
         // dq_h += scale dlogits k_h; dk_h += scale dlogitsᵀ q_h
         be->gemm(0, 0, N, hd, N, scale, a->datt, N, NN, a->k + h0 * hd, P, hd, 1.0f, a->dq + h0 * hd, P, hd, hpg);
         be->gemm(1, 0, N, hd, N, scale, a->datt, N, NN, a->q + h0 * hd, P, hd, 1.0f, a->dk + h0 * hd, P, hd, hpg);

@@ -47,10 +47,9 @@ void dat_positions_backward(float *doff, const float *dpos, const float *off, in
 // att (heads,N,N): scores in, probabilities out: += the relative-position bias rpe (heads, 2Hg−1, 2Wg−1) sampled
 // at (ref_i − pos_j)/2 (align_corners, zeros), then softmax over keys. N = Hg·Wg; the heads share pos.
 void dat_rpe_softmax_forward(float *att, const float *rpe, const float *pos, int heads, int Hg, int Wg);
-// The backward of dat_rpe_softmax_forward: datt (heads,N,N), the gradient of the probabilities att on entry, becomes
-// that of the scores (the row softmax's backward, in place); from it drpe (heads, 2Hg−1, 2Wg−1) +=, dpos (N,2) +=.
-void dat_rpe_softmax_backward(float *drpe, float *dpos, float *datt, const float *att, const float *rpe,
-                              const float *pos, int heads, int Hg, int Wg);
+// From the bias's gradient datt (heads,N,N): drpe (heads, 2Hg−1, 2Wg−1) +=, dpos (N,2) +=.
+void dat_rpe_backward(float *drpe, float *dpos, const float *datt, const float *rpe, const float *pos, int heads,
+                      int Hg, int Wg);
 
 // MSDA (model/msda_attn.h), head h of M with K points: grid (N,K,2) = 2·(ref + off/(Wg,Hg)) − 1 from off
 // (N, M·K·2); the backward writes head h's entries of doff from dgrid (N,K,2).

@@ -171,8 +171,8 @@ void max_ties_backward_cuda(float *dx, const float *x, int n, float g);
 void dat_positions_forward_cuda(float *pos, const float *off, int Hg, int Wg, float range);
 void dat_positions_backward_cuda(float *doff, const float *dpos, const float *off, int Hg, int Wg, float range);
 void dat_rpe_softmax_forward_cuda(float *att, const float *rpe, const float *pos, int heads, int Hg, int Wg);
-void dat_rpe_softmax_backward_cuda(float *drpe, float *dpos, float *datt, const float *att, const float *rpe,
-                                   const float *pos, int heads, int Hg, int Wg);
+void dat_rpe_backward_cuda(float *drpe, float *dpos, const float *datt, const float *rpe, const float *pos, int heads,
+                           int Hg, int Wg);
 void msda_grid_forward_cuda(float *grid, const float *off, int h, int M, int K, int Hg, int Wg);
 void msda_grid_backward_cuda(float *doff, const float *dgrid, int h, int M, int K, int Hg, int Wg);
 void msda_combine_forward_cuda(float *ao, const float *att, const float *samp, int h, int N, int M, int K, int hd,

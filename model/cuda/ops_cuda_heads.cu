@@ -341,11 +341,10 @@ extern "C" void dat_rpe_softmax_forward_cuda(float *att, const float *rpe, const
     CUDA_LAUNCH("dat_rpe_softmax_forward", dat_rpe_softmax_kernel, dim3((unsigned)N, (unsigned)heads), 256,
                 sizeof(float) * N, att, rpe, pos, Hg, Wg);
 }
-extern "C" void dat_rpe_softmax_backward_cuda(float *drpe, float *dpos, float *datt, const float *att,
-                                              const float *rpe, const float *pos, int heads, int Hg, int Wg) {
-    LIVE("dat_rpe_softmax_backward_cuda");
+extern "C" void dat_rpe_backward_cuda(float *drpe, float *dpos, const float *datt, const float *rpe, const float *pos,
+                                      int heads, int Hg, int Wg) {
+    LIVE("dat_rpe_backward_cuda");
     size_t NN = (size_t)Hg * Wg * Hg * Wg;
-    softmax_rows_backward_inplace_cuda(datt, att, heads * Hg * Wg, Hg * Wg);  // then the bias's backward
     CUDA_LAUNCH("dat_rpe_backward", dat_rpe_backward_kernel, blocks_for(NN, 256), 256, 0, drpe, dpos, datt, rpe, pos,
                 heads, Hg, Wg);
 }
