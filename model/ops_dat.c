@@ -115,6 +115,36 @@ void dat_rpe_softmax_forward(float *att, const float *rpe, const float *pos, int
 typedef float v4 __attribute__((vector_size(16)));
 enum { RPE_BLOCKS = 16 };  // fixed row blocks: the sums do not depend on the thread count
 
+// Query rows [i0, i1) into one block's accumulators: dtab (RS·HV v4s) and dp ((gx, gy) per key). tab: the tables
+// as [cell][head] (HV vectors of four heads per cell).
+static void rpe_backward_rows(v4 *dtab, v4 *dp, const float *datt, const v4 *tab, const AxisTap *xt,
+                              const AxisTap *yt, int heads, int Hg, int Wg, int i0, int i1) {
+    int N = Hg * Wg, RW = 2 * Wg - 1, HV = (heads + 3) / 4;
+    for (int i = i0; i < i1; i++) {
+        const AxisTap *tx = xt + (size_t)(i % Wg) * N, *ty = yt + (size_t)(i / Wg) * N;
+        for (int q = 0; q < HV; q++) {
+            const float *d[4];
+            for (int l = 0; l < 4; l++)  // the block's heads past the last read head 0's row, weighted 0
+                d[l] = datt + ((size_t)(4 * q + l < heads ? 4 * q + l : 0) * N + i) * N;
+            v4 live = {1.0f, 4 * q + 1 < heads, 4 * q + 2 < heads, 4 * q + 3 < heads};
+            for (int j = 0; j < N; j++) {
+                AxisTap ax = tx[j], ay = ty[j];
+                float wx0 = (1.0f - ax.f) * ax.m0, wx1 = ax.f * ax.m1;
+                float wy0 = (1.0f - ay.f) * ay.m0, wy1 = ay.f * ay.m1;
+                size_t c00 = (size_t)(ay.i0 * RW + ax.i0) * HV + q, c01 = (size_t)(ay.i0 * RW + ax.i1) * HV + q,
+                       c10 = (size_t)(ay.i1 * RW + ax.i0) * HV + q, c11 = (size_t)(ay.i1 * RW + ax.i1) * HV + q;
+                v4 dv = (v4){d[0][j], d[1][j], d[2][j], d[3][j]} * live;
+                v4 t00 = tab[c00], t01 = tab[c01], t10 = tab[c10], t11 = tab[c11];
+                dtab[c00] += (wy0 * wx0) * dv; dtab[c01] += (wy0 * wx1) * dv;
+                dtab[c10] += (wy1 * wx0) * dv; dtab[c11] += (wy1 * wx1) * dv;
+                // zero padding: a corner outside the table reads as 0 (its mask), its weight is already 0
+                dp[2 * j] += dv * (wy0 * (ax.m1 * t01 - ax.m0 * t00) + wy1 * (ax.m1 * t11 - ax.m0 * t10));
+                dp[2 * j + 1] += dv * (wx0 * (ay.m1 * t10 - ay.m0 * t00) + wx1 * (ay.m1 * t11 - ay.m0 * t01));
+            }
+        }
+    }
+}
+
 // bias B_h[i,j] = rpe_h sampled at (ref_i − pos_j)/2: gradients to the tables and to pos_j, one tap per (i, j)
 // for all heads. Query rows are split into RPE_BLOCKS blocks, each summing into its own tables and position
 // gradients; the blocks are added in order after, so the result is the same on any number of threads.
@@ -132,30 +162,9 @@ void dat_rpe_backward(float *drpe, float *dpos, const float *datt, const float *
     axis_taps(xt, yt, pos, Hg, Wg);
     #pragma omp parallel for schedule(dynamic, 1)
     for (int b = 0; b < RPE_BLOCKS; b++) {
-        v4 *dtab = part + (size_t)b * part_n, *dp = dtab + tab_n;
-        for (int i = (int)((long)N * b / RPE_BLOCKS); i < (int)((long)N * (b + 1) / RPE_BLOCKS); i++) {
-            const AxisTap *tx = xt + (size_t)(i % Wg) * N, *ty = yt + (size_t)(i / Wg) * N;
-            for (int q = 0; q < HV; q++) {
-                const float *d[4];
-                for (int l = 0; l < 4; l++)  // the block's heads past the last read head 0's row, weighted 0
-                    d[l] = datt + ((size_t)(4 * q + l < heads ? 4 * q + l : 0) * N + i) * N;
-                v4 live = {1.0f, 4 * q + 1 < heads, 4 * q + 2 < heads, 4 * q + 3 < heads};
-                for (int j = 0; j < N; j++) {
-                    AxisTap ax = tx[j], ay = ty[j];
-                    float wx0 = (1.0f - ax.f) * ax.m0, wx1 = ax.f * ax.m1;
-                    float wy0 = (1.0f - ay.f) * ay.m0, wy1 = ay.f * ay.m1;
-                    size_t c00 = (size_t)(ay.i0 * RW + ax.i0) * HV + q, c01 = (size_t)(ay.i0 * RW + ax.i1) * HV + q,
-                           c10 = (size_t)(ay.i1 * RW + ax.i0) * HV + q, c11 = (size_t)(ay.i1 * RW + ax.i1) * HV + q;
-                    v4 dv = (v4){d[0][j], d[1][j], d[2][j], d[3][j]} * live;
-                    v4 t00 = tab[c00], t01 = tab[c01], t10 = tab[c10], t11 = tab[c11];
-                    dtab[c00] += (wy0 * wx0) * dv; dtab[c01] += (wy0 * wx1) * dv;
-                    dtab[c10] += (wy1 * wx0) * dv; dtab[c11] += (wy1 * wx1) * dv;
-                    // zero padding: a corner outside the table reads as 0 (its mask), its weight is already 0
-                    dp[2 * j] += dv * (wy0 * (ax.m1 * t01 - ax.m0 * t00) + wy1 * (ax.m1 * t11 - ax.m0 * t10));
-                    dp[2 * j + 1] += dv * (wx0 * (ay.m1 * t10 - ay.m0 * t00) + wx1 * (ay.m1 * t11 - ay.m0 * t01));
-                }
-            }
-        }
+        v4 *dtab = part + (size_t)b * part_n;
+        rpe_backward_rows(dtab, dtab + tab_n, datt, tab, xt, yt, heads, Hg, Wg, (int)((long)N * b / RPE_BLOCKS),
+                          (int)((long)N * (b + 1) / RPE_BLOCKS));
     }
     float sx = 0.5f * (RW - 1), sy = 0.5f * (RH - 1);
     #pragma omp parallel for
