@@ -3,7 +3,7 @@
 // losses and gradients: relative error 1e-4 (max |diff| / max |ref| over the buffer). Plus the WinCLIP window
 // and harmonic-aggregation examples of anomalib's docstrings, prompt counts and config errors; and the heads on
 // the guard backend (model/backend.h) against the cpu one, byte for byte.
-#include "tests/npy.h"
+#include "tests/clip_batch_fixture.h"
 #include "model/baselines.h"
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -21,34 +21,10 @@
         assert_close((got), (want), (n), TOL, (what));                                                 \
     } while (0)
 
-static ClipModel *model;
-static Tokenizer *tok;
-static float *pixels, *masks;
-static int labels[3], B = 3, S = 48;
+static int B = 3, S = 48;
 
-static void setup(void) {
-    model = clip_model_load(FIX "/ckpt", CLIP_TEXT | CLIP_VISION);
-    cr_assert_not_null(model, "%s", err_msg());
-    const char *shared = getenv("KANOCLIP_SHARED");
-    char *base = fs_join(shared && *shared ? shared : "../shared", "data/clip");
-    char *p = fs_join(base, "bpe_simple_vocab_16e6.txt.gz");
-    tok = tokenizer_load(p);
-    cr_assert_not_null(tok, "%s", err_msg());
-    free(base);
-    free(p);
-    pixels = npy_f32(FIX, "pixels", NULL);
-    masks = npy_f32(FIX, "masks", NULL);
-    Npy l = npy_load(FIX, "labels");
-    for (int i = 0; i < B; i++) labels[i] = (int)((int64_t *)l.data)[i];
-    free(l.data);
-}
-
-static void teardown(void) {
-    clip_model_free(model);
-    tokenizer_free(tok);
-    free(pixels);
-    free(masks);
-}
+static void setup(void) { clip_batch_load(FIX); }
+static void teardown(void) { clip_batch_free(); }
 
 static BaselineConfig config(BaselineMethod m) {
     BaselineConfig c;

@@ -3,7 +3,7 @@
 // of 6. Text features, image scores, pixel maps, the training loss and every adapter's gradient with and without
 // masks: relative error 1e-4 (max |diff| / max |ref| over the buffer). Three Adam steps through its two optimisers
 // (masks, none, masks): the parameter updates within 1e-3 of the largest. Plus the resumable state and bad layers.
-#include "tests/npy.h"
+#include "tests/clip_batch_fixture.h"
 #include "model/baselines.h"
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -21,35 +21,11 @@
         assert_close((got), (want), (n), (tol), (what));                                                    \
     } while (0)
 
-static ClipModel *model;
-static Tokenizer *tok;
-static float *pixels, *masks;
-static int labels[3], B = 3, S = 40;
+static int B = 3, S = 40;
 static const char *names[3] = {CLS, CLS, CLS};
 
-static void setup(void) {
-    model = clip_model_load(FIX "/ckpt", CLIP_TEXT | CLIP_VISION);
-    cr_assert_not_null(model, "%s", err_msg());
-    const char *shared = getenv("KANOCLIP_SHARED");
-    char *base = fs_join(shared && *shared ? shared : "../shared", "data/clip");
-    char *p = fs_join(base, "bpe_simple_vocab_16e6.txt.gz");
-    tok = tokenizer_load(p);
-    cr_assert_not_null(tok, "%s", err_msg());
-    free(base);
-    free(p);
-    pixels = npy_f32(FIX, "pixels", NULL);
-    masks = npy_f32(FIX, "masks", NULL);
-    Npy l = npy_load(FIX, "labels");
-    for (int i = 0; i < B; i++) labels[i] = (int)((int64_t *)l.data)[i];
-    free(l.data);
-}
-
-static void teardown(void) {
-    clip_model_free(model);
-    tokenizer_free(tok);
-    free(pixels);
-    free(masks);
-}
+static void setup(void) { clip_batch_load(FIX); }
+static void teardown(void) { clip_batch_free(); }
 
 TestSuite(mvfa, .init = setup, .fini = teardown, .timeout = 120);
 
